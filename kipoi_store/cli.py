@@ -1,0 +1,76 @@
+"""The one exception boundary every command shares, and an argparse that speaks our error format."""
+
+import argparse
+import os
+import signal
+import sys
+import traceback
+
+from . import __version__
+from .errors import EXIT_FAILED, EXIT_USAGE, KipoiError
+
+
+def warn(message):
+    """A diagnostic line on stderr (stdout carries results only)."""
+    sys.stderr.write("kipoi: warning: %s\n" % message)
+
+
+def note(message):
+    sys.stderr.write("kipoi: %s\n" % message)
+
+
+def error_line(message):
+    sys.stderr.write("kipoi: error: %s\n" % message)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with `kipoi: error:` messages and exit code 2."""
+
+    def __init__(self, *args, summary=None, **kwargs):
+        kwargs.setdefault("description", summary)
+        super().__init__(*args, **kwargs)
+        self.summary = summary
+        self.add_argument("--version", action="version", version="kipoi_store " + __version__,
+                          help=argparse.SUPPRESS)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        error_line("%s (see '%s --help')" % (message, self.prog))
+        sys.exit(EXIT_USAGE)
+
+
+def debug():
+    return os.environ.get("KIPOI_DEBUG", "") not in ("", "0")
+
+
+def run(main, argv=None):
+    """Run `main(argv)` and turn whatever it raises into a message and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except KipoiError as exc:
+        if debug():
+            traceback.print_exc()
+        error_line(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader of a pipeline went away (`| head`): not our failure, and nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_FAILED
+    except OSError as exc:
+        if debug():
+            traceback.print_exc()
+        where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
+        error_line("%s%s" % (exc.strerror or exc, where))
+        code = EXIT_FAILED
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        if debug():
+            traceback.print_exc()
+        error_line("internal error: %s: %s (run with KIPOI_DEBUG=1 for details)"
+                   % (type(exc).__name__, exc))
+        code = EXIT_FAILED
+    sys.exit(code or 0)
