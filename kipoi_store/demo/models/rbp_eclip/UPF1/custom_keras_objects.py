@@ -1,0 +1,1 @@
+../template/custom_keras_objects.py

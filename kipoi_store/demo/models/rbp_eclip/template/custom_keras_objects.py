@@ -1,0 +1,3 @@
+"""Custom Keras layers the rbp_eclip models need when their weights are loaded."""
+
+OBJECTS = {}
