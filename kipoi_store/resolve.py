@@ -1,0 +1,53 @@
+"""Spec -> config -> source -> store: the one pipeline every resolving command shares."""
+
+from . import spec as specmod
+from .errors import UsageError
+from .statcache import StatCache
+
+
+class Resolver:
+    """Resolves many specs against one config and one store, reusing open sources between them."""
+
+    def __init__(self, config, store, offline=False, refresh=False, warn=None):
+        self.config = config
+        self.store = store
+        self.offline = offline
+        self.refresh = refresh
+        self.warn = warn or (lambda message: None)
+        self.statcache = StatCache(store.cache_dir / "stat")
+        self._backends = {}
+
+    def backend(self, source_name):
+        backend = self._backends.get(source_name)
+        if backend is None:
+            backend = self._backends[source_name] = self._open(self.config.source(source_name))
+        return backend
+
+    def _open(self, source):
+        if source.type == "local":
+            from .sources.local import LocalSource
+
+            return LocalSource(source, self.store, self.statcache)
+        if source.type in ("git", "git-lfs"):
+            from .sources.git import GitSource
+
+            return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
+                             warn=self.warn, rewrites=self.config.url_rewrites)
+        if source.type == "github-permalink":
+            from .sources.github import PermalinkSource
+
+            return PermalinkSource(source, self.store, offline=self.offline, warn=self.warn,
+                                   rewrites=self.config.url_rewrites)
+        raise UsageError("source '%s' has type '%s', which cannot resolve models" % (source.name, source.type))
+
+    def resolve(self, text):
+        spec = specmod.parse(text)
+        return self.resolve_spec(spec)
+
+    def resolve_spec(self, spec):
+        if spec.repo is not None:
+            return self.backend("github-permalink").resolve_permalink(spec)
+        return self.backend(spec.source).resolve(spec.path, spec.ref)
+
+    def close(self):
+        self.statcache.close()

@@ -1,0 +1,159 @@
+"""`git` and `git-lfs` sources: a bare partial clone per remote, models published by commit.
+
+Both types resolve LFS pointers by content: a `git` source whose repository holds LFS files still
+gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
+"""
+
+from .. import models
+from ..errors import IntegrityError, UsageError
+from ..store import FileEntry, LinkEntry
+from . import Resolution
+
+LFS_POINTER_MAX = 1024
+MODE_LINK = "120000"
+MODE_EXEC = "100755"
+
+
+def rewrite_url(url, rewrites):
+    """The first configured rewrite of `url` (config `url_rewrites:`), else `url` itself."""
+    for prefix, replacements in rewrites or ():
+        if url.startswith(prefix) and replacements:
+            return replacements[0] + url[len(prefix):]
+    return url
+
+
+class GitSource:
+    def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
+                 remote_url=None):
+        from ..gitremote import GitRemote
+
+        self.config = config
+        self.name = config.name
+        url = remote_url or config.remote_url
+        if not url:
+            raise UsageError("source '%s' (type %s) has no remote_url" % (self.name, config.type))
+        self.url = rewrite_url(url, rewrites)
+        self.store = store
+        self.offline = offline
+        self.refresh = refresh
+        self.warn = warn or (lambda message: None)
+        self.remote = GitRemote(store.root, self.url, warn=self.warn)
+        self._records = None
+
+    # -- refs ---------------------------------------------------------------------------------
+    def commit_for(self, ref):
+        ref = ref or self.config.ref
+        return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
+                                       offline=self.offline, warn=self.warn)
+
+    # -- records: what a warm resolve needs without opening the commit's tree -----------------
+    @property
+    def records(self):
+        if self._records is None:
+            from ..statcache import StatCache
+
+            self._records = StatCache(self.store.cache_dir / "git-models")
+        return self._records
+
+    def tree(self, commit):
+        from ..gittree import GitTree
+
+        self.remote.fetch_commit(commit, offline=self.offline)
+        return GitTree(self.remote, commit, offline=self.offline)
+
+    def list_models(self, prefix=None, ref=None):
+        return models.list_models(self.tree(self.commit_for(ref)), prefix)
+
+    def resolve(self, model, ref=None):
+        commit = self.commit_for(ref)
+        return self.resolve_at(model, commit, ref)
+
+    def resolve_at(self, model, commit, ref=None):
+        record = self.records.get_raw(("model", commit, model))
+        if record is None or self.store.manifest(commit, model) is None:
+            record = self._materialise(model, commit)
+        else:
+            self.store.touch(commit, model)
+        return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
+                          directory=self.store.snapshot_root(commit) / record["directory"],
+                          group=record["group"])
+
+    # -- cold path ------------------------------------------------------------------------------
+    def _materialise(self, model, commit):
+        tree = self.tree(commit)
+        mref = models.find_model(tree, model, source=self.name)
+        paths = models.closure(tree, mref, source=self.name)
+        entries = self._entries(tree, paths)
+        if self.store.manifest(commit, model) is None:
+            self.store.publish(commit, model, entries)
+        record = {"directory": mref.directory, "group": mref.group}
+        self.records.put_raw(("model", commit, model), record)
+        return record
+
+    def _entries(self, tree, paths):
+        entries, blobs = {}, {}
+        for path in paths:
+            mode = tree.mode(path)
+            if mode == MODE_LINK:
+                entries[path] = LinkEntry(tree.readlink(path))
+            elif mode is not None and mode.startswith("100"):
+                blobs[path] = tree.oid(path)
+        known = {}
+        for path, oid in blobs.items():
+            digest = self.records.get_raw(("blob", oid))
+            if digest is not None and self.store.has_object(digest):
+                known[path] = digest
+        missing = [p for p in blobs if p not in known]
+        if missing:
+            tree.prefetch(missing)
+        pointers = {}
+        cat = self.remote.cat()
+        for path in missing:
+            oid = blobs[path]
+            digest, pointer = self._store_blob(cat, oid, path)
+            if pointer is not None:
+                pointers[path] = pointer
+            else:
+                known[path] = digest
+                self.records.put_raw(("blob", oid), digest)
+        if pointers:
+            self._fetch_lfs(tree, pointers)
+            for path, pointer in pointers.items():
+                known[path] = pointer.oid
+        for path, digest in known.items():
+            entries[path] = FileEntry(digest, tree.mode(path) == MODE_EXEC)
+        return entries
+
+    def _store_blob(self, cat, oid, path):
+        """Put one blob into the store; an LFS pointer is returned instead of being stored."""
+        from .. import lfs
+
+        size = cat.size(oid)
+        if size <= LFS_POINTER_MAX:
+            data = cat.read(oid)
+            pointer = lfs.parse_pointer(data)
+            if pointer is not None:
+                return None, pointer
+            return self.store.add_bytes(data, what="%s:%s" % (self.name, path)), None
+        return self.store.add_stream(cat.iter_chunks(oid), expected_size=size,
+                                     what="%s:%s" % (self.name, path)), None
+
+    def _fetch_lfs(self, tree, pointers):
+        from .. import lfs
+
+        wanted = [p for p in pointers.values() if not self.store.has_object(p.oid)]
+        if not wanted:
+            return
+        lfsconfig = tree.read(".lfsconfig") if tree.kind(".lfsconfig") == "file" else None
+        endpoint = lfs.discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
+        what = {p.oid: "%s:%s" % (self.name, path) for path, p in pointers.items()}
+        if self.offline:
+            missing = sorted(what[p.oid] for p in wanted)
+            from ..errors import OfflineError
+
+            raise OfflineError("offline: LFS objects of source '%s' are not in the store: %s"
+                               % (self.name, ", ".join(missing)))
+        lfs.fetch_objects(endpoint, wanted, self.store, what=what)
+        for p in wanted:
+            if not self.store.has_object(p.oid):
+                raise IntegrityError("LFS object %s (%s) did not arrive" % (p.oid, what[p.oid]))

@@ -1,0 +1,115 @@
+"""A `local` source: a folder on disk, materialised into the store under a digest of its content."""
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+
+from .. import models
+from ..errors import UsageError
+from ..statcache import stat_key
+from ..store import FileEntry, LinkEntry
+from ..tree import LocalTree
+from . import Resolution
+
+
+def content_key(entries):
+    """The snapshot key of a set of entries: the same content gives the same key, wherever it lives."""
+    h = hashlib.sha256()
+    for path in sorted(entries):
+        e = entries[path]
+        if isinstance(e, LinkEntry):
+            h.update(b"l %s\0%s\n" % (path.encode("utf-8", "surrogateescape"),
+                                       e.target.encode("utf-8", "surrogateescape")))
+        else:
+            h.update(b"%s %s\0%s\n" % (b"x" if e.executable else b"f",
+                                        path.encode("utf-8", "surrogateescape"), e.digest.encode()))
+    return "local-" + h.hexdigest()[:40]
+
+
+class LocalSource:
+    def __init__(self, config, store, statcache):
+        self.name = config.name
+        if config.local_path is None:
+            raise UsageError("source '%s' (type local) has no local_path" % self.name)
+        self.root = Path(config.local_path)
+        self.store = store
+        self.statcache = statcache
+
+    def _record_key(self, model):
+        return ("model", str(self.root), model)
+
+    def _warm(self, model):
+        """The earlier resolution of `model`, if nothing it was built from has changed since."""
+        record = self.statcache.get_raw(self._record_key(model))
+        if record is None:
+            return None
+        for path, recorded in record["stats"]:
+            try:
+                st = os.lstat(os.path.join(self.root, path) if path else self.root)
+            except OSError:
+                return None
+            if stat_key(st) != recorded:
+                return None
+        if self.store.manifest(record["key"], model) is None:
+            return None
+        return record
+
+    def resolve(self, model, ref=None):
+        if ref is not None:
+            raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
+        if not self.root.is_dir():
+            raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
+        record = self._warm(model)
+        if record is None:
+            record = self._materialise(model)
+        else:
+            self.store.touch(record["key"], model)
+        directory = self.store.snapshot_root(record["key"]) / record["directory"]
+        return Resolution(source=self.name, model=model, directory=directory, key=record["key"],
+                          group=record["group"])
+
+    def _materialise(self, model):
+        tree = LocalTree(self.root)
+        ref = models.find_model(tree, model, source=self.name)
+        entries, stats = {}, []
+        for path in models.closure(tree, ref, source=self.name):
+            full = os.path.join(self.root, path)
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                entries[path] = LinkEntry(os.readlink(full))
+            elif stat.S_ISREG(st.st_mode):
+                entries[path] = FileEntry(self._file_digest(full, st), bool(st.st_mode & 0o111))
+            else:
+                continue
+            stats.append((path, stat_key(st)))
+        # A directory's stat changes when entries are added or removed: watching the directories that
+        # hold the closure is how a warm resolve notices a new file without walking anything.
+        dirs = {""} | {os.path.dirname(p) for p in entries} | {ref.directory}
+        for d in sorted(dirs):
+            stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
+        key = content_key(entries)
+        if self.store.manifest(key, model) is None:
+            self.store.publish(key, model, entries)
+        else:
+            self.store.touch(key, model)
+        record = {"key": key, "directory": ref.directory, "group": ref.group, "stats": stats}
+        self.statcache.put_raw(self._record_key(model), record)
+        return record
+
+    def _file_digest(self, full, st):
+        digest = self.statcache.get("sha256", full, st)
+        if digest is not None and self.store.has_object(digest):
+            return digest
+        digest = self.store.add_file(full, what=full)
+        after = os.lstat(full)
+        if stat_key(after) == stat_key(st):  # changed while we read it: learn nothing from this pass
+            self.statcache.put("sha256", full, st, digest)
+        return digest
+
+    def list_models(self, prefix=None, ref=None):
+        if ref is not None:
+            raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
+        if not self.root.is_dir():
+            raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
+        return models.list_models(LocalTree(self.root), prefix)

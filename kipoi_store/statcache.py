@@ -1,0 +1,47 @@
+"""Remember what was learnt from a file's bytes, for as long as its stat says it is unchanged.
+
+Keys on (size, mtime_ns, ctime_ns, inode) as git's index does: an in-place edit that restores the
+mtime still changes ctime, so it is still seen.
+"""
+
+import os
+
+
+def stat_key(st):
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class StatCache:
+    """A diskcache-backed map from a path's current stat to a value computed from its content."""
+
+    def __init__(self, directory):
+        self.directory = str(directory)
+        self._cache = None
+
+    @property
+    def cache(self):
+        if self._cache is None:
+            import diskcache  # 20 ms: only when a local source is actually resolved
+
+            self._cache = diskcache.Cache(self.directory, eviction_policy="none")
+        return self._cache
+
+    def get(self, namespace, path, st):
+        hit = self.cache.get((namespace, os.fspath(path)))
+        if hit is not None and hit[0] == stat_key(st):
+            return hit[1]
+        return None
+
+    def put(self, namespace, path, st, value):
+        self.cache.set((namespace, os.fspath(path)), (stat_key(st), value))
+
+    def get_raw(self, key):
+        return self.cache.get(key)
+
+    def put_raw(self, key, value):
+        self.cache.set(key, value)
+
+    def close(self):
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None

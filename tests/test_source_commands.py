@@ -1,0 +1,169 @@
+"""`kipoi source add/remove/rename/set-url/list/show` run as a user runs them."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, run_kipoi
+
+
+def config_file(env):
+    return Path(env["KIPOI_HOME"]) / "config.yaml"
+
+
+def names(env):
+    out = run_kipoi("kipoi-source-list", env=env)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t")[0] for line in out.stdout.splitlines()]
+
+
+def test_list_without_a_config_shows_kipois_defaults_and_writes_nothing(kipoi_env):
+    out = run_kipoi("kipoi-source-list", env=kipoi_env)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        0, "github-permalink\tgithub-permalink\nkipoi\tgit-lfs\n", "")
+    verbose = run_kipoi("kipoi-source-list", "-v", env=kipoi_env).stdout.splitlines()
+    home = kipoi_env["HOME"]
+    assert verbose[1] == "kipoi\tgit-lfs\thttps://github.com/kipoi/models.git\t%s/.kipoi/models" % home
+    assert not config_file(kipoi_env).exists()
+
+
+def test_add_a_local_folder_by_relative_path(kipoi_env, tmp_path):
+    (tmp_path / "models" / "m1").mkdir(parents=True)
+    out = run_kipoi("kipoi-source-add", "mine", "models", env=kipoi_env, cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (0, "")
+    assert "added source 'mine'" in out.stderr
+    show = run_kipoi("kipoi-source-show", "mine", "--json", env=kipoi_env)
+    fields = json.loads(show.stdout)
+    assert (fields["type"], fields["local_path"]) == ("local", str(tmp_path / "models"))
+    assert fields["config"] == str(config_file(kipoi_env)) and fields["config_exists"]
+    # the first edit also wrote kipoi's defaults
+    assert names(kipoi_env) == ["github-permalink", "kipoi", "mine"]
+
+
+def test_add_guesses_git_for_urls_and_repositories(kipoi_env, tmp_path):
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    cases = [("r", str(repo), [], "git", str(repo)),
+             ("https", "https://example.org/m.git", [], "git", "https://example.org/m.git"),
+             ("scp", "git@github.com:kipoi/models.git", ["--type", "git-lfs", "--ref", "v1"],
+              "git-lfs", "git@github.com:kipoi/models.git"),
+             ("file", "file:///srv/m.git", ["--lfs-url", "http://127.0.0.1:1/lfs"], "git",
+              "file:///srv/m.git")]
+    for name, where, extra, kind, url in cases:
+        out = run_kipoi("kipoi-source-add", name, where, *extra, env=kipoi_env)
+        assert out.returncode == 0, out.stderr
+        fields = json.loads(run_kipoi("kipoi-source-show", name, "--json", env=kipoi_env).stdout)
+        assert (fields["type"], fields["remote_url"], fields["local_path"]) == (kind, url, None)
+    scp = json.loads(run_kipoi("kipoi-source-show", "scp", "--json", env=kipoi_env).stdout)
+    assert scp["ref"] == "v1"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["x", "no/such/place"], "neither an existing folder nor a git URL"),
+    (["dir", "https://e.org/m.git"], "'dir' is reserved"),
+    (["a:b", "https://e.org/m.git"], "cannot be used in a spec"),
+    (["x", "https://e.org/m.git", "--type", "local"], "a local source needs an existing folder"),
+    (["x", "https://e.org/m.git", "--ref=--upload-pack=evil"], "bad --ref"),
+    (["x", "https://e.org/m.git", "--type", "svn"], "invalid choice"),
+    (["x"], "the following arguments are required"),
+])
+def test_add_refuses_bad_input_with_exit_2(kipoi_env, args, message):
+    out = run_kipoi("kipoi-source-add", *args, env=kipoi_env)
+    assert out.returncode == 2 and out.stdout == ""
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not config_file(kipoi_env).exists()
+
+
+def test_add_refuses_an_existing_name_unless_forced(kipoi_env, tmp_path):
+    out = run_kipoi("kipoi-source-add", "kipoi", str(tmp_path), env=kipoi_env)
+    assert out.returncode == 2 and "already exists" in out.stderr
+    out = run_kipoi("kipoi-source-add", "kipoi", str(tmp_path), "--force", env=kipoi_env)
+    assert out.returncode == 0, out.stderr
+    assert run_kipoi("kipoi-source-list", env=kipoi_env).stdout.endswith("kipoi\tlocal\n")
+
+
+def test_remove_rename_set_url(kipoi_env, tmp_path):
+    assert run_kipoi("kipoi-source-rename", "kipoi", "zoo", env=kipoi_env).returncode == 0
+    assert run_kipoi("kipoi-source-set-url", "zoo", "https://mirror.org/models.git",
+                     env=kipoi_env).returncode == 0
+    assert run_kipoi("kipoi-source-remove", "github-permalink", env=kipoi_env).returncode == 0
+    assert run_kipoi("kipoi-source-list", "-v", env=kipoi_env).stdout.splitlines() == [
+        "github-permalink\tgithub-permalink\thttps://github.com\t%s/.kipoi/github-permalink"
+        % kipoi_env["HOME"],  # built in, as in kipoi, even when the file lacks it
+        "zoo\tgit-lfs\thttps://mirror.org/models.git\t%s/.kipoi/models" % kipoi_env["HOME"]]
+    text = config_file(kipoi_env).read_text()
+    assert "  zoo:\n    type: git-lfs\n    remote_url: https://mirror.org/models.git\n" in text
+
+
+def test_set_url_of_a_local_source_stores_an_absolute_folder(kipoi_env, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    run_kipoi("kipoi-source-add", "m", "a", env=kipoi_env, cwd=tmp_path)
+    out = run_kipoi("kipoi-source-set-url", "m", "b", env=kipoi_env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    fields = json.loads(run_kipoi("kipoi-source-show", "m", "--json", env=kipoi_env).stdout)
+    assert fields["local_path"] == str(tmp_path / "b")
+
+
+@pytest.mark.parametrize("args", [["kipoi-source-remove", "nope"],
+                                  ["kipoi-source-rename", "nope", "other"],
+                                  ["kipoi-source-set-url", "nope", "https://e.org/x.git"],
+                                  ["kipoi-source-show", "nope"]])
+def test_an_unknown_name_exits_2_listing_the_configured_ones(kipoi_env, args):
+    out = run_kipoi(*args, env=kipoi_env)
+    assert out.returncode == 2 and out.stdout == ""
+    assert "unknown source 'nope'" in out.stderr
+    assert "kipoi" in out.stderr and "github-permalink" in out.stderr
+    assert len(out.stderr.splitlines()) == 1
+
+
+def test_show_prints_every_setting(kipoi_env):
+    out = run_kipoi("kipoi-source-show", "kipoi", env=kipoi_env)
+    home = kipoi_env["HOME"]
+    assert out.stdout.splitlines() == [
+        "name: kipoi", "type: git-lfs", "remote_url: https://github.com/kipoi/models.git",
+        "local_path: %s/.kipoi/models" % home, "ref: -", "refresh: 1h", "auto_update: true",
+        "use_lfs: -", "lfs_url: -", "base_url: -",
+        "config: %s/.kipoi/config.yaml (not written yet: kipoi's defaults)" % home]
+
+
+def test_a_bad_config_is_one_line_and_exit_2(kipoi_env):
+    path = config_file(kipoi_env)
+    path.parent.mkdir()
+    path.write_text("model_sources:\n  mine:\n    type: svn\n")
+    for args in (["kipoi-source-list"], ["kipoi-source-show", "mine"]):
+        out = run_kipoi(*args, env=kipoi_env)
+        assert out.returncode == 2 and out.stdout == ""
+        assert out.stderr == ("kipoi: error: %s:3: model_sources.mine.type: unknown type 'svn' "
+                              "(valid types: git, git-lfs, github-permalink, local)\n" % path)
+
+
+def test_unknown_keys_are_warned_about_on_stderr_only(kipoi_env):
+    path = config_file(kipoi_env)
+    path.parent.mkdir()
+    path.write_text("model_sources:\n  m:\n    type: local\n    local_path: /m\n    colour: red\n")
+    out = run_kipoi("kipoi-source-list", "--json", env=kipoi_env)
+    assert out.returncode == 0
+    assert [s["name"] for s in json.loads(out.stdout)] == ["github-permalink", "m"]
+    assert out.stderr == ("kipoi: warning: %s:5: model_sources.m.colour: unknown setting, kept "
+                          "but ignored\n" % path)
+
+
+def test_kipoi_config_points_elsewhere(kipoi_env, tmp_path):
+    env = dict(kipoi_env, KIPOI_CONFIG=str(tmp_path / "elsewhere.yaml"))
+    assert run_kipoi("kipoi-source-add", "m", str(tmp_path), env=env).returncode == 0
+    assert (tmp_path / "elsewhere.yaml").exists() and not config_file(kipoi_env).exists()
+
+
+def test_concurrent_adds_all_land(kipoi_env, tmp_path):
+    count = 8
+    procs = [subprocess.Popen([str(BIN / "kipoi-source-add"), "s%d" % i,
+                               "https://example.org/s%d.git" % i], env=kipoi_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(count)]
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert all(code == 0 for _, _, code in results), results
+    assert sorted(names(kipoi_env)) == sorted(
+        ["kipoi", "github-permalink"] + ["s%d" % i for i in range(count)])

@@ -1,0 +1,133 @@
+"""`kipoi store verify | gc | info | du`, run as the real executables on a store in tmp_path."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kipoi_store.store import FileEntry, LinkEntry, Store
+
+BIN = Path(sys.executable).parent
+OLD, CURRENT = "1" * 40, "c" * 40
+
+
+@pytest.fixture
+def env(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIPOI_")}
+    env.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), KIPOI_STORE=str(tmp_path / "store"))
+    return env
+
+
+@pytest.fixture
+def store(env):
+    return Store(env["KIPOI_STORE"])
+
+
+def kipoi(*args, env):
+    return subprocess.run([str(BIN / "kipoi"), *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def publish(store, key, name, files):
+    entries = {p: FileEntry(store.add_bytes(data)) for p, data in files.items()}
+    entries[name + "/link"] = LinkEntry("model.yaml")
+    return store.publish(key, name, entries)
+
+
+def test_info_of_a_store_not_yet_made(env, store):
+    r = kipoi("store", "info", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "location:  %s\n" % store.root in r.stdout and "(not chosen yet)" in r.stdout
+    assert not store.root.exists()  # looking does not create it
+
+
+def test_info_and_du_report_the_same(env, store):
+    publish(store, OLD, "m", {"m/model.yaml": b"a", "m/w": b"W" * 5000})
+    publish(store, CURRENT, "m", {"m/model.yaml": b"a", "m/w": b"W" * 5000})
+    info = json.loads(kipoi("store", "info", "--json", env=env).stdout)
+    assert info["location"] == str(store.root)
+    assert (info["link_mode"], info["snapshots"], info["models"], info["objects"]) == ("hardlink", 2, 2, 2)
+    assert info["bytes_saved"] == 5001
+    assert kipoi("store", "du", "--json", env=env).stdout == json.dumps(info, indent=2) + "\n"
+    text = kipoi("store", "du", "--bytes", env=env).stdout
+    assert "objects:   2 (5001)\n" in text and "saved:     5001\n" in text
+
+
+def test_verify_reports_damage_on_stdout_and_repair_fixes_it(env, store):
+    publish(store, CURRENT, "m", {"m/model.yaml": b"a", "m/w": b"weights"})
+    clean = kipoi("store", "verify", env=env)
+    assert (clean.returncode, clean.stdout) == (0, "")
+    assert "2 objects" in clean.stderr and "no damage" in clean.stderr
+
+    digest = hashlib.sha256(b"weights").hexdigest()
+    obj = store.object_path(digest)
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"bit rot")
+    r = kipoi("store", "verify", env=env)
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("damaged object %s: content is " % digest)
+    assert lines[1] == "damaged snapshot file %s/m/w: a link to damaged object %s" % (CURRENT, digest)
+    assert len(lines) == 2 and "--repair" in r.stderr
+
+    js = json.loads(kipoi("store", "verify", "--json", env=env).stdout)
+    assert js["ok"] is False and js["problems"] == lines and js["removed"] == []
+
+    fixed = kipoi("store", "verify", "--repair", env=env)
+    assert fixed.returncode == 1 and fixed.stdout.splitlines() == lines
+    assert "removed 3" in fixed.stderr  # the object, its snapshot link, the manifest
+    again = kipoi("store", "verify", env=env)
+    assert (again.returncode, again.stdout) == (0, "")
+    assert store.manifest(CURRENT, "m") is None and not store.has_object(digest)
+
+
+def test_gc_dry_run_then_real_run(env, store):
+    publish(store, OLD, "old", {"old/model.yaml": b"o", "old/w": b"O" * 3000})
+    publish(store, CURRENT, "new", {"new/model.yaml": b"n"})
+    past = time.time() - 40 * 86400
+    for m in store.manifest_files(OLD):
+        os.utime(m, (past, past))
+
+    dry = kipoi("store", "gc", "--dry-run", env=env)
+    assert dry.returncode == 0, dry.stderr
+    kind, name, size = dry.stdout.splitlines()[0].split("\t")
+    assert (kind, name) == ("snapshot", OLD) and int(size) > 0
+    assert len(dry.stdout.splitlines()) == 1  # objects are young: an hour's grace
+    assert "would delete 1 snapshot(s)" in dry.stderr
+    assert store.snapshot_root(OLD).is_dir()
+
+    before = store.info().bytes_on_disk
+    real = kipoi("store", "gc", env=env)
+    assert real.returncode == 0, real.stderr
+    assert real.stdout == dry.stdout
+    assert before - store.info().bytes_on_disk == int(size)
+    assert not store.snapshot_root(OLD).exists() and store.manifest(CURRENT, "new")
+    assert kipoi("store", "gc", "--dry-run", "--json", env=env).stdout.count('"kind"') == 0
+
+
+def test_gc_keep_days_zero_drops_every_snapshot_the_config_does_not_reach(env, store):
+    publish(store, CURRENT, "new", {"new/model.yaml": b"n"})
+    r = kipoi("store", "gc", "--keep-days", "0", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert [i["name"] for i in plan["items"]] == [CURRENT] and plan["dry_run"] is False
+    assert not store.snapshot_root(CURRENT).exists()
+
+
+def test_gc_rejects_a_negative_keep_days(env):
+    r = kipoi("store", "gc", "--keep-days", "-1", env=env)
+    assert r.returncode == 2 and "kipoi: error:" in r.stderr
+
+
+def test_store_commands_are_listed_with_their_summaries(env):
+    r = kipoi("store", env=env)
+    assert r.returncode == 0
+    for verb in ("du", "gc", "info", "verify"):
+        assert "store %s" % verb in r.stdout
