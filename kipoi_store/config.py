@@ -18,12 +18,13 @@ exactly the expected data, and replace the file atomically keeping its mode. The
 missing config writes kipoi's defaults together with the change.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
 
 from . import names, paths
 from .errors import ConfigError, UnknownSourceError, UsageError
@@ -42,14 +43,14 @@ PERMALINK_SOURCE = "github-permalink"
 class SourceConfig:
     name: str
     type: str
-    remote_url: Optional[str]
-    local_path: Optional[Path]
+    remote_url: str | None
+    local_path: Path | None
     auto_update: bool = True
-    use_lfs: Optional[bool] = None
-    ref: Optional[str] = None
-    refresh: Optional[float] = DEFAULT_REFRESH  # seconds a cached ref stays fresh; None = never
-    lfs_url: Optional[str] = None
-    base_url: Optional[str] = None
+    use_lfs: bool | None = None
+    ref: str | None = None
+    refresh: float | None = DEFAULT_REFRESH  # seconds a cached ref stays fresh; None = never
+    lfs_url: str | None = None
+    base_url: str | None = None
     raw: dict = field(default_factory=dict)  # the entry as written (unknown keys included)
 
 
@@ -57,10 +58,10 @@ class SourceConfig:
 class Config:
     path: Path
     exists: bool
-    sources: Dict[str, SourceConfig]  # in file order
-    env_db_path: Optional[Path] = None
-    url_rewrites: List[Tuple[str, List[str]]] = field(default_factory=list)
-    warnings: List[str] = field(default_factory=list)
+    sources: dict[str, SourceConfig]  # in file order
+    env_db_path: Path | None = None
+    url_rewrites: list[tuple[str, list[str]]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def source(self, name):
         try:
@@ -283,8 +284,6 @@ def _path_value(value, node, key, config_path, where):
 
 
 def _rewrites(value, node, where):
-    import yaml
-
     if value is None:
         return []
     if not isinstance(value, dict):
@@ -292,13 +291,14 @@ def _rewrites(value, node, where):
                           "list of replacements, found %s" % _describe(value))
     _check_unique(node, where, "url_rewrites.")
     rules = []
-    for key, item in node.value:
-        prefix = key.value
-        target = value.get(prefix)
+    # Keys are unique (checked above), so the nodes and the constructed items pair up in order.
+    items = list(value.items())
+    for index, (key, _) in enumerate(node.value):
+        prefix, target = items[index]
         targets = target if isinstance(target, list) else [target]
-        if (not isinstance(key, yaml.ScalarNode) or not prefix
-                or not all(isinstance(t, str) and t for t in targets) or not targets):
-            raise where.error(key, "url_rewrites.%s" % prefix,
+        if (not isinstance(prefix, str) or not prefix or not targets
+                or not all(isinstance(t, str) and t for t in targets)):
+            raise where.error(key, "url_rewrites.%s" % (prefix,),
                               "must map a URL prefix to a URL or a list of URLs")
         rules.append((prefix, list(targets)))
     return rules

@@ -128,16 +128,21 @@ def _line_end(text, index):
     return len(text) if found < 0 else found + 1
 
 
-def _content_end(node):
+def _content_end(text, node):
     """Offset just past the last character of real content in `node` (no trailing comments)."""
     import yaml
 
-    if isinstance(node, yaml.ScalarNode) or node.flow_style or not node.value:
+    if isinstance(node, yaml.ScalarNode):
+        if node.style in ("|", ">"):
+            # A block scalar's end mark lies past the blank lines after it; they are not its own.
+            return len(text[:node.end_mark.index].rstrip())
+        return node.end_mark.index
+    if node.flow_style or not node.value:
         return node.end_mark.index
     last = node.value[-1]
     if isinstance(node, yaml.MappingNode):
-        return max(_content_end(last[0]), _content_end(last[1]))
-    return _content_end(last)
+        return max(_content_end(text, last[0]), _content_end(text, last[1]))
+    return _content_end(text, last)
 
 
 def entry_span(text, key, value):
@@ -148,7 +153,7 @@ def entry_span(text, key, value):
     start = _line_start(text, key.start_mark.index)
     if text[start:key.start_mark.index].strip(" "):
         return None
-    return start, _line_end(text, _content_end(value))
+    return start, _line_end(text, _content_end(text, value))
 
 
 def _is_block_mapping(node):
@@ -229,7 +234,7 @@ def add_entry(text, name, entry, replace=False):
         entries[name] = entry
         return _rewrite_sources_block(doc, entries)
     _, last_key, last_value = doc.entries()[-1]
-    at = _line_end(text, _content_end(last_value))
+    at = _line_end(text, _content_end(text, last_value))
     prefix = nl if at == len(text) and not text.endswith("\n") else ""
     return text[:at] + prefix + render_entry(name, entry, indent, step, nl) + text[at:]
 
@@ -266,15 +271,13 @@ def set_entry_value(text, name, setting, new_value):
     if _is_block_mapping(value):
         for k, v in value.value:
             if _key_value(k) == setting:
-                start, end = v.start_mark.index, v.end_mark.index
+                start, end = v.start_mark.index, _content_end(text, v)
                 rendered = value_text(new_value)
                 if start == end and text[start - 1:start] == ":":
                     rendered = " " + rendered  # `remote_url:` with nothing after the colon
-                if end > start and text[end - 1] == "\n":
-                    rendered += nl  # a block scalar owned its line break
                 return text[:start] + rendered + text[end:]
         column = value.value[0][0].start_mark.column
-        at = _line_end(text, _content_end(value))
+        at = _line_end(text, _content_end(text, value))
         prefix = nl if at == len(text) and not text.endswith("\n") else ""
         line = "%s%s: %s%s" % (" " * column, key_text(setting), value_text(new_value), nl)
         return text[:at] + prefix + line + text[at:]

@@ -70,12 +70,17 @@ def fetch(endpoint: Endpoint, pointers, store, what: Dict[str, str], progress=No
                         break
                 wait(futures, return_when=FIRST_EXCEPTION)
             except BaseException:
+                client.cancelled.set()  # e.g. Ctrl-C: running downloads stop at their next chunk
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+            if any(f.done() and f.exception() for f in futures):
+                client.cancelled.set()
             pool.shutdown(wait=True, cancel_futures=True)
-            for f in futures:
-                if f.done() and not f.cancelled() and f.exception() is not None:
-                    raise f.exception()
+            errors = [f.exception() for f in futures if f.done() and not f.cancelled()
+                      and f.exception() is not None]
+            errors.sort(key=lambda e: isinstance(e, _Cancelled))  # the real cause first
+            if errors:
+                raise errors[0]
     finally:
         meter.close()
 
@@ -98,6 +103,10 @@ class _Retry(Exception):
         self.delay = delay
 
 
+class _Cancelled(Exception):
+    """Another download failed (or the user interrupted): stop this one."""
+
+
 class _Expired(Exception):
     """The action's href refused us (401/403): ask the batch API for a fresh one."""
 
@@ -114,6 +123,7 @@ class Client:
         self.auth_from_git = None
         self._local = threading.local()
         self._lock = threading.Lock()
+        self.cancelled = threading.Event()
 
     # -- sessions and requests ---------------------------------------------------------------
 
@@ -373,6 +383,8 @@ def _get(client, pointer, action, f, state, name, meter):
         received = 0
         try:
             for chunk in resp.iter_content(CHUNK):
+                if client.cancelled.is_set():
+                    raise _Cancelled()
                 if state.size + len(chunk) > pointer.size:
                     raise IntegrityError("LFS object %s has wrong content: more than the %d bytes "
                                          "its pointer states" % (name, pointer.size))

@@ -5,6 +5,7 @@ objects come from the endpoint's batch API (`download.py`) or, for local remotes
 remote's `lfs/objects/`. Every object is verified (sha256 and size) before it enters the store.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Dict, Iterable, Optional
@@ -113,5 +114,5 @@ def _copy_local(endpoint, pointers, store, what):
         except OSError as e:
             raise KipoiError("cannot read LFS object %s (%s): %s" % (p.oid, name, e)) from None
         with f:
-            store.add_stream(iter(lambda: f.read(1 << 20), b""), expected_sha256=p.oid,
-                             expected_size=p.size, what=name)
+            store.add_stream(iter(functools.partial(f.read, 1 << 20), b""),
+                             expected_sha256=p.oid, expected_size=p.size, what=name)

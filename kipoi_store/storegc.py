@@ -348,12 +348,12 @@ class StoreInfo:
 def info(store: Store) -> StoreInfo:
     seen = set()
     total = 0
-    for path, st in _walk_files(store.root) if store.root.is_dir() else ():
+    for _path, st in _walk_files(store.root) if store.root.is_dir() else ():
         if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
             seen.add((st.st_dev, st.st_ino))
             total += st.st_size
     sizes, object_bytes, n_objects = {}, 0, 0
-    for digest, executable, path in store.iter_objects():
+    for digest, _executable, path in store.iter_objects():
         if digest is None:
             continue
         try:

@@ -4,7 +4,7 @@ Registered in tests/conftest.py with `pytest_plugins = ["tests.fixtures_lfs"]`.
 
     giftless_server      a session-wide giftless (skipped when its venv is missing, unless
                          KIPOI_TEST_REQUIRE_SERVERS=1, which makes a missing server a failure)
-    git_env              environment for the real git and git-lfs: HOME and global config in tmp
+    lfs_git_env          environment for the real git and git-lfs: HOME and global config in tmp
     make_lfs_repo        build a repository whose files are LFS-tracked, with the real client
     fault_server         tests/lfsserver.py's FaultServer, started and stopped around a test
     lfs_store            an empty kipoi_store.store.Store to fetch into
@@ -37,7 +37,7 @@ def giftless_server(tmp_path_factory):
 
 
 @pytest.fixture
-def git_env(tmp_path, monkeypatch):
+def lfs_git_env(tmp_path, monkeypatch):
     """HOME, global git config and credentials all under tmp_path; nothing prompts."""
     home = tmp_path / "home"
     home.mkdir()
@@ -67,7 +67,7 @@ def _git(cwd, *args, env=None):
 
 
 @pytest.fixture
-def make_lfs_repo(git_env):
+def make_lfs_repo(lfs_git_env):
     """make_lfs_repo(path, {"a/w.bin": b"..."}, lfs_url=None, extra={...}) -> {path: Pointer}
 
     A non-bare repository at `path` with the LFS files tracked by the real `git lfs` client and

@@ -11,7 +11,9 @@ written outside the test's tmp directory. The listening socket is opened here an
 (`--bind fd://N`): the port is known before the server starts and no other process can take it.
 """
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -25,6 +27,14 @@ def giftless_venv():
     explicit = os.environ.get("KIPOI_TEST_GIFTLESS")
     venv = Path(explicit) if explicit else Path(__file__).resolve().parent.parent / ".venv-giftless"
     return venv if (venv / "bin" / "gunicorn").exists() else None
+
+
+def _die_with_parent():
+    """Linux: SIGTERM the server when the test process dies, even by SIGKILL (no orphans)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 class Giftless:
@@ -78,10 +88,11 @@ class Giftless:
         try:
             self.proc = subprocess.Popen(
                 [str(self.venv / "bin" / "gunicorn"), "--no-control-socket",
-                 "--bind", "fd://%d" % sock.fileno(), "--workers", "1", "--threads", "8", "--graceful-timeout", "2",
+                 "--bind", "fd://%d" % sock.fileno(), "--workers", "1", "--threads", "8",
+                 "--graceful-timeout", "2",
                  "--chdir", str(self.root), "giftless.wsgi_entrypoint:app"],
                 env=env, cwd=str(self.root), pass_fds=(sock.fileno(),),
-                stdout=log, stderr=subprocess.STDOUT)
+                stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         finally:
             sock.close()
             log.close()

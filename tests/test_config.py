@@ -249,3 +249,9 @@ def test_error_lines_match_the_reported_line(tmp_path):
         config.load(path)
     line = int(re.match(r".*?:(\d+):", str(info.value)).group(1))
     assert "type: lokal" in text.splitlines()[line - 1]
+
+
+def test_url_rewrites_must_map_strings_to_urls(tmp_path):
+    path = write(tmp_path, "url_rewrites:\n  https://a/: https://b/\n  1: [x]\n")
+    with pytest.raises(ConfigError, match=r"config.yaml:3: url_rewrites.1: must map a URL prefix"):
+        config.load(path)

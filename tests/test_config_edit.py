@@ -116,7 +116,7 @@ def test_edits_change_only_the_entry_they_touch(tmp_path_factory, model, data):
         [e.name for e in model.entries()]
     for _ in range(data.draw(st.integers(1, 4))):
         names = [e.name for e in model.entries()]
-        fresh = NAMES.filter(lambda n: n not in names)
+        fresh = NAMES.filter(lambda n, taken=tuple(names): n not in taken)
         ops = ["add", "rename", "set_url"] + (["remove"] if len(names) > 1 else [])
         op = data.draw(st.sampled_from(ops))
         if op == "add":
@@ -331,3 +331,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
         config.add_source("m", {"type": "local", "local_path": "/m"}, path=path)
     assert path.read_text() == KIPOI_DOCUMENTED
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "config.yaml.lock"]
+
+
+def test_block_scalars_keep_the_blank_lines_and_comments_after_them(tmp_path):
+    head = "model_sources:\n  a:\n    type: git\n    remote_url: |\n      https://x/y.git\n"
+    tail = "\n  # about b\n  b:\n    type: git\n    remote_url: >-\n      https://z\n\n# end\n"
+    path = write(tmp_path, head + tail)
+    config.set_url("a", "https://n/a.git", path=path)
+    head = "model_sources:\n  a:\n    type: git\n    remote_url: https://n/a.git\n"
+    assert path.read_text() == head + tail
+    config.remove_source("b", path=path)
+    assert path.read_text() == head + "\n  # about b\n\n# end\n"

@@ -203,12 +203,13 @@ def test_only_http_hrefs_are_followed(lfs_store):
     assert not lfs_store.has_object(p.oid)
 
 
-def test_credentials_come_from_git_credential_when_the_server_asks(git_env, lfs_store, tmp_path):
+def test_credentials_come_from_git_credential_when_the_server_asks(lfs_git_env, lfs_store,
+                                                                    tmp_path):
     helper = tmp_path / "helper"
     helper.write_text("#!/bin/sh\n[ \"$1\" = get ] && printf 'username=alice\\npassword=pw0rd\\n'\n"
                       "echo \"$1\" >> %s\n" % (tmp_path / "helper.log"))
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
-    with open(git_env["GIT_CONFIG_GLOBAL"], "a") as f:
+    with open(lfs_git_env["GIT_CONFIG_GLOBAL"], "a") as f:
         f.write("[credential]\n\thelper = %s\n" % helper)
     token = "Basic " + base64.b64encode(b"alice:pw0rd").decode()
     with FaultServer(require_auth=token) as server:
@@ -221,8 +222,8 @@ def test_credentials_come_from_git_credential_when_the_server_asks(git_env, lfs_
     assert (tmp_path / "helper.log").read_text().split() == ["get", "store"]
 
 
-def test_wrong_credentials_are_rejected_once(git_env, lfs_store, tmp_path):
-    with open(git_env["GIT_CONFIG_GLOBAL"], "a") as f:
+def test_wrong_credentials_are_rejected_once(lfs_git_env, lfs_store, tmp_path):
+    with open(lfs_git_env["GIT_CONFIG_GLOBAL"], "a") as f:
         f.write("[credential]\n\thelper = \"!f() { echo username=bob; echo password=nope; }; f\"\n")
     with FaultServer(require_auth="Basic x") as server:
         p = server.add(b"private")
@@ -316,3 +317,13 @@ def test_a_malformed_href_is_a_network_error(lfs_store):
         p = server.add(b"x")
         with pytest.raises(NetworkError, match="cannot request"):
             fetch(server, lfs_store, [p])
+
+
+def test_one_bad_object_fails_the_fetch_and_keeps_only_verified_ones(fault_server, lfs_store):
+    good = [fault_server.add(blob(1000, seed=i)) for i in range(6)]
+    bad = fault_server.add(blob(1000, seed=99))
+    fault_server.fail(bad.oid, "wrong")
+    with pytest.raises(IntegrityError, match="bad.bin"):
+        fetch(fault_server, lfs_store, good + [bad], what={bad.oid: "bad.bin"}, workers=2)
+    assert not lfs_store.has_object(bad.oid)
+    assert leftovers(lfs_store) == []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, run_kipoi
+from .conftest import BIN, run_kipoi
 
 
 def config_file(env):
@@ -56,6 +56,10 @@ def test_add_guesses_git_for_urls_and_repositories(kipoi_env, tmp_path):
         assert out.returncode == 0, out.stderr
         fields = json.loads(run_kipoi("kipoi-source-show", name, "--json", env=kipoi_env).stdout)
         assert (fields["type"], fields["remote_url"], fields["local_path"]) == (kind, url, None)
+    out = run_kipoi("kipoi-source-add", "card", "git-lfs", "https://e.org/m.git", env=kipoi_env)
+    assert out.returncode == 0, out.stderr  # NAME TYPE URL, the design card's form
+    fields = json.loads(run_kipoi("kipoi-source-show", "card", "--json", env=kipoi_env).stdout)
+    assert (fields["type"], fields["remote_url"]) == ("git-lfs", "https://e.org/m.git")
     scp = json.loads(run_kipoi("kipoi-source-show", "scp", "--json", env=kipoi_env).stdout)
     assert scp["ref"] == "v1"
 
@@ -68,6 +72,7 @@ def test_add_guesses_git_for_urls_and_repositories(kipoi_env, tmp_path):
     (["x", "https://e.org/m.git", "--ref=--upload-pack=evil"], "bad --ref"),
     (["x", "https://e.org/m.git", "--type", "svn"], "invalid choice"),
     (["x"], "the following arguments are required"),
+    (["x", "svn", "https://e.org/m.git"], "expected NAME [TYPE] URL_OR_PATH"),
 ])
 def test_add_refuses_bad_input_with_exit_2(kipoi_env, args, message):
     out = run_kipoi("kipoi-source-add", *args, env=kipoi_env)

@@ -81,7 +81,8 @@ def test_eight_processes_publishing_overlapping_models_all_succeed(tmp_path):
     for i in range(8):
         doc = store.manifest(KEY, "m%d" % i)
         assert doc is not None
-        assert (store.snapshot_root(KEY) / ("g/m%d/weights" % i)).read_text() == ("weights of m%d " % i) * 1000
+        weights = store.snapshot_root(KEY) / ("g/m%d/weights" % i)
+        assert weights.read_text() == ("weights of m%d " % i) * 1000
     assert sorted(os.listdir(store.snapshot_root(KEY) / "g")) == sorted(
         ["m%d" % i for i in range(8)] + ["common", "shared"])
     assert store.verify().ok

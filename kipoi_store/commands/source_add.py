@@ -1,5 +1,6 @@
 """kipoi source add: add a model source to the config."""
 
+import argparse
 import os
 import re
 from pathlib import Path
@@ -20,6 +21,8 @@ def parser():
         "a git URL or a path to a repository becomes a git source (--type git-lfs to say so)."))
     p.add_argument("name", help="source name, used in specs as NAME:path/to/model")
     p.add_argument("location", metavar="URL_OR_PATH", help="git URL, repository path or folder")
+    # `kipoi source add NAME TYPE URL_OR_PATH` (the design card's form) works too.
+    p.add_argument("more", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--type", choices=configmod.TYPES, help="source type (default: guessed)")
     p.add_argument("--local-path", help="where kipoi itself checks the repository out")
     p.add_argument("--ref", help="branch, tag or commit to follow (default: the remote HEAD)")
@@ -74,6 +77,11 @@ def check_ref(ref):
 
 def main(argv):
     args = parser().parse_args(argv)
+    if args.more is not None:
+        if args.location not in configmod.TYPES or args.type not in (None, args.location):
+            raise UsageError("expected NAME [TYPE] URL_OR_PATH with TYPE one of %s, got '%s'"
+                             % (", ".join(configmod.TYPES), args.location))
+        args.type, args.location = args.location, args.more
     kind, entry = guess_entry(args.location, args.type)
     if args.local_path is not None:
         if kind == "local":

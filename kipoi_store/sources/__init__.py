@@ -17,6 +17,7 @@ class Resolution:
     commit: Optional[str] = None   # full commit for git sources, None for local ones
     ref: Optional[str] = None      # the ref that was asked for or configured, if any
     group: Optional[str] = None    # the model group's directory name, for group models
+    pinned: Optional[str] = None   # a spec that names exactly these bytes again (commit-pinned), if any
 
     def as_json(self):
         return {
@@ -27,4 +28,5 @@ class Resolution:
             "key": self.key,
             "directory": str(self.directory),
             "group": self.group,
+            "pinned": self.pinned,
         }

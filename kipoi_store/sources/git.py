@@ -76,7 +76,7 @@ class GitSource:
             self.store.touch(commit, model)
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
                           directory=self.store.snapshot_root(commit) / record["directory"],
-                          group=record["group"])
+                          group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
