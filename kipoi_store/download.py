@@ -321,12 +321,7 @@ def _download(client, pointer, action, store, name, meter):
             raise IntegrityError(
                 "LFS object %s has wrong content: expected sha256 %s (%d bytes), got %s (%d bytes)"
                 % (name, pointer.oid, pointer.size, state.hasher.hexdigest(), state.size))
-        commit = getattr(store, "commit_verified", None)
-        if commit is not None:
-            commit(tmp, pointer.oid)  # hashed while streaming: no second pass over the file
-        else:
-            store.add_file(tmp, expected_sha256=pointer.oid, expected_size=pointer.size,
-                           move=True, what=name)
+        store.commit_verified(tmp, pointer.oid)  # hashed while streaming: no second pass over the file
         meter.file_done()
     finally:
         try:

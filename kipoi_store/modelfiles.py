@@ -43,6 +43,8 @@ DATALOADER_TEMPLATES = ("dataloader-template.yaml", "dataloader-template.yml")
 GROUP_TABLE = "models.tsv"
 WORKERS = 4
 UNNAMED = "file"  # kipoi's file name for a download without an md5
+# What a broken connection can lose: a read that fails returns none of its bytes.
+READ_CHUNK = 1 << 16
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -504,7 +506,7 @@ class Fetcher:
             else:
                 raise NetworkError("answered %d" % code)
             try:
-                for chunk in resp.iter_content(download.CHUNK):
+                for chunk in resp.iter_content(READ_CHUNK):
                     f.write(chunk)
                     state.md5.update(chunk)
                     state.sha256.update(chunk)

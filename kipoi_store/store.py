@@ -291,6 +291,13 @@ class Store:
                                  % (what, expected_sha256, digest))
         return digest
 
+    def commit_verified(self, tmp, digest):
+        """Make file `tmp` under tmp/, whose sha256 the caller computed while writing it, the object
+        `digest` (or drop it when that object exists). Saves re-reading a download to hash it."""
+        if not hashing.is_sha256(digest):
+            raise IntegrityError("not a sha256 digest: %r" % (digest,))
+        return self._commit(tmp, digest)
+
     def _commit(self, tmp, digest):
         """Make verified file `tmp` the object `digest` (or drop it when that object exists)."""
         target = self.object_path(digest)

@@ -175,7 +175,8 @@ def test_a_dead_first_host_falls_through_to_the_mirror(store, server, mirror):
     digest = fetch(store, wanted(url, data, with_sha=True),
                    rewrites=[(server.base + "/", [server.base + "/nothing/", mirror.base + "/zenodo/"])])
     assert digest == sha256(data) and store.object_path(digest).read_bytes() == data
-    assert [s for _, _, s in server.log] == [404, 404] and [s for _, _, s in mirror.log] == [200]
+    assert server.log == [("/nothing/record/1/w.h5", None, 404)]
+    assert mirror.log == [("/zenodo/record/1/w.h5", None, 200)]
 
 
 def test_a_file_already_in_the_store_is_never_downloaded_again(store, server):
@@ -212,9 +213,10 @@ def test_a_truncated_body_is_resumed_with_range(store, server):
     data = os.urandom(200_000)
     url = server.add("/big.bin", data, fault="truncate")
     assert fetch(store, wanted(url, data)) == sha256(data)
-    log = server.requests_for("/big.bin")
-    assert [(r is not None, s) for _, r, s in log] == [(False, 200), (True, 206)]
-    assert log[1][1] == "bytes=%d-" % (len(data) // 2)
+    (_, first, code1), (_, again, code2) = server.requests_for("/big.bin")
+    assert (first, code1, code2) == (None, 200, 206)
+    # the second request asks only for what is still missing
+    assert 0 < int(again[len("bytes="):-1]) <= len(data) // 2
 
 
 def test_a_stalled_download_times_out_and_resumes(store, server):
