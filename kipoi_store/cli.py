@@ -4,7 +4,6 @@ import argparse
 import os
 import signal
 import sys
-import traceback
 
 from . import __version__
 from .errors import EXIT_FAILED, EXIT_USAGE, KipoiError
@@ -39,6 +38,12 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_USAGE)
 
 
+def print_traceback():
+    import traceback  # only when KIPOI_DEBUG asks for it
+
+    traceback.print_exc()
+
+
 def debug():
     return os.environ.get("KIPOI_DEBUG", "") not in ("", "0")
 
@@ -51,7 +56,7 @@ def run(main, argv=None):
         sys.stdout.flush()
     except KipoiError as exc:
         if debug():
-            traceback.print_exc()
+            print_traceback()
         error_line(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
@@ -63,13 +68,13 @@ def run(main, argv=None):
         code = EXIT_FAILED
     except OSError as exc:
         if debug():
-            traceback.print_exc()
+            print_traceback()
         where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
         error_line("%s%s" % (exc.strerror or exc, where))
         code = EXIT_FAILED
     except Exception as exc:  # the last line of defence: never a bare traceback
         if debug():
-            traceback.print_exc()
+            print_traceback()
         error_line("internal error: %s: %s (run with KIPOI_DEBUG=1 for details)"
                    % (type(exc).__name__, exc))
         code = EXIT_FAILED

@@ -479,7 +479,8 @@ class Fetcher:
         try:
             resp = self.session().get(url, headers=headers, stream=True, timeout=self.opts.timeout)
         except download._network_errors() as exc:
-            raise download._Retry("cannot reach %s: %s" % (download._short(url), download._why(exc))) from None
+            raise download._Retry("cannot reach %s: %s"
+                                  % (download._short(url), download._why(exc))) from None
         with resp:
             code = resp.status_code
             total = None
@@ -521,12 +522,6 @@ class Fetcher:
 
 
 # -- the whole job ----------------------------------------------------------------------------------
-
-def _relative_directory(resolution, store):
-    root = store.snapshot_root(resolution.key)
-    rel = os.path.relpath(str(resolution.directory), str(root))
-    return "" if rel == "." else rel.replace(os.sep, "/")
-
 
 def fetch_model_files(resolution, store, config, offline=False, progress=False, workers=WORKERS,
                       **options):

@@ -16,7 +16,7 @@ def current_keys(config, store):
     if local_roots and (store.cache_dir / "stat").is_dir():
         cache = StatCache(store.cache_dir / "stat")
         try:
-            for k in list(cache.cache.iterkeys()):
+            for k in list(cache.keys()):
                 if isinstance(k, tuple) and len(k) == 3 and k[0] == "model" and k[1] in local_roots:
                     record = cache.get_raw(k)
                     if record:

@@ -11,6 +11,12 @@ def stat_key(st):
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
+def _encode(key):
+    # Plain strings are stored as they are; tuples would be pickled and optimised on every lookup,
+    # which costs more than the rest of a warm resolve.
+    return "\0".join(map(str, key)) if isinstance(key, tuple) else key
+
+
 class StatCache:
     """A diskcache-backed map from a path's current stat to a value computed from its content."""
 
@@ -27,19 +33,24 @@ class StatCache:
         return self._cache
 
     def get(self, namespace, path, st):
-        hit = self.cache.get((namespace, os.fspath(path)))
+        hit = self.cache.get(_encode((namespace, os.fspath(path))))
         if hit is not None and hit[0] == stat_key(st):
             return hit[1]
         return None
 
     def put(self, namespace, path, st, value):
-        self.cache.set((namespace, os.fspath(path)), (stat_key(st), value))
+        self.cache.set(_encode((namespace, os.fspath(path))), (stat_key(st), value))
 
     def get_raw(self, key):
-        return self.cache.get(key)
+        return self.cache.get(_encode(key))
 
     def put_raw(self, key, value):
-        self.cache.set(key, value)
+        self.cache.set(_encode(key), value)
+
+    def keys(self):
+        """Every key, as the tuple it was stored under."""
+        for key in self.cache.iterkeys():
+            yield tuple(key.split("\0")) if isinstance(key, str) else key
 
     def close(self):
         if self._cache is not None:

@@ -26,9 +26,6 @@ import errno
 import json
 import os
 import re
-import secrets
-import shutil
-import socket
 import stat
 import time
 from collections import namedtuple
@@ -58,7 +55,7 @@ _LINK_REFUSALS = {errno.EMLINK, errno.EPERM, errno.EACCES, errno.EXDEV, errno.EN
 
 
 def _host():
-    return _UNSAFE_NAME_CHARS.sub("_", socket.gethostname() or "localhost")[:64]
+    return _UNSAFE_NAME_CHARS.sub("_", os.uname().nodename or "localhost")[:64]
 
 
 HOST = _host()
@@ -178,6 +175,8 @@ def remove_path(path):
             os.chmod(p, 0o755)
         func(p)
 
+    import shutil  # only when something is deleted: keeps the warm path's imports small
+
     shutil.rmtree(path, onerror=retry)
 
 
@@ -217,8 +216,10 @@ class Store:
         self.root = Path(os.path.abspath(os.path.expanduser(str(root))))  # printed paths are absolute
         self.objects_dir = self.root / "objects" / "sha256"
         self.snapshots_dir = self.root / "snapshots"
+        self._snapshots = str(self.snapshots_dir)
         self.tmp_dir = self.root / "tmp"
         self.manifests_dir = self.root / "manifests"
+        self._manifests = str(self.manifests_dir)
         self.cache_dir = self.root / "cache"
         self._link_mode = None
 
@@ -275,7 +276,7 @@ class Store:
         """A fresh name under tmp/ (nothing is created there). The name carries our pid and host, so
         clean_tmp can tell a dead process's leftovers from a live one's work."""
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
-        name = "%d@%s@%s" % (os.getpid(), HOST, secrets.token_hex(8))
+        name = "%d@%s@%s" % (os.getpid(), HOST, os.urandom(8).hex())
         if hint:
             name += "@" + _UNSAFE_NAME_CHARS.sub("_", hint)[:48]
         return self.tmp_dir / name
@@ -412,6 +413,19 @@ class Store:
         if not self.snapshot_root(key).is_dir():  # collected by gc since
             return None
         return doc
+
+    def use(self, key, name) -> bool:
+        """Whether model `name` is completely published under `key`, recording the use for gc's
+        --keep-days. The cheap check a warm resolve makes (the manifest is written last)."""
+        key = self.check_key(key)
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise UsageError("not a model name: %r" % (name,))
+        # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
+        try:
+            os.utime(os.path.join(self._manifests, key, _manifest_filename(name)))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return os.path.isdir(os.path.join(self._snapshots, key))
 
     def touch(self, key, name):
         try:

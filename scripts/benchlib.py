@@ -5,9 +5,11 @@
         m.seconds, m.peak_rss, m.stdout              # wall time, max RSS in bytes, output
 
 Why these choices (see /work/shared/NOTES.md):
-- `measure` waits with os.wait4, whose rusage covers the child and every descendant it reaped, so
-  `peak_rss` is the largest resident set of any process in the command's tree (Linux semantics of
-  ru_maxrss). subprocess.run would wait itself and lose that rusage.
+- `peak_rss` is the largest resident set of any process in the command's tree (Linux semantics of
+  ru_maxrss: a child's rusage covers every descendant it reaped). Linux also counts, at exec, the
+  RSS of the process that exec'ed, i.e. of the fork of this Python (~35 MiB): a floor under every
+  figure. So commands run under GNU time (`/usr/bin/time -f %M`, a ~1 MiB process) when it is
+  installed, which reports its child's rusage; otherwise os.wait4's rusage, floor included.
 - `real_python` resolves a pyenv shim: starting through the shim costs ~80 ms more than the binary.
 - Sides are interleaved by the callers (A B A B) and reported as medians and ratios.
 """
@@ -23,6 +25,7 @@ import time
 from dataclasses import dataclass
 
 MIB = 1 << 20
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
 class BenchError(Exception):
@@ -44,19 +47,25 @@ def real_python():
 def measure(cmd, env, stdin=None, cwd=None, check=True):
     """Run `cmd`; return its wall time, peak RSS (whole process tree) and output."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
-            tempfile.TemporaryFile() as inp:
+            tempfile.TemporaryFile() as inp, tempfile.NamedTemporaryFile() as rss:
         if stdin is not None:
             inp.write(stdin)
             inp.seek(0)
+        argv = [str(c) for c in cmd]
+        if GNU_TIME:
+            argv = [GNU_TIME, "-f", "%M", "-o", rss.name] + argv
         start = time.perf_counter()
-        proc = subprocess.Popen([str(c) for c in cmd], env=env, cwd=cwd, stdin=inp,
-                                stdout=out, stderr=err)
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=inp, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen never waits again
+        peak = usage.ru_maxrss
+        if GNU_TIME:
+            lines = rss.read().decode(errors="replace").split()
+            peak = int(lines[-1]) if lines and lines[-1].isdigit() else peak
         out.seek(0)
         err.seek(0)
-        m = Measurement(elapsed, usage.ru_maxrss * 1024, out.read(), err.read())
+        m = Measurement(elapsed, peak * 1024, out.read(), err.read())
     if check and proc.returncode != 0:
         raise BenchError("%s failed (%d): %s" % (" ".join(map(str, cmd)), proc.returncode,
                                                  m.stderr.decode(errors="replace").strip()[-2000:]))

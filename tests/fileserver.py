@@ -28,7 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server.owner
         path = self.path
-        entry = server.files.get(path)
+        entry = server.files.get(path.split("?", 1)[0])  # a query (`?download=1`) is not the file
         with server.lock:
             count = server.hits[path] = server.hits.get(path, 0) + 1
         range_header = self.headers.get("Range")
@@ -86,19 +86,26 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass  # a client that hangs up mid-body is what the fault tests are about
+
+
 class FileServer:
     def __init__(self):
         self.files = {}
         self.hits = {}
         self.log = []
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _Handler)
         self.httpd.owner = self
         self.base = "http://127.0.0.1:%d" % self.httpd.server_address[1]
         self.thread = None
 
     def add(self, path, data, fault=None, stall=1.0):
+        """Serve `data` at `path` (any query string is ignored); returns its URL."""
         assert fault in FAULTS, fault
         self.files[path] = {"data": bytes(data), "fault": fault, "stall": stall}
         return self.url(path)

@@ -220,7 +220,7 @@ def test_a_truncated_body_is_resumed_with_range(store, server):
 
 
 def test_a_stalled_download_times_out_and_resumes(store, server):
-    data = os.urandom(100_000)
+    data = os.urandom(400_000)  # several reads arrive before the stall: those are kept
     url = server.add("/slow.bin", data, fault="stall", stall=3.0)
     assert fetch(store, wanted(url, data), timeout=(5.0, 0.3)) == sha256(data)
     assert [s for _, _, s in server.requests_for("/slow.bin")] == [200, 206]
@@ -239,3 +239,22 @@ def test_missing_everywhere_is_not_found_and_offline_names_the_url(store, server
         fetch(store, wanted(url, b"abc"))
     with pytest.raises(OfflineError, match="arg weights: not in the store .*gone.h5"):
         fetch(store, wanted(url, b"abc"), offline=True)
+
+
+def test_progress_is_one_redrawn_stderr_line_when_asked_for(store, server):
+    import io
+
+    from kipoi_store.modelfiles import Meter
+
+    data = os.urandom(3000)
+    url = server.add("/w.h5", data)
+    stream = io.StringIO()
+    meter = Meter(0, 1, enabled=True, stream=stream)
+    fetcher = Fetcher(store, meter=meter, **FAST)
+    try:
+        fetcher.fetch(wanted(url, data), "model src:M")
+    finally:
+        fetcher.close()
+        meter.close()
+    lines = stream.getvalue().split("\r")
+    assert lines[-1].startswith("model files: 1/1, 2.9 KiB") and stream.getvalue().endswith("\n")

@@ -2,7 +2,8 @@
 
 import sys
 
-from .. import cli, config as configmod, paths
+from .. import cli, paths
+from ..configcache import load_cached
 from ..errors import UsageError
 from ..store import Store
 
@@ -27,12 +28,13 @@ def main(argv):
     if "@" in args.source and not ref:
         raise UsageError("bad source '%s': nothing after '@'" % args.source)
     prefix = args.prefix.strip("/") if args.prefix else None
-    config = configmod.load()
+    store = Store.default()
+    config = load_cached(store.cache_dir)
     for message in config.warnings:
         cli.warn(message)
     from ..resolve import Resolver
 
-    resolver = Resolver(config, Store.default(), offline=args.offline or paths.offline(),
+    resolver = Resolver(config, store, offline=args.offline or paths.offline(),
                         refresh=args.refresh, warn=cli.warn)
     try:
         names = resolver.backend(source).list_models(prefix, ref or None)

@@ -3,7 +3,8 @@
 import json
 import sys
 
-from .. import cli, config as configmod, paths
+from .. import cli, paths
+from ..configcache import load_cached
 from ..errors import EXIT_OK, KipoiError
 from ..store import Store
 
@@ -38,12 +39,13 @@ def main(argv):
         specs += read_specs(sys.stdin, args.null)
     elif not specs:
         parser().error("no spec given (name one, or use --stdin)")
-    config = configmod.load()
+    store = Store.default()
+    config = load_cached(store.cache_dir)
     for message in config.warnings:
         cli.warn(message)
     from ..resolve import Resolver
 
-    resolver = Resolver(config, Store.default(), offline=args.offline or paths.offline(),
+    resolver = Resolver(config, store, offline=args.offline or paths.offline(),
                         refresh=args.refresh, warn=cli.warn)
     end = "\0" if args.null else "\n"
     out = sys.stdout

@@ -70,10 +70,8 @@ class GitSource:
 
     def resolve_at(self, model, commit, ref=None):
         record = self.records.get_raw(("model", commit, model))
-        if record is None or self.store.manifest(commit, model) is None:
+        if record is None or not self.store.use(commit, model):
             record = self._materialise(model, commit)
-        else:
-            self.store.touch(commit, model)
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
                           directory=self.store.snapshot_root(commit) / record["directory"],
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))

@@ -5,11 +5,9 @@ import os
 import stat
 from pathlib import Path
 
-from .. import models
 from ..errors import UsageError
 from ..statcache import stat_key
 from ..store import FileEntry, LinkEntry
-from ..tree import LocalTree
 from . import Resolution
 
 
@@ -44,14 +42,15 @@ class LocalSource:
         record = self.statcache.get_raw(self._record_key(model))
         if record is None:
             return None
+        root = os.path.join(self.root, "")
         for path, recorded in record["stats"]:
             try:
-                st = os.lstat(os.path.join(self.root, path) if path else self.root)
+                st = os.lstat(root + path)
             except OSError:
                 return None
             if stat_key(st) != recorded:
                 return None
-        if self.store.manifest(record["key"], model) is None:
+        if not self.store.use(record["key"], model):
             return None
         return record
 
@@ -63,13 +62,14 @@ class LocalSource:
         record = self._warm(model)
         if record is None:
             record = self._materialise(model)
-        else:
-            self.store.touch(record["key"], model)
         directory = self.store.snapshot_root(record["key"]) / record["directory"]
         return Resolution(source=self.name, model=model, directory=directory, key=record["key"],
                           group=record["group"])
 
     def _materialise(self, model):
+        from .. import models
+        from ..tree import LocalTree
+
         tree = LocalTree(self.root)
         ref = models.find_model(tree, model, source=self.name)
         entries, stats = {}, []
@@ -112,4 +112,7 @@ class LocalSource:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
         if not self.root.is_dir():
             raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
+        from .. import models
+        from ..tree import LocalTree
+
         return models.list_models(LocalTree(self.root), prefix)
