@@ -112,6 +112,11 @@ def test_a_permalink_from_a_paper_is_pinned_and_resolves_again_offline(git_serve
         assert (r.returncode, r.stdout, r.stderr) == (0, "%s\n%s\n" % (directory, directory), "")
         assert pin(e, *args, paper, pinned) == [pinned, pinned]
     assert (directory / "model.weights").read_bytes() == b"UPF1 weights v1\n"
+    # A path that is no model still says so (suggesting names would need files never fetched).
+    r = resolve(kipoi_env, "--offline", "github-permalink:kipoi/models/tree/%s/rbp_eclip" % c0)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith("kipoi: error: model 'rbp_eclip' not found in source 'github-permalink' "
+                               "(no suggestions: offline: ")
 
 
 def test_every_spelling_of_a_permalink_names_one_directory(env, models, git_http_server):
@@ -124,8 +129,9 @@ def test_every_spelling_of_a_permalink_names_one_directory(env, models, git_http
     assert len({r["directory"] for r in records}) == 1
     assert (Path(records[0]["directory"]) / "model.weights").read_bytes() == b"XRCC6 weights\n"
     # The pinned form keeps the server a URL named (the config may point elsewhere later).
-    assert [r["pinned"] for r in records] == ["github-permalink:kipoi/models/tree/%s/rbp_eclip/XRCC6" % c1] * 3 + [
-        "%s/kipoi/models/tree/%s/rbp_eclip/XRCC6" % (git_http_server.url, c1)]
+    tail = "kipoi/models/tree/%s/rbp_eclip/XRCC6" % c1
+    assert [r["pinned"] for r in records] == ["github-permalink:" + tail] * 3 + [
+        "%s/%s" % (git_http_server.url, tail)]
     assert len(clones(env)) == 1
 
 
@@ -177,12 +183,14 @@ def test_links_into_a_model_resolve_to_the_model_directory(env, zoo):
 def test_a_path_that_is_not_a_model_gets_the_usual_help(env, zoo, kind, path, message):
     r = resolve(env, "github-permalink:lab/zoo/%s/%s/%s" % (kind, zoo.head[:8], path))
     assert (r.returncode, r.stdout) == (1, "")
-    assert message.format(c=zoo.head[:12], C=zoo.head) in r.stderr and "(permalink into lab/zoo at commit %s)" % zoo.head[:12] in r.stderr
+    assert message.format(c=zoo.head[:12], C=zoo.head) in r.stderr
+    assert "(permalink into lab/zoo at commit %s)" % zoo.head[:12] in r.stderr
     assert len(r.stderr.splitlines()) == 1
 
 
 def test_abbreviated_and_unknown_commits(env, models):
-    [short] = resolve_json(env, "github-permalink:kipoi/models/tree/%s/rbp_eclip/UPF1" % models.commits[1][:5])
+    link = "github-permalink:kipoi/models/tree/%s/rbp_eclip/UPF1"
+    [short] = resolve_json(env, link % models.commits[1][:5])
     assert (short["commit"], short["ref"]) == (models.commits[1], models.commits[1][:5])
     assert (Path(short["directory"]) / "model.weights").read_bytes() == b"UPF1 weights v2\n"
     for commit, phrase in [("abcdef12", "no commit 'abcdef12'"), ("ab" * 20, "ab" * 20)]:
@@ -314,7 +322,7 @@ def test_which_server_a_permalink_goes_to():
     assert server_for(link, "https://ghe.example.org/") == "https://ghe.example.org"
     assert server_for(url, "https://ghe.example.org") == "https://git.example.org:8443"
     assert repo_url("https://ghe.example.org/", "kipoi/models") == "https://ghe.example.org/kipoi/models.git"
-    assert repo_url("https://git.example.org:8443", "lab/zoo.git") == "https://git.example.org:8443/lab/zoo.git"
+    assert repo_url("https://h.org:8443", "lab/zoo.git") == "https://h.org:8443/lab/zoo.git"
 
 
 def test_enclosing_model():
@@ -327,15 +335,14 @@ def test_enclosing_model():
     assert {path: enclosing_model(tree, path) for path in cases} == cases
 
 
-COMMITS = st.text("0123456789abcdef", min_size=40, max_size=40) | st.text("0123456789ABCDEF", min_size=64,
-                                                                          max_size=64)
+COMMITS = (st.text("0123456789abcdef", min_size=40, max_size=40)
+           | st.text("0123456789ABCDEF", min_size=64, max_size=64))
 SEGMENT = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.%+-]{0,8}", fullmatch=True)
 PATHS = st.lists(SEGMENT, min_size=1, max_size=4).map("/".join)
-LINKS = st.builds(lambda repo, ref, path, host, blob: ModelSpec("github-permalink", path, ref, repo, host, blob),
-                  st.sampled_from(["kipoi/models", "u-1/r.x"]), st.text("0123456789abcdef", min_size=4,
-                                                                          max_size=64),
-                  PATHS, st.sampled_from([None, "http://127.0.0.1:8080", "https://ghe.example.org"]),
-                  st.booleans())
+LINKS = st.builds(
+    lambda repo, ref, path, host, blob: ModelSpec("github-permalink", path, ref, repo, host, blob),
+    st.sampled_from(["kipoi/models", "u-1/r.x"]), st.text("0123456789abcdef", min_size=4, max_size=64),
+    PATHS, st.sampled_from([None, "http://127.0.0.1:8080", "https://ghe.example.org"]), st.booleans())
 PLAIN = st.builds(ModelSpec, st.sampled_from(["kipoi", "mirror", "my.src"]), PATHS,
                   st.none() | st.sampled_from(["v0.4", "main", "feature/x", "abcd"]))
 

@@ -1,6 +1,6 @@
 """kipoi source pin: print, for each spec, the spec that names exactly the same bytes forever.
 
-    $ kipoi source pin kipoi:rbp_eclip/UPF1@v0.4 https://github.com/kipoi/models/blob/7d3ea78/Basset/model.yaml
+    $ kipoi source pin kipoi:rbp_eclip/UPF1@v0.4 https://github.com/kipoi/models/blob/7d3ea78/Basset/x.py
     kipoi:rbp_eclip/UPF1@7d3ea78c2b8e...                       (SOURCE:PATH@<full commit>)
     github-permalink:kipoi/models/tree/7d3ea78c2b8e.../Basset  (permalinks: the full commit, the model dir)
 

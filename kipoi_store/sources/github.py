@@ -36,7 +36,7 @@ served from the store without starting git at all (no network either way, with o
 from dataclasses import replace
 
 from .. import models, spec as specmod
-from ..errors import NotFoundError, UsageError
+from ..errors import NetworkError, NotFoundError, OfflineError, UsageError
 from ..tree import DIR, parent
 
 DEFAULT_BASE_URL = "https://github.com"
@@ -167,4 +167,9 @@ class PermalinkSource:
             # A file link points into a model: the directory holding the file is the model asked for.
             name = parent(spec.path) or spec.path
             lead = "file '%s' lies in no model: " % spec.path
-        return lead + models.not_found_message(tree, name, source=self.name) + where
+        try:
+            help_ = models.not_found_message(tree, name, source=self.name)
+        except (NetworkError, OfflineError) as e:
+            # Suggesting names reads every group table of the commit; without them, still say no.
+            help_ = "model '%s' not found in source '%s' (no suggestions: %s)" % (name, self.name, e)
+        return lead + help_ + where
