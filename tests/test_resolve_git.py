@@ -134,3 +134,12 @@ def test_option_like_refs_are_refused(lab):
     server, repo, env = lab
     r = run_kipoi("kipoi", "source", "resolve", "lab:Basset@--upload-pack=touch", env=env)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_group_models_resolve_to_the_group_directory_at_any_commit(lab):
+    server, repo, env = lab
+    [record] = resolve_json(env, "lab:CpGenie/GM12878@v0.1")
+    assert record["group"] == "CpGenie" and Path(record["directory"]).name == "CpGenie"
+    assert (Path(record["directory"]) / "models.tsv").read_text().startswith("model\t")
+    names = run_kipoi("kipoi", "source", "models", "lab", "CpGenie", env=env).stdout.split()
+    assert names == ["CpGenie/A549", "CpGenie/GM12878"]

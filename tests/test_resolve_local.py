@@ -219,3 +219,25 @@ def test_readme_demo_runs(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "/rbp_eclip/UPF1" in r.stdout
+
+
+def test_gc_drops_what_the_config_no_longer_reaches(demo):
+    env, root = demo
+    old = Path(resolve(env, "demo:Basset").stdout.strip())
+    with open(root / "Basset/model.yaml", "ab") as f:
+        f.write(b"# v2\n")
+    new = Path(resolve(env, "demo:Basset").stdout.strip())
+    assert old != new and old.exists()
+    plan = run_kipoi("kipoi", "store", "gc", "--dry-run", "--keep-days", "0", env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert old.exists()
+    assert old.parent.name in plan.stdout + plan.stderr
+    done = run_kipoi("kipoi", "store", "gc", "--keep-days", "0", env=env)
+    assert done.returncode == 0, done.stderr
+    assert not old.exists() and new.exists()
+    assert resolve(env, "demo:Basset").stdout.strip() == str(new)
+    assert run_kipoi("kipoi", "store", "verify", env=env).returncode == 0
+    # Removing the source makes its snapshots unreachable too.
+    run_kipoi("kipoi", "source", "remove", "demo", env=env)
+    run_kipoi("kipoi", "store", "gc", "--keep-days", "0", env=env)
+    assert not new.exists()
