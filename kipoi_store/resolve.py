@@ -46,7 +46,12 @@ class Resolver:
 
     def resolve_spec(self, spec):
         if spec.repo is not None:
-            return self.backend("github-permalink").resolve_permalink(spec)
+            backend = self.backend(spec.source)
+            if not hasattr(backend, "resolve_permalink"):
+                raise UsageError("source '%s' is configured with type %s, so it cannot resolve the "
+                                 "permalink '%s' (it needs type github-permalink)"
+                                 % (spec.source, self.config.source(spec.source).type, specmod.format(spec)))
+            return backend.resolve_permalink(spec)
         return self.backend(spec.source).resolve(spec.path, spec.ref)
 
     def close(self):
