@@ -65,7 +65,7 @@ def run(main, argv=None):
         # The reader of a pipeline went away (`| head`): not our failure, and nothing more to say.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        code = EXIT_FAILED
+        code = 128 + signal.SIGPIPE  # what a shell reports for `cat | head`: 141
     except OSError as exc:
         if debug():
             print_traceback()
