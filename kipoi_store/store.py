@@ -222,6 +222,7 @@ class Store:
         self._manifests = str(self.manifests_dir)
         self.cache_dir = self.root / "cache"
         self._link_mode = None
+        self._tmp_cleaned = False
 
     @classmethod
     def default(cls):
@@ -441,6 +442,11 @@ class Store:
         manifest_path = self.manifest_path(key, name)
         entries = dict(entries)
         check_entries(entries)
+        if not self._tmp_cleaned:
+            # Whoever publishes tidies up after killed processes, once per process: the cold
+            # path is the one that already pays for file system work.
+            self._tmp_cleaned = True
+            self.clean_tmp()
         for path, entry in sorted(entries.items()):
             if isinstance(entry, FileEntry):
                 if not self.has_object(entry.digest):
