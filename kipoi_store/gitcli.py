@@ -90,9 +90,9 @@ def command(git_dir, args, config=()):
 
 
 def last_line(stderr):
-    lines = [l.strip() for l in stderr.splitlines() if l.strip()]
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     # `hint:` lines are advice, not the reason.
-    reasons = [l for l in lines if not l.startswith("hint:")]
+    reasons = [line for line in lines if not line.startswith("hint:")]
     return (reasons or lines or [""])[-1]
 
 
@@ -102,7 +102,7 @@ def _spawn(argv, input, env):
                               env=environment(env),
                               stdin=None if input is not None else subprocess.DEVNULL)
     except FileNotFoundError:
-        raise GitError("git is not installed (no 'git' on PATH)")
+        raise GitError("git is not installed (no 'git' on PATH)") from None
 
 
 def run(git_dir, args, input=None, config=(), check=True, env=None, what=None):
@@ -157,10 +157,10 @@ class CatFile:
             proc.stdin.write(oid.encode() + b"\n")
             proc.stdin.flush()
         except BrokenPipeError:
-            raise GitError("git cat-file stopped unexpectedly (%s)" % self.git_dir)
+            raise GitError("git cat-file stopped unexpectedly (%s)" % self.git_dir) from None
         header = proc.stdout.readline()
         if not header.endswith(b"\n"):
-            raise GitError("git cat-file stopped unexpectedly (%s)" % self.git_dir)
+            raise GitError("git cat-file stopped unexpectedly (%s)" % self.git_dir) from None
         parts = header.split()
         if len(parts) == 2 and parts[1] == b"missing":
             error = GitError("object %s is not in %s" % (oid, self.git_dir))

@@ -157,4 +157,4 @@ class GitTree(Tree):
         try:
             return self.remote.fetch_blobs(oids, offline=self.offline)
         except NotFoundError as e:
-            raise NotFoundError("%s (commit %s)" % (e, self.commit[:12]))
+            raise NotFoundError("%s (commit %s)" % (e, self.commit[:12])) from None

@@ -38,7 +38,8 @@ class Resolver:
 
             return PermalinkSource(source, self.store, offline=self.offline, warn=self.warn,
                                    rewrites=self.config.url_rewrites)
-        raise UsageError("source '%s' has type '%s', which cannot resolve models" % (source.name, source.type))
+        raise UsageError("source '%s' has type '%s', which cannot resolve models"
+                         % (source.name, source.type))
 
     def resolve(self, text):
         spec = specmod.parse(text)

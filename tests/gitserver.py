@@ -345,7 +345,9 @@ def build_kipoi_repo(bare, lfs=False, lfs_url="http://127.0.0.1:9/placeholder/in
     so a `file://` remote has them) and listed in `lfs_objects`; `lfs.url` is a placeholder.
     """
     bare = Path(bare)
-    work = Path(work) if work else bare.parent / (bare.name[:-4] if bare.name.endswith(".git") else bare.name + ".work")
+    if work is None:
+        work = bare.parent / (bare.name[:-4] if bare.name.endswith(".git") else bare.name + ".work")
+    work = Path(work)
     work.mkdir(parents=True)
     git(work, "init", "-q", "-b", "main")
     git(work, "config", "core.symlinks", "true")
@@ -414,4 +416,4 @@ def missing_objects(git_dir, commit):
     out = subprocess.run(["git", "--git-dir=%s" % git_dir, "-c", "remote.origin.promisor=false",
                           "rev-list", "--objects", "--missing=print", "--no-object-names", commit],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env(), check=True)
-    return {l[1:] for l in out.stdout.decode().split() if l.startswith("?")}
+    return {oid[1:] for oid in out.stdout.decode().split() if oid.startswith("?")}

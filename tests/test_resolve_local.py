@@ -40,7 +40,8 @@ def test_resolve_prints_a_read_only_copy_of_the_model(demo):
     assert (directory / "model.yaml").read_bytes() == (root / "rbp_eclip/UPF1/model.yaml").read_bytes()
     # The symlink to the shared dataloader stays a relative link, and its target came along.
     assert os.readlink(directory / "dataloader.py") == "../template/dataloader.py"
-    assert (directory / "dataloader.py").read_bytes() == (root / "rbp_eclip/template/dataloader.py").read_bytes()
+    shared = root / "rbp_eclip/template/dataloader.py"
+    assert (directory / "dataloader.py").read_bytes() == shared.read_bytes()
     # `default_dataloader: ..` brings the parent's dataloader.yaml.
     assert (directory.parent / "dataloader.yaml").is_file()
     assert not os.access(directory / "model.yaml", os.W_OK) or os.geteuid() == 0
@@ -175,7 +176,7 @@ def test_eight_processes_resolving_at_once_into_an_empty_store(demo):
     for specs, proc in jobs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
-        for spec, line in zip(specs, out.splitlines()):
+        for spec, line in zip(specs, out.splitlines(), strict=True):
             assert results.setdefault(spec, line) == line
     assert len(results) == len(names)
     verify = run_kipoi("kipoi", "store", "verify", env=env)
@@ -186,7 +187,7 @@ def test_sigkill_while_publishing_leaves_nothing_partial(demo, tmp_path):
     env, root = demo
     big = root / "Basset" / "weights.bin"
     with open(big, "wb") as f:
-        for i in range(256):
+        for _ in range(256):
             f.write(os.urandom(1 << 20))
     store = Path(env["KIPOI_HOME"]) / "store"
     proc = subprocess.Popen([str(BIN / "kipoi-source-resolve"), "demo:Basset"], env=env,
