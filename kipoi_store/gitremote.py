@@ -11,9 +11,16 @@ plus `kipoi.json` in it (the ref -> commit answers with their times, and whether
 filters). Fetched commits are kept reachable by `refs/kipoi/c/<commit>`, which is also what makes
 the next fetch send only what is new.
 
-The clone's own config names no promisor remote: only our fetches say `remote.origin.promisor=true`.
-So no other git command can start a lazy fetch behind our back (one request per missing blob); a
-blob that was not fetched in a batch is an error, not a slow surprise.
+The clone's own config names no promisor remote: only our fetches say `remote.origin.promisor=true`
+(and `partialclonefilter`, which would otherwise be written to the config and make `origin` a
+promisor too). So no other git command can start a lazy fetch behind our back (one request per
+missing object); an object that was not fetched in a batch is an error, not a slow surprise.
+
+An abbreviated commit that is not here is expanded among commit objects only: all branches and tags
+are fetched with `--filter=tree:0` (commits, no trees, no blobs), then only that commit's trees are
+fetched, by the id of its root tree. So a commit object being here does not mean its trees are:
+`has_commit` checks that every tree of the commit can be read (once; then `kipoi-complete/<commit>`
+remembers it, as objects are never deleted), and `fetch_commit` fetches whatever is missing.
 """
 
 import hashlib
@@ -31,7 +38,9 @@ from .errors import NetworkError, NotFoundError, OfflineError, UsageError
 from .gitcli import GitError, scrub
 
 FILTER = "blob:none"
+COMMITS_ONLY = "tree:0"   # what expanding an abbreviation needs: commit objects, nothing below them
 STATE = "kipoi.json"
+COMPLETE = "kipoi-complete"  # <git_dir>/kipoi-complete/<commit>: its trees are all here
 FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{4,63}$")
 _SCP = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
@@ -132,6 +141,7 @@ class GitRemote:
         self._state = None
         self._cat = None
         self._have = set()  # objects seen here: they never go away (gc is off)
+        self._complete = set()  # commits whose trees are all here
         self._url_synced = False
 
     def __repr__(self):
@@ -229,14 +239,17 @@ class GitRemote:
                           "-c uploadpack.allowAnySHA1InWant=true upload-pack")
         return config
 
-    def _fetch(self, refspecs, what, stdin=False, extra_config=()):
-        """Run one `git fetch origin` (refspecs after --end-of-options, or on stdin)."""
+    def _fetch(self, refspecs, what, stdin=False, extra_config=(), filter_spec=FILTER):
+        """Run one `git fetch origin` (refspecs after --end-of-options, or on stdin).
+
+        `filter_spec` is asked for unless the server is known to ignore filters.
+        """
         self._sync_url()
         filtering = self._load().get("filter", FILTER)
         args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
                 "--no-auto-gc", "--no-show-forced-updates"]
         if filtering:
-            args.append("--filter=" + filtering)
+            args.append("--filter=" + filter_spec)
         if stdin:
             args += ["--stdin", "origin"]
             input_ = "".join(r + "\n" for r in refspecs).encode()
@@ -260,15 +273,41 @@ class GitRemote:
             raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))
 
     # -- commits -----------------------------------------------------------------------------
-    def has_commit(self, commit):
-        if not self.exists():
-            return False
+    def _commit_object(self, commit):
+        """Whether the commit object itself is here (its trees may not be)."""
         try:
             return self.cat().info(commit)[0] == "commit"
         except GitError as e:
             if e.missing:
                 return False
             raise
+
+    def _trees_here(self, commit):
+        """Whether every tree of `commit` is here: one `ls-tree -r -d` that reads them all (and,
+        with no promisor in the clone's config, fails on a missing one instead of fetching it)."""
+        code, _, _ = gitcli.run_full(self.git_dir, ["ls-tree", "-r", "-d", "-z", "--full-tree",
+                                                    "--end-of-options", commit])
+        if code != 0:
+            return False
+        self._complete.add(commit)
+        try:
+            marker = self.git_dir / COMPLETE / commit
+            marker.parent.mkdir(exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only store: checked again next time, which is only slower
+        return True
+
+    def has_commit(self, commit):
+        """Whether `commit` and all its trees are here (what listing its files needs)."""
+        if commit in self._complete:
+            return True
+        if not self.exists():
+            return False
+        if FULL_COMMIT.match(commit or "") and (self.git_dir / COMPLETE / commit).is_file():
+            self._complete.add(commit)  # checked before, by some process: objects never go away
+            return True
+        return self._commit_object(commit) and self._trees_here(commit)
 
     def fetch_commit(self, commit, offline=False):
         """Make sure `commit` (a full id) and its trees are here; blobs stay on the server."""
@@ -280,14 +319,40 @@ class GitRemote:
             raise OfflineError("offline: commit %s of git remote %s is not in the store"
                                % (commit, self.display_url))
         self.ensure_clone()
-        try:
-            self._fetch(["+%s:refs/kipoi/c/%s" % (commit, commit)], "commit %s" % commit)
-        except NetworkError:
-            # Two processes fetching the same commit race for its ref; the objects still arrived.
-            if not self.has_commit(commit):
-                raise
-        if not self.has_commit(commit):
-            raise NotFoundError("%s is not a commit in git remote %s" % (commit, self.display_url))
+        if not self._commit_object(commit):
+            try:
+                self._fetch(["+%s:refs/kipoi/c/%s" % (commit, commit)], "commit %s" % commit)
+            except NetworkError:
+                # Two processes fetching the same commit race for its ref; the objects still arrived.
+                if not self._commit_object(commit):
+                    raise
+            if not self._commit_object(commit):
+                raise NotFoundError("%s is not a commit in git remote %s" % (commit, self.display_url))
+            if self.has_commit(commit):
+                return
+        # The commit object is here without (all of) its trees: it came commits-only, or a fetch
+        # negotiated against commits that have none (the server then skips the trees it thinks
+        # we have). Ask for its root tree by id, without negotiation: that tree and every tree
+        # below it, nothing of other commits.
+        self._fetch_trees(commit)
+
+    def _fetch_trees(self, commit):
+        tree = self._root_tree(commit)
+        self._fetch([tree], "the trees of commit %s" % commit, stdin=True,
+                    extra_config=["fetch.negotiationAlgorithm=noop"])
+        # Reachable under its own name, as every commit we fetch (best effort, as in _fetch_ref).
+        gitcli.run(self.git_dir, ["update-ref", "--end-of-options", "refs/kipoi/c/" + commit, commit],
+                   check=False)
+        if not self._trees_here(commit):
+            raise NotFoundError("git remote %s did not send the trees of commit %s"
+                                % (self.display_url, commit))
+
+    def _root_tree(self, commit):
+        header = self.cat().read(commit).split(b"\n", 1)[0].decode("ascii", "replace")
+        tree = header[5:] if header.startswith("tree ") else ""
+        if not FULL_COMMIT.match(tree):
+            raise NotFoundError("commit %s of git remote %s names no tree" % (commit, self.display_url))
+        return tree
 
     def _fetch_ref(self, ref):
         """Fetch one ref (None = the remote's HEAD) and return the commit it names now."""
@@ -308,10 +373,18 @@ class GitRemote:
         return commit
 
     def _fetch_all_refs(self):
-        """Every branch and tag: how an abbreviated commit that is not here yet can be found."""
+        """The commits of every branch and tag, without their trees or blobs: how an abbreviated
+        commit that is not here yet can be found (for kipoi/models, a few MB less than with trees)."""
         self.ensure_clone()
-        self._fetch(["+refs/heads/*:refs/kipoi/heads/*", "+refs/tags/*:refs/kipoi/tags/*"],
-                    "branches and tags")
+        refspecs = ["+refs/heads/*:refs/kipoi/heads/*", "+refs/tags/*:refs/kipoi/tags/*"]
+        try:
+            self._fetch(refspecs, "branches and tags", filter_spec=COMMITS_ONLY)
+        except NetworkError as e:
+            # A server may allow some filters only (uploadpackfilter.<kind>.allow): then the one
+            # every partial clone needs, as before.
+            if "filter" not in str(e) or "not supported" not in str(e):
+                raise
+            self._fetch(refspecs, "branches and tags")
 
     def _expand(self, short):
         """The full commit an abbreviated id names among local objects; None if none."""
@@ -370,6 +443,7 @@ class GitRemote:
                 commit = self._expand(ref.lower())
                 if not commit:
                     raise NotFoundError("no commit %r in git remote %s" % (ref, self.display_url))
+                self.fetch_commit(commit)  # its trees, and only its
                 return commit
         except NetworkError as e:
             if cached:

@@ -1,7 +1,7 @@
 """Which snapshot keys the current config still reaches: what `kipoi store gc` must keep."""
 
 from .errors import KipoiError
-from .statcache import StatCache
+from .records import Records
 
 
 def current_keys(config, store):
@@ -13,16 +13,11 @@ def current_keys(config, store):
     keys = set()
     local_roots = {str(s.local_path) for s in config.sources.values()
                    if s.type == "local" and s.local_path is not None}
-    if local_roots and (store.cache_dir / "stat").is_dir():
-        cache = StatCache(store.cache_dir / "stat")
-        try:
-            for k in list(cache.keys()):
-                if isinstance(k, tuple) and len(k) == 3 and k[0] == "model" and k[1] in local_roots:
-                    record = cache.get_raw(k)
-                    if record:
-                        keys.add(record["key"])
-        finally:
-            cache.close()
+    if local_roots:
+        for key, record in Records(store.cache_dir / "records").items():
+            if len(key) == 3 and key[0] == "local" and key[1] in local_roots and isinstance(record, dict):
+                keys.add(record.get("key"))
+        keys.discard(None)
     for source in config.sources.values():
         if source.type not in ("git", "git-lfs") or not source.remote_url:
             continue

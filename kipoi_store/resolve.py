@@ -2,6 +2,7 @@
 
 from . import spec as specmod
 from .errors import UsageError
+from .records import Records
 from .statcache import StatCache
 
 
@@ -15,6 +16,7 @@ class Resolver:
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
         self.statcache = StatCache(store.cache_dir / "stat")
+        self.records = Records(store.cache_dir / "records")
         self._backends = {}
 
     def backend(self, source_name):
@@ -27,7 +29,7 @@ class Resolver:
         if source.type == "local":
             from .sources.local import LocalSource
 
-            return LocalSource(source, self.store, self.statcache)
+            return LocalSource(source, self.store, self.statcache, self.records)
         if source.type in ("git", "git-lfs"):
             from .sources.git import GitSource
 

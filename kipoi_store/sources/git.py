@@ -7,6 +7,7 @@ gives real bytes, and a `git-lfs` source without LFS files is simply a git sourc
 from .. import models
 from ..errors import IntegrityError, UsageError
 from ..store import FileEntry, LinkEntry
+from ..records import Records
 from . import Resolution
 
 LFS_POINTER_MAX = 1024
@@ -38,7 +39,8 @@ class GitSource:
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
-        self._records = None
+        self.records = Records(store.cache_dir / "records")
+        self._blobs = None
 
     # -- refs ---------------------------------------------------------------------------------
     def commit_for(self, ref):
@@ -46,14 +48,14 @@ class GitSource:
         return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
                                        offline=self.offline, warn=self.warn)
 
-    # -- records: what a warm resolve needs without opening the commit's tree -----------------
     @property
-    def records(self):
-        if self._records is None:
+    def blobs(self):
+        """git blob id -> sha256 of its bytes (diskcache: opened on the cold path only)."""
+        if self._blobs is None:
             from ..statcache import StatCache
 
-            self._records = StatCache(self.store.cache_dir / "git-models")
-        return self._records
+            self._blobs = StatCache(self.store.cache_dir / "git-blobs")
+        return self._blobs
 
     def tree(self, commit):
         from ..gittree import GitTree
@@ -69,7 +71,8 @@ class GitSource:
         return self.resolve_at(model, commit, ref)
 
     def resolve_at(self, model, commit, ref=None):
-        record = self.records.get_raw(("model", commit, model))
+        # The warm path: one small record file and one utime, no git process, no tree.
+        record = self.records.get(("git", commit, model))
         if record is None or not self.store.use(commit, model):
             record = self._materialise(model, commit)
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
@@ -85,7 +88,7 @@ class GitSource:
         if self.store.manifest(commit, model) is None:
             self.store.publish(commit, model, entries)
         record = {"directory": mref.directory, "group": mref.group}
-        self.records.put_raw(("model", commit, model), record)
+        self.records.put(("git", commit, model), record)
         return record
 
     def _entries(self, tree, paths):
@@ -98,7 +101,7 @@ class GitSource:
                 blobs[path] = tree.oid(path)
         known = {}
         for path, oid in blobs.items():
-            digest = self.records.get_raw(("blob", oid))
+            digest = self.blobs.get_raw(oid)
             if digest is not None and self.store.has_object(digest):
                 known[path] = digest
         missing = [p for p in blobs if p not in known]
@@ -113,7 +116,7 @@ class GitSource:
                 pointers[path] = pointer
             else:
                 known[path] = digest
-                self.records.put_raw(("blob", oid), digest)
+                self.blobs.put_raw(oid, digest)
         if pointers:
             self._fetch_lfs(tree, pointers)
             for path, pointer in pointers.items():

@@ -141,14 +141,14 @@ class PermalinkSource:
 
     def _model(self, git, commit, spec):
         key = ("permalink", commit, spec.path)
-        model = git.records.get_raw(key)
+        model = git.records.get(key)
         if model is not None:
             return model
         tree = git.tree(commit)
         model = enclosing_model(tree, spec.path)
         if model is None:
             raise NotFoundError(self._not_found(tree, commit, spec))
-        git.records.put_raw(key, model)
+        git.records.put(key, model)
         return model
 
     def _not_found(self, tree, commit, spec):

@@ -26,20 +26,21 @@ def content_key(entries):
 
 
 class LocalSource:
-    def __init__(self, config, store, statcache):
+    def __init__(self, config, store, statcache, records):
         self.name = config.name
         if config.local_path is None:
             raise UsageError("source '%s' (type local) has no local_path" % self.name)
         self.root = Path(config.local_path)
         self.store = store
         self.statcache = statcache
+        self.records = records
 
     def _record_key(self, model):
-        return ("model", str(self.root), model)
+        return ("local", str(self.root), model)
 
     def _warm(self, model):
         """The earlier resolution of `model`, if nothing it was built from has changed since."""
-        record = self.statcache.get_raw(self._record_key(model))
+        record = self.records.get(self._record_key(model))
         if record is None:
             return None
         root = os.path.join(self.root, "")
@@ -48,7 +49,7 @@ class LocalSource:
                 st = os.lstat(root + path)
             except OSError:
                 return None
-            if stat_key(st) != recorded:
+            if list(stat_key(st)) != recorded:
                 return None
         if not self.store.use(record["key"], model):
             return None
@@ -82,19 +83,19 @@ class LocalSource:
                 entries[path] = FileEntry(self._file_digest(full, st), bool(st.st_mode & 0o111))
             else:
                 continue
-            stats.append((path, stat_key(st)))
+            stats.append((path, list(stat_key(st))))
         # A directory's stat changes when entries are added or removed: watching the directories that
         # hold the closure is how a warm resolve notices a new file without walking anything.
         dirs = {""} | {os.path.dirname(p) for p in entries} | {ref.directory}
         for d in sorted(dirs):
-            stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
+            stats.append((d, list(stat_key(os.lstat(os.path.join(self.root, d) if d else self.root)))))
         key = content_key(entries)
         if self.store.manifest(key, model) is None:
             self.store.publish(key, model, entries)
         else:
             self.store.touch(key, model)
         record = {"key": key, "directory": ref.directory, "group": ref.group, "stats": stats}
-        self.statcache.put_raw(self._record_key(model), record)
+        self.records.put(self._record_key(model), record)
         return record
 
     def _file_digest(self, full, st):
