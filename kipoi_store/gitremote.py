@@ -331,9 +331,9 @@ class GitRemote:
             if self.has_commit(commit):
                 return
         # The commit object is here without (all of) its trees: it came commits-only, or a fetch
-        # negotiated against commits that have none (the server then skips the trees it thinks
-        # we have). Ask for its root tree by id, without negotiation: that tree and every tree
-        # below it, nothing of other commits.
+        # negotiated against commits that have none (a server may then skip trees it thinks we
+        # have). Ask for its root tree by id, without negotiation: that tree and every tree below
+        # it, nothing of other commits.
         self._fetch_trees(commit)
 
     def _fetch_trees(self, commit):

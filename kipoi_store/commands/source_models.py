@@ -2,10 +2,9 @@
 
 import sys
 
-from .. import cli, paths
-from ..configcache import load_cached
+from .. import cli
 from ..errors import UsageError
-from ..store import Store
+from .specs import Run
 
 SUMMARY = "List the models of a source, one name per line"
 
@@ -28,18 +27,11 @@ def main(argv):
     if "@" in args.source and not ref:
         raise UsageError("bad source '%s': nothing after '@'" % args.source)
     prefix = args.prefix.strip("/") if args.prefix else None
-    store = Store.default()
-    config = load_cached(store.cache_dir)
-    for message in config.warnings:
-        cli.warn(message)
-    from ..resolve import Resolver
-
-    resolver = Resolver(config, store, offline=args.offline or paths.offline(),
-                        refresh=args.refresh, warn=cli.warn)
+    run = Run(args)
     try:
-        names = resolver.backend(source).list_models(prefix, ref or None)
+        names = run.resolver.backend(source).list_models(prefix, ref or None)
     finally:
-        resolver.close()
+        run.resolver.close()
     end = "\0" if args.null else "\n"
     out = sys.stdout
     for name in names:

@@ -10,12 +10,9 @@ pinning one is refused with exit status 2, as `local:model@ref` is (it asks for 
 has no versions; no retry can make it work), without materialising anything.
 """
 
-import sys
-
-from .. import cli, config as configmod, paths, spec as specmod
-from ..errors import EXIT_OK, KipoiError, UsageError
-from ..store import Store
-from .source_resolve import read_specs
+from .. import cli, spec as specmod
+from ..errors import UsageError
+from .specs import add_spec_options, run_specs
 
 SUMMARY = "Print the commit-pinned form of model specs"
 
@@ -27,12 +24,7 @@ def parser():
         "tree/ link to the model directory) for permalinks. Local sources cannot be pinned. "
         "Exit status: 0 all pinned, 1 some failed (not found, network), 2 bad input (spec, config, "
         "a local source)."))
-    p.add_argument("specs", nargs="*", metavar="SPEC", help="model specs")
-    p.add_argument("--stdin", action="store_true", help="also read specs from stdin, one per line")
-    p.add_argument("-z", "--null", action="store_true",
-                   help="with --stdin, specs are NUL-separated; output is NUL-separated too")
-    p.add_argument("--offline", action="store_true", help="never touch the network (also KIPOI_OFFLINE=1)")
-    p.add_argument("--refresh", action="store_true", help="refresh refs from the remote now")
+    add_spec_options(p, json=False)
     return p
 
 
@@ -52,30 +44,4 @@ def pin(resolver, config, text):
 
 
 def main(argv):
-    args = parser().parse_args(argv)
-    specs = list(args.specs)
-    if args.stdin:
-        specs += read_specs(sys.stdin, args.null)
-    elif not specs:
-        parser().error("no spec given (name one, or use --stdin)")
-    config = configmod.load()
-    for message in config.warnings:
-        cli.warn(message)
-    from ..resolve import Resolver
-
-    resolver = Resolver(config, Store.default(), offline=args.offline or paths.offline(),
-                        refresh=args.refresh, warn=cli.warn)
-    end = "\0" if args.null else "\n"
-    worst = EXIT_OK
-    try:
-        for text in specs:
-            try:
-                pinned = pin(resolver, config, text)
-            except KipoiError as exc:
-                cli.error_line(str(exc))
-                worst = max(worst, exc.exit_code)
-                continue
-            sys.stdout.write(pinned + end)
-    finally:
-        resolver.close()
-    return worst
+    return run_specs(parser(), argv, lambda run, text: pin(run.resolver, run.config, text))

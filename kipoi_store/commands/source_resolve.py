@@ -1,12 +1,9 @@
 """kipoi source resolve: specs in, one absolute model directory (or JSON object) out per spec."""
 
 import json
-import sys
 
-from .. import cli, paths
-from ..configcache import load_cached
-from ..errors import EXIT_OK, KipoiError
-from ..store import Store
+from .. import cli
+from .specs import add_spec_options, run_specs
 
 SUMMARY = "Resolve model specs to verified local directories in the store"
 
@@ -16,52 +13,32 @@ def parser():
         "Specs: SOURCE:PATH[@REF], SOURCE::PATH, PATH (source 'kipoi'), "
         "github-permalink:USER/REPO/tree/COMMIT/PATH, https://github.com/USER/REPO/tree/COMMIT/PATH. "
         "Exit status: 0 all resolved, 1 some failed (not found, network), 2 bad input (spec, config)."))
-    p.add_argument("specs", nargs="*", metavar="SPEC", help="model specs")
-    p.add_argument("--stdin", action="store_true", help="also read specs from stdin, one per line")
-    p.add_argument("-z", "--null", action="store_true",
-                   help="with --stdin, specs are NUL-separated; output is NUL-separated too")
-    p.add_argument("--json", action="store_true", help="one JSON object per spec and line")
-    p.add_argument("--offline", action="store_true", help="never touch the network (also KIPOI_OFFLINE=1)")
-    p.add_argument("--refresh", action="store_true", help="refresh refs from the remote now")
+    add_spec_options(p)
+    p.add_argument("--files", action="store_true",
+                   help="also fetch the remote files (weights, data) the model names into the store")
     return p
 
 
-def read_specs(stream, nul):
-    data = stream.read()
-    parts = data.split("\0") if nul else data.splitlines()
-    return [s.strip() if not nul else s for s in parts if s.strip()]
+def output(run, text, resolution, files):
+    """The line printed for one resolved spec: its directory, or a JSON object with --json."""
+    if not run.args.json:
+        return str(resolution.directory)
+    record = dict(resolution.as_json(), spec=text)
+    if files is not None:
+        record["files"] = files
+    return json.dumps(record, sort_keys=True)
+
+
+def resolve_one(run, text, files=False, progress=False):
+    resolution = run.resolver.resolve(text)
+    fetched = None
+    if files:
+        from ..modelfiles import fetch_model_files
+
+        fetched = fetch_model_files(resolution, run.store, run.config, offline=run.offline,
+                                    progress=progress)
+    return output(run, text, resolution, fetched)
 
 
 def main(argv):
-    args = parser().parse_args(argv)
-    specs = list(args.specs)
-    if args.stdin:
-        specs += read_specs(sys.stdin, args.null)
-    elif not specs:
-        parser().error("no spec given (name one, or use --stdin)")
-    store = Store.default()
-    config = load_cached(store.cache_dir)
-    for message in config.warnings:
-        cli.warn(message)
-    from ..resolve import Resolver
-
-    resolver = Resolver(config, store, offline=args.offline or paths.offline(),
-                        refresh=args.refresh, warn=cli.warn)
-    end = "\0" if args.null else "\n"
-    out = sys.stdout
-    worst = EXIT_OK
-    try:
-        for text in specs:
-            try:
-                r = resolver.resolve(text)
-            except KipoiError as exc:
-                cli.error_line(str(exc))
-                worst = max(worst, exc.exit_code)
-                continue
-            if args.json:
-                out.write(json.dumps(dict(r.as_json(), spec=text), sort_keys=True) + end)
-            else:
-                out.write(str(r.directory) + end)
-    finally:
-        resolver.close()
-    return worst
+    return run_specs(parser(), argv, lambda run, text: resolve_one(run, text, files=run.args.files))
