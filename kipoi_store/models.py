@@ -183,6 +183,9 @@ def list_models(tree, prefix=None) -> list:
 
 # -- closure: what to materialise -----------------------------------------------------------------
 
+KIPOI_DOWNLOADS = "downloaded"
+
+
 def closure(tree, ref: ModelRef, source=None) -> list:
     """Every path (files and symlinks) a model needs, bytewise sorted.
 
@@ -233,6 +236,9 @@ class _Closure:
             if kind in _PRESENT:
                 present.setdefault(parent(path), set()).add(basename(path))
         nested = {x for x, names in present.items() if x != d and _is_model_or_group(names)}
+        # kipoi's own download cache in a model folder is not part of the model: the store lays
+        # out verified files there itself (modelfiles.py), and stale copies must not shadow them.
+        nested.add(join(d, KIPOI_DOWNLOADS))
         for path, kind in entries:
             if kind == DIR or (skip is not None and skip(path)):
                 continue

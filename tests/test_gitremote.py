@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitserver import add_commit, build_kipoi_repo, count_objects, git, missing_objects
+from gitserver import add_commit, build_kipoi_repo, count_objects, git, missing_objects, serve_config
 from kipoi_store.errors import (EXIT_FAILED, EXIT_USAGE, NetworkError, NotFoundError, OfflineError,
                                 UsageError)
 from kipoi_store.gitcli import GitError, scrub
@@ -137,7 +137,8 @@ def test_a_full_commit_not_yet_here_is_fetched(store, kipoi_repo):
 
 def test_abbreviated_commits(store, kipoi_repo, git_http_server):
     remote = GitRemote(store, kipoi_repo.http_url)
-    # Not here yet: fetched (as a ref name first, then all branches and tags), then expanded.
+    # Not here yet: fetched (as a ref name first, then the commits of all branches and tags),
+    # expanded, then its trees fetched.
     assert remote.resolve_ref(kipoi_repo.commits[1][:9], HOUR) == kipoi_repo.commits[1]
     n = git_http_server.count(repo=kipoi_repo.name)
     # Here: expanded locally, upper case too, without the network.
@@ -147,29 +148,156 @@ def test_abbreviated_commits(store, kipoi_repo, git_http_server):
         remote.resolve_ref("abcdef12", HOUR)
 
 
-def test_an_ambiguous_abbreviation_is_a_usage_error(store, tmp_path):
-    # Enough commits that two share their first four hex digits (the birthday bound: ~300).
-    bare = tmp_path / "many.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+def build_history(bare, count, branch_every=0):
+    """A bare repository of `count` commits on main, oldest first (fast-import, fixed dates): 60
+    model directories in 6 groups, each commit rewriting one model's weights, and a branch
+    `side<i>` at every `branch_every`-th commit. Served with filters and fetching by id allowed."""
+    git(bare.parent, "init", "-q", "--bare", "-b", "main", str(bare))
     stream = []
-    for i in range(1200):
-        stream.append("commit refs/heads/main\nmark :%d\ncommitter T <t@e> %d +0000\ndata 2\n%02d\n"
-                      % (i + 1, 1500000000 + i, i % 100))
+    for i in range(count):
+        stream.append("commit refs/heads/main\nmark :%d\ncommitter T <t@e> %d +0000\ndata 5\nc%03d\n"
+                      % (i + 1, 1500000000 + i, i % 1000))
         if i:
             stream.append("from :%d\n" % i)
+        models = range(60) if i == 0 else [i % 60]
+        for m in models:
+            stream.append("M 100644 inline grp%d/m%d/model.weights\ndata <<EOF\nweights %d %d\nEOF\n"
+                          % (m % 6, m, m, i))
+            if i == 0:
+                stream.append("M 100644 inline grp%d/m%d/model.yaml\ndata <<EOF\nmodel %d\nEOF\n"
+                              % (m % 6, m, m))
+        if branch_every and i and i % branch_every == 0:
+            stream.append("reset refs/heads/side%d\nfrom :%d\n" % (i, i + 1))
     git(bare, "fast-import", "--quiet", input="".join(stream).encode())
-    commits = git(bare, "rev-list", "main").split()
+    serve_config(bare)
+    return git(bare, "rev-list", "--reverse", "main").split()
+
+
+def objects_of(git_dir, kind):
+    """The ids of the objects of one type a repository holds (asking git never to fetch)."""
+    out = git(git_dir, "--git-dir=%s" % git_dir, "-c", "remote.origin.promisor=false", "cat-file",
+              "--batch-all-objects", "--batch-check=%(objectname) %(objecttype)")
+    return {line.split()[0] for line in out.splitlines() if line.split()[1] == kind}
+
+
+def trees_of(bare, commit):
+    """Every tree of `commit`: its root and the trees below it, as the server has them."""
+    below = git(bare, "ls-tree", "-r", "-d", "--format=%(objectname)", commit).split()
+    return {git(bare, "rev-parse", commit + "^{tree}"), *below}
+
+
+@pytest.fixture(scope="module")
+def many_commits(tmp_path_factory):
+    """1200 commits: enough that two share their first four hex digits (the birthday bound: ~300)."""
+    bare = tmp_path_factory.mktemp("history") / "many.git"
+    commits = build_history(bare, 1200)
     prefixes = {}
     for c in commits:
         prefixes.setdefault(c[:4], []).append(c)
-    twice = next(p for p, cs in prefixes.items() if len(cs) > 1)
+    twice = next(p for p, cs in sorted(prefixes.items()) if len(cs) > 1)
+    return bare, twice, prefixes[twice]
+
+
+def test_an_ambiguous_abbreviation_is_a_usage_error(tmp_path, many_commits):
+    bare, twice, commits = many_commits
     remote = GitRemote(tmp_path / "store", str(bare))
     remote.resolve_ref(None, HOUR)
     with pytest.raises(UsageError, match="ambiguous") as e:
         remote.resolve_ref(twice, HOUR)
     assert e.value.exit_code == EXIT_USAGE
-    unique = prefixes[twice][0][:12]
-    assert remote.resolve_ref(unique, HOUR) == prefixes[twice][0]
+    unique = commits[0][:12]
+    assert remote.resolve_ref(unique, HOUR) == commits[0]
+
+
+def test_an_ambiguous_abbreviation_not_yet_here_is_a_usage_error(tmp_path, many_commits):
+    bare, twice, commits = many_commits
+    remote = GitRemote(tmp_path / "store", str(bare))
+    with pytest.raises(UsageError, match="ambiguous.*give more digits") as e:
+        remote.resolve_ref(twice, HOUR)
+    assert e.value.exit_code == EXIT_USAGE
+    # Told apart among commit objects alone: no tree came, let alone a blob.
+    assert count_objects(remote.git_dir, "commit") == 1200
+    assert count_objects(remote.git_dir) == 1200
+    assert remote.resolve_ref(commits[1][:12], HOUR) == commits[1]
+
+
+# -- abbreviated commits fetch commits only, then the trees of the one they name ---------------
+
+def test_expanding_a_short_commit_fetches_no_trees_of_other_commits(store, git_server):
+    bare = git_server.root / "history.git"
+    commits = build_history(bare, 300, branch_every=100)
+    middle = commits[150]
+    remote = GitRemote(store, git_server.repo_url("history.git"))
+    assert remote.resolve_ref(middle[:10], HOUR) == middle
+    # Every commit of every branch (how an abbreviation is told apart), the trees of that one
+    # commit (what listing its models needs), and no blob.
+    assert objects_of(remote.git_dir, "commit") == set(git(bare, "rev-list", "--all").split())
+    assert objects_of(remote.git_dir, "tree") == trees_of(bare, middle)
+    assert objects_of(remote.git_dir, "blob") == set()
+    assert remote.has_commit(middle) and not remote.has_commit(commits[-1])
+    # Still nothing in the clone's config that would make git fetch lazily.
+    config = (remote.git_dir / "config").read_text()
+    assert "promisor" not in config and "partialclonefilter" not in config
+    # The commit is ready: listing it needs no request.
+    before = git_server.count(service="git-upload-pack", method="POST")
+    assert GitTree(remote, middle).kind("grp0/m0/model.weights") == "file"
+    remote.fetch_commit(middle)
+    assert git_server.count(service="git-upload-pack", method="POST") == before
+
+
+def test_a_commit_fetched_commits_only_gets_its_trees_when_resolved(store, git_server):
+    repo = build_kipoi_repo(git_server.root / "pins.git")
+    url = git_server.repo_url("pins.git")
+    remote = GitRemote(store, url)
+    assert remote.resolve_ref(repo.commits[1][:8], HOUR) == repo.commits[1]
+    old, tip = repo.commits[0], repo.commits[2]
+    # The other commits came without their trees: here, but not usable yet.
+    assert {old, tip} <= objects_of(remote.git_dir, "commit")
+    assert not remote.has_commit(old) and not remote.has_commit(tip)
+    with pytest.raises(OfflineError, match="not in the store"):
+        remote.resolve_ref(old, HOUR, offline=True)
+    with pytest.raises(OfflineError):
+        remote.fetch_commit(tip, offline=True)
+    # Resolving (or fetching) one brings its trees, and only its.
+    assert remote.resolve_ref(old, HOUR) == old
+    assert remote.has_commit(old) and not remote.has_commit(tip)
+    remote.fetch_commit(tip)
+    assert objects_of(remote.git_dir, "tree") == set().union(*(trees_of(repo.bare, c) for c in repo.commits))
+    git_server.stop()
+    # Another process, no network: both are complete, and list as the server does.
+    again = GitRemote(store, url)
+    for commit in (old, tip):
+        assert again.resolve_ref(commit, max_age=0, offline=True) == commit
+        listing = git(repo.bare, "ls-tree", "-r", "-t", "--format=%(path)", commit).split("\n")
+        assert sorted(GitTree(again, commit, offline=True).entries) == sorted(listing)
+
+
+def test_a_commit_missing_some_of_its_trees_is_completed(store, kipoi_repo):
+    remote = GitRemote(store, kipoi_repo.http_url)
+    remote.resolve_ref(kipoi_repo.commits[1][:8], HOUR)
+    tip = kipoi_repo.commits[2]
+    # Its root tree alone, as a fetch negotiating against commits-only history might leave it.
+    root = git(kipoi_repo.bare, "rev-parse", tip + "^{tree}")
+    remote._fetch([root], "a root tree", filter_spec="tree:1",
+                  extra_config=["fetch.negotiationAlgorithm=noop"])
+    assert root in objects_of(remote.git_dir, "tree")
+    assert not trees_of(kipoi_repo.bare, tip) <= objects_of(remote.git_dir, "tree")
+    assert not remote.has_commit(tip)
+    remote.fetch_commit(tip)
+    assert remote.has_commit(tip)
+    assert trees_of(kipoi_repo.bare, tip) <= objects_of(remote.git_dir, "tree")
+    assert GitTree(remote, tip).kind("Basset/run.sh") == "file"
+
+
+def test_a_server_refusing_commits_only_fetches_still_expands(store, served_repo):
+    repo = served_repo()
+    # Some servers allow some filters only: then the abbreviation costs what it did before.
+    git(repo.bare, "config", "uploadpackfilter.allow", "false")
+    git(repo.bare, "config", "uploadpackfilter.blob:none.allow", "true")
+    remote = GitRemote(store, repo.http_url)
+    assert remote.resolve_ref(repo.commits[1][:8], HOUR) == repo.commits[1]
+    assert remote.has_commit(repo.commits[1]) and not remote.filter_refused
+    assert count_objects(remote.git_dir, "blob") == 0
 
 
 # -- offline and failing networks ---------------------------------------------------------------

@@ -149,3 +149,21 @@ def test_a_model_without_remote_files_pulls_like_resolve(setup, tmp_path):
     resolved = run_kipoi("kipoi-source-resolve", "mine:plain", env=env)
     assert (pulled.returncode, pulled.stdout) == (0, resolved.stdout)
     assert not os.path.exists(Path(pulled.stdout.strip()) / "downloaded")
+
+
+def test_resolve_with_files_is_pull_without_the_progress_line(setup):
+    dead, mirror, src, env = setup
+    plain = run_kipoi("kipoi", "source", "resolve", "mine:simple", env=env)
+    assert plain.returncode == 0, plain.stderr
+    simple = Path(plain.stdout.strip())
+    assert not (simple / "downloaded").exists()  # without --files, nothing is downloaded
+    assert dead.log == [] and mirror.log == []
+    with_files = run_kipoi("kipoi", "source", "resolve", "--files", "--json", "mine:simple", env=env)
+    assert with_files.returncode == 0, with_files.stderr
+    doc = json.loads(with_files.stdout)
+    assert Path(doc["directory"]) == simple
+    weights = simple / "downloaded/model_files/weights" / md5(WEIGHTS)
+    assert str(weights) in doc["files"] and weights.read_bytes() == WEIGHTS
+    dead.stop(), mirror.stop()
+    offline = run_kipoi("kipoi", "source", "resolve", "--files", "--offline", "mine:simple", env=env)
+    assert offline.returncode == 0 and offline.stdout.strip() == str(simple)

@@ -469,3 +469,13 @@ def test_any_source_lists_finds_and_closes_over_its_models(source, prefix):
                     if memory.kind(target) == "file":
                         assert target in paths
                     assert is_below(target, "") and not target.startswith("..")
+
+
+def test_kipoi_download_cache_in_a_model_folder_is_not_part_of_the_model():
+    tree = MemoryTree({
+        "m/model.yaml": b"args: {}\n",
+        "m/model.py": b"x = 1\n",
+        "m/downloaded/model_files/weights/0123": b"stale copy kipoi made",
+        "m/sub/downloaded.txt": b"an ordinary file",
+    })
+    assert closure(tree, find_model(tree, "m")) == ["m/model.py", "m/model.yaml", "m/sub/downloaded.txt"]
