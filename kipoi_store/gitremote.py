@@ -282,13 +282,25 @@ class GitRemote:
                 return False
             raise
 
+    def _missing_trees(self, commit):
+        """The trees of `commit` that are not here: one walk over those that are (with no promisor
+        in the clone's config, git reports a missing tree instead of fetching it)."""
+        root = self._root_tree(commit)
+        if not self.cat().exists(root):
+            return [root]
+        out = gitcli.run(self.git_dir, ["rev-list", "--objects", "--filter=blob:none", "--missing=print",
+                                        "--no-object-names", "--end-of-options", root],
+                         what="rev-list %s in %s" % (commit[:12], self.display_url))
+        return [line[1:].decode() for line in out.split() if line.startswith(b"?")]
+
     def _trees_here(self, commit):
-        """Whether every tree of `commit` is here: one `ls-tree -r -d` that reads them all (and,
-        with no promisor in the clone's config, fails on a missing one instead of fetching it)."""
-        code, _, _ = gitcli.run_full(self.git_dir, ["ls-tree", "-r", "-d", "-z", "--full-tree",
-                                                    "--end-of-options", commit])
-        if code != 0:
+        """Whether every tree of `commit` is here; remembered (in-process and on disk) when so."""
+        if self._missing_trees(commit):
             return False
+        self._mark_complete(commit)
+        return True
+
+    def _mark_complete(self, commit):
         self._complete.add(commit)
         try:
             marker = self.git_dir / COMPLETE / commit
@@ -296,7 +308,6 @@ class GitRemote:
             marker.touch()
         except OSError:
             pass  # a read-only store: checked again next time, which is only slower
-        return True
 
     def has_commit(self, commit):
         """Whether `commit` and all its trees are here (what listing its files needs)."""
@@ -332,20 +343,23 @@ class GitRemote:
                 return
         # The commit object is here without (all of) its trees: it came commits-only, or a fetch
         # negotiated against commits that have none (a server may then skip trees it thinks we
-        # have). Ask for its root tree by id, without negotiation: that tree and every tree below
-        # it, nothing of other commits.
+        # have). Ask for the missing trees by id, without negotiation: each comes with every tree
+        # below it, and nothing of other commits.
         self._fetch_trees(commit)
 
     def _fetch_trees(self, commit):
-        tree = self._root_tree(commit)
-        self._fetch([tree], "the trees of commit %s" % commit, stdin=True,
-                    extra_config=["fetch.negotiationAlgorithm=noop"])
+        missing = self._missing_trees(commit)
+        while missing:
+            self._fetch(missing, "the trees of commit %s" % commit, stdin=True,
+                        extra_config=["fetch.negotiationAlgorithm=noop"])
+            before, missing = missing, self._missing_trees(commit)
+            if set(missing) & set(before):
+                raise NotFoundError("git remote %s did not send the trees of commit %s, e.g. %s"
+                                    % (self.display_url, commit, missing[0]))
         # Reachable under its own name, as every commit we fetch (best effort, as in _fetch_ref).
         gitcli.run(self.git_dir, ["update-ref", "--end-of-options", "refs/kipoi/c/" + commit, commit],
                    check=False)
-        if not self._trees_here(commit):
-            raise NotFoundError("git remote %s did not send the trees of commit %s"
-                                % (self.display_url, commit))
+        self._mark_complete(commit)
 
     def _root_tree(self, commit):
         header = self.cat().read(commit).split(b"\n", 1)[0].decode("ascii", "replace")

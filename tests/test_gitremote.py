@@ -278,7 +278,7 @@ def test_a_commit_missing_some_of_its_trees_is_completed(store, kipoi_repo):
     tip = kipoi_repo.commits[2]
     # Its root tree alone, as a fetch negotiating against commits-only history might leave it.
     root = git(kipoi_repo.bare, "rev-parse", tip + "^{tree}")
-    remote._fetch([root], "a root tree", filter_spec="tree:1",
+    remote._fetch([root], "a root tree", filter_spec="tree:0",
                   extra_config=["fetch.negotiationAlgorithm=noop"])
     assert root in objects_of(remote.git_dir, "tree")
     assert not trees_of(kipoi_repo.bare, tip) <= objects_of(remote.git_dir, "tree")

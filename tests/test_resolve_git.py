@@ -143,3 +143,16 @@ def test_group_models_resolve_to_the_group_directory_at_any_commit(lab):
     assert (Path(record["directory"]) / "models.tsv").read_text().startswith("model\t")
     names = run_kipoi("kipoi", "source", "models", "lab", "CpGenie", env=env).stdout.split()
     assert names == ["CpGenie/A549", "CpGenie/GM12878"]
+
+
+def test_a_cold_resolve_takes_three_round_trips_whatever_the_model_reads(lab):
+    """The ref, the files that say what the model needs, then everything it needs: one git fetch
+    each (a fetch is one GET of the refs, then one POST, two for the first: ls-refs and fetch)."""
+    server, repo, env = lab
+    server.clear()
+    resolve_json(env, "lab:rbp_eclip/XRCC6")
+    assert server.count(service="git-upload-pack", method="GET") == 3
+    assert server.count(service="git-upload-pack", method="POST") == 4
+    server.clear()
+    resolve_json(env, "lab:rbp_eclip/XRCC6")
+    assert server.count() == 0  # warm: no request at all

@@ -13,6 +13,7 @@ from . import Resolution
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
 MODE_EXEC = "100755"
+MODE_DIR = "040000"
 
 
 def rewrite_url(url, rewrites):
@@ -21,6 +22,39 @@ def rewrite_url(url, rewrites):
         if url.startswith(prefix) and replacements:
             return replacements[0] + url[len(prefix):]
     return url
+
+
+STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv")
+
+
+def structural_paths(tree, model):
+    """The files models.py reads to find `model` and its closure: yaml and tsv files and symlinks
+    below the model's directory, and directly in each directory above it (`..` references, group
+    templates), and the commit's .lfsconfig. Weights are not among them: they are fetched once the closure is known."""
+    ancestors = {""}
+    path = model
+    while "/" in path:
+        path = path.rsplit("/", 1)[0]
+        ancestors.add(path)
+    below = model + "/"
+    wanted = []
+    for path, (mode, _) in tree.entries.items():
+        if mode == MODE_DIR:
+            continue
+        if not (path.startswith(below) or path.rpartition("/")[0] in ancestors):
+            continue
+        if mode == MODE_LINK or path.endswith(STRUCTURAL_SUFFIXES) or path == ".lfsconfig":
+            wanted.append(path)
+    return wanted
+
+
+def _import_requests_in_background():
+    """Start importing requests (~150 ms) while git waits on the network: LFS will need it."""
+    import sys
+    import threading
+
+    if "requests" not in sys.modules:
+        threading.Thread(target=__import__, args=("requests",)).start()
 
 
 class GitSource:
@@ -82,6 +116,11 @@ class GitSource:
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
         tree = self.tree(commit)
+        if self.config.type == "git-lfs" or self.config.use_lfs:
+            _import_requests_in_background()
+        # One round trip for everything models.py will read (yaml, tsv, links), instead of one
+        # per file as closure() discovers them; the closure's own blobs follow in one more.
+        tree.prefetch(structural_paths(tree, model))
         mref = models.find_model(tree, model, source=self.name)
         paths = models.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
