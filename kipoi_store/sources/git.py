@@ -43,7 +43,7 @@ def structural_paths(tree, model):
             continue
         if not (path.startswith(below) or path.rpartition("/")[0] in ancestors):
             continue
-        if mode == MODE_LINK or path.endswith(STRUCTURAL_SUFFIXES) or path == ".lfsconfig":
+        if mode == MODE_LINK or path == ".lfsconfig" or path.endswith(STRUCTURAL_SUFFIXES):
             wanted.append(path)
     return wanted
 
