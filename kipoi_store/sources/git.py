@@ -30,7 +30,8 @@ STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv")
 def structural_paths(tree, model):
     """The files models.py reads to find `model` and its closure: yaml and tsv files and symlinks
     below the model's directory, and directly in each directory above it (`..` references, group
-    templates), and the commit's .lfsconfig. Weights are not among them: they are fetched once the closure is known."""
+    templates), and the commit's .lfsconfig. Weights are not among them: they are fetched once
+    the closure is known."""
     ancestors = {""}
     path = model
     while "/" in path:
