@@ -456,7 +456,7 @@ class GitRemote:
                 self._fetch_all_refs()
                 commit = self._expand(ref.lower())
                 if not commit:
-                    raise NotFoundError("no commit %r in git remote %s" % (ref, self.display_url))
+                    raise NotFoundError("no commit %r in git remote %s" % (ref, self.display_url)) from None
                 self.fetch_commit(commit)  # its trees, and only its
                 return commit
         except NetworkError as e:

@@ -298,6 +298,7 @@ def test_a_server_refusing_commits_only_fetches_still_expands(store, served_repo
     assert remote.resolve_ref(repo.commits[1][:8], HOUR) == repo.commits[1]
     assert remote.has_commit(repo.commits[1]) and not remote.filter_refused
     assert count_objects(remote.git_dir, "blob") == 0
+    assert remote.has_commit(repo.commits[0])  # blob:none brought the trees of every commit
 
 
 # -- offline and failing networks ---------------------------------------------------------------
