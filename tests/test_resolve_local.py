@@ -216,10 +216,16 @@ def test_readme_demo_runs(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIPOI_")}
     env.update(KIPOI_HOME=str(tmp_path / "kipoi"), HOME=str(tmp_path))
     demo_script = Path(__file__).resolve().parent.parent / "scripts" / "demo"
-    r = subprocess.run(["bash", str(demo_script)], env=dict(env, KIPOI_SKIP_SETUP="1"),
+    r = subprocess.run(["bash", str(demo_script)],
+                       env=dict(env, KIPOI_SKIP_SETUP="1", DEMO_DIR=str(tmp_path / "demo")),
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "/rbp_eclip/UPF1" in r.stdout
+    # The git-lfs half: a pinned spec that resolved offline, to real weights, not LFS pointers.
+    last = Path(r.stdout.strip().splitlines()[-1])
+    assert last.name == "predict" and len(last.parent.parent.name) == 40
+    weights = last / "model_files" / "deepsea_predict.pth"
+    assert not weights.read_bytes().startswith(b"version https://git-lfs")
 
 
 def test_gc_drops_what_the_config_no_longer_reaches(demo):
