@@ -1,10 +1,13 @@
-"""The Git LFS batch API and the `basic` transfer (git-lfs docs/api/batch.md, basic-transfers.md).
+"""Downloads: one URL into the store (`download_url`), and the Git LFS batch API with its `basic`
+transfer (git-lfs docs/api/batch.md, basic-transfers.md) built on it.
 
-Objects are requested in batches of at most 100 and downloaded by a few threads, each with its own
-requests.Session. A download streams to a file under the store's tmp dir, hashing as it goes (memory
-does not grow with the file), resumes with `Range` after a broken connection, retries with
-exponential backoff on 429 (honouring Retry-After), 5xx, resets and timeouts, and asks for a fresh
-action when one has expired. Only verified bytes reach the store.
+`download_url` streams to a file under the store's tmp dir, hashing as it goes (memory does not grow
+with the file), resumes with `Range` after a broken connection, and retries with exponential
+backoff on 429 (honouring Retry-After), 5xx, resets and timeouts. Model files (modelfiles.py) and
+LFS objects both come through it; only verified bytes reach the store.
+
+LFS objects are requested in batches of at most 100 and downloaded by a few threads, each with its
+own requests.Session; an action that has expired, or whose href refuses us, is asked for afresh.
 
 Headers an action carries (typically Authorization) go only to that action's own origin, never to
 a host it redirects to; credentials from `git credential fill` go only to the endpoint's origin.
@@ -21,6 +24,7 @@ import sys
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, Optional
@@ -31,7 +35,8 @@ from .lfs_endpoint import Endpoint, redact
 
 MEDIA_TYPE = "application/vnd.git-lfs+json"
 BATCH_SIZE = 100
-CHUNK = 1 << 18
+# What a broken connection can lose: a read that fails returns none of its bytes.
+CHUNK = 1 << 16
 MAX_REDIRECTS = 5
 # An action that expires within this many seconds is treated as expired already.
 EXPIRY_MARGIN = 5.0
@@ -121,20 +126,14 @@ class Client:
         self.opts = opts
         self.auth = None  # (username, password) from git credential fill
         self.auth_from_git = None
-        self._local = threading.local()
+        self.sessions = Sessions({"User-Agent": "kipoi-store git-lfs/3.3.0 (compatible)"})
         self._lock = threading.Lock()
         self.cancelled = threading.Event()
 
     # -- sessions and requests ---------------------------------------------------------------
 
     def session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            s = self._local.session = requests.Session()
-            s.headers["User-Agent"] = "kipoi-store git-lfs/3.3.0 (compatible)"
-        return s
+        return self.sessions.get()
 
     def request(self, method, url, origin_headers, origin_auth=None, headers=None, **kwargs):
         """`method url`, following redirects by hand so that `origin_headers` and `origin_auth`
@@ -142,7 +141,7 @@ class Client:
         origin = _origin(url)
         for _ in range(MAX_REDIRECTS + 1):
             if urlsplit(url).scheme.lower() not in ("http", "https"):
-                raise NetworkError("refusing to follow a non-http(s) URL: %s" % _short(url))
+                raise NetworkError("refusing to follow a non-http(s) URL: %s" % short_url(url))
             same = _origin(url) == origin
             hop_headers = dict(headers or {})
             if same:
@@ -154,7 +153,7 @@ class Client:
                 url = urljoin(url, resp.headers["Location"])
                 continue
             return resp
-        raise NetworkError("too many redirects from %s" % _short(url))
+        raise NetworkError("too many redirects from %s" % short_url(url))
 
     def _send(self, method, url, **kwargs):
         import requests
@@ -166,7 +165,7 @@ class Client:
             raise
         except (requests.exceptions.RequestException, ValueError) as e:
             # A malformed URL or header from the server: not worth retrying.
-            raise NetworkError("cannot request %s: %s" % (_short(url), _why(e))) from None
+            raise NetworkError("cannot request %s: %s" % (short_url(url), _why(e))) from None
 
     # -- ssh ---------------------------------------------------------------------------------
 
@@ -201,7 +200,7 @@ class Client:
         data = self._batch_post(url, body, [what.get(p.oid, p.oid) for p in pointers])
         if data.get("transfer", "basic") != "basic":
             raise NetworkError("LFS server %s chose transfer %r; only 'basic' is supported"
-                               % (_short(self.url), data.get("transfer")))
+                               % (short_url(self.url), data.get("transfer")))
         now = time.time()
         by_oid = {}
         for obj in data.get("objects") or ():
@@ -228,10 +227,10 @@ class Client:
                 else:
                     actions[p.oid] = _action(act, now)
         if missing:
-            raise NotFoundError("LFS object missing on %s: %s" % (_short(self.url),
+            raise NotFoundError("LFS object missing on %s: %s" % (short_url(self.url),
                                                                   ", ".join(missing)))
         if failed:
-            raise NetworkError("LFS server %s refused: %s" % (_short(self.url), ", ".join(failed)))
+            raise NetworkError("LFS server %s refused: %s" % (short_url(self.url), ", ".join(failed)))
         return actions
 
     def _batch_post(self, url, body, names):
@@ -243,7 +242,7 @@ class Client:
                 resp = self.request("POST", url, dict(self.headers), self.auth, data=body,
                                     headers=headers)
             except _network_errors() as e:
-                attempt.retry(_Retry("cannot reach LFS server %s: %s" % (_short(url), _why(e))))
+                attempt.retry(_Retry("cannot reach LFS server %s: %s" % (short_url(url), _why(e))))
                 continue
             with resp:
                 code = resp.status_code
@@ -252,7 +251,7 @@ class Client:
                         data = resp.json()
                     except ValueError:
                         raise NetworkError("LFS server %s sent an unreadable batch response"
-                                           % _short(url)) from None
+                                           % short_url(url)) from None
                     if self.auth_from_git:
                         credential("approve", self.auth_from_git)
                         self.auth_from_git = None
@@ -274,17 +273,17 @@ class Client:
                             self.auth_from_git = filled
                             attempt.again()
                             continue
-                    raise NetworkError("LFS server %s: authentication failed (401)" % _short(url))
+                    raise NetworkError("LFS server %s: authentication failed (401)" % short_url(url))
                 if code in (429,) or code >= 500:
-                    attempt.retry(_Retry("LFS server %s answered %d" % (_short(url), code),
+                    attempt.retry(_Retry("LFS server %s answered %d" % (short_url(url), code),
                                          retry_after(resp.headers.get("Retry-After"))))
                     continue
                 if code == 404:
                     # No such repository, or (giftless) none of the objects: name what was asked.
                     raise NotFoundError("LFS objects not found at %s (404): %s"
-                                        % (_short(url), ", ".join(names)))
+                                        % (short_url(url), ", ".join(names)))
                 raise NetworkError("LFS server %s answered %d%s"
-                                   % (_short(url), code, _server_message(resp)))
+                                   % (short_url(url), code, _server_message(resp)))
         raise AssertionError("unreachable")
 
     def fresh_action(self, pointer, name):
@@ -292,84 +291,182 @@ class Client:
 
 
 def _download(client, pointer, action, store, name, meter):
-    """One object: stream, hash, resume, retry, verify, then hand the file to the store."""
-    tmp = store.new_tmp_path("lfs-%s" % pointer.oid[:16])
-    state = _Partial(hashlib.sha256(), 0)
-    try:
-        with open(tmp, "wb") as f:
-            refreshed = 0
-            for attempt in _attempts(client.opts):
-                if action.expired():
-                    action = client.fresh_action(pointer, name)
-                try:
-                    before = state.size
-                    try:
-                        _get(client, pointer, action, f, state, name, meter)
-                        break
-                    finally:
-                        if state.size > before:
-                            attempt.progressed()
-                except _Expired as e:
-                    refreshed += 1
-                    if refreshed > client.opts.tries:
-                        raise NetworkError(str(e)) from None
-                    action = client.fresh_action(pointer, name)
-                    attempt.again()
-                except _Retry as e:
-                    attempt.retry(e)
-        if state.size != pointer.size or state.hasher.hexdigest() != pointer.oid:
+    """One object: download_url with this object's href (renewed when it expires or is refused),
+    verify size and sha256, then hand the file to the store."""
+    href = _Href(client, pointer, name, action)
+    with download_url(action.href, store, name=name, size=pointer.size, opts=client.opts,
+                      meter=meter, send=href.send, refresh=href.refresh,
+                      cancelled=client.cancelled) as got:
+        if got.size != pointer.size or got.sha256 != pointer.oid:
             raise IntegrityError(
                 "LFS object %s has wrong content: expected sha256 %s (%d bytes), got %s (%d bytes)"
-                % (name, pointer.oid, pointer.size, state.hasher.hexdigest(), state.size))
-        store.commit_verified(tmp, pointer.oid)  # hashed while streaming: no second pass over the file
-        meter.file_done()
+                % (name, pointer.oid, pointer.size, got.sha256, got.size))
+        store.commit_verified(got.path, pointer.oid)  # hashed while streaming: no second pass
+    meter.file_done()
+
+
+class _Href:
+    """The download action of one object, asked for afresh when it expires or is refused."""
+
+    def __init__(self, client, pointer, name, action):
+        self.client, self.pointer, self.name, self.action = client, pointer, name, action
+
+    def refresh(self):
+        self.action = self.client.fresh_action(self.pointer, self.name)
+
+    def send(self, headers):
+        if self.action.expired():
+            self.refresh()
+        client, action = self.client, self.action
+        action_headers = dict(action.headers)
+        # Endpoint credentials go to an href only when it is on the endpoint's own origin and the
+        # action brought no authorization of its own.
+        auth = None
+        if client.auth and _origin(action.href) == _origin(client.url) and not any(
+                k.lower() == "authorization" for k in action_headers):
+            auth = client.auth
+        return client.request("GET", action.href, action_headers, auth, headers=headers,
+                              stream=True)
+
+
+# -- one URL into a store tmp file -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Downloaded:
+    path: str  # the store tmp file holding the bytes; removed when the `with` block ends
+    size: int
+    digests: Dict[str, str]  # algorithm -> hex digest: "sha256" always, and those asked for
+
+    @property
+    def sha256(self):
+        return self.digests["sha256"]
+
+
+@contextmanager
+def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, meter=None,
+                 session=None, send=None, refresh=None, cancelled=None):
+    """GET `url` into a fresh tmp file of `store`, hashing while streaming; yields a Downloaded.
+
+        with download_url(url, store, algorithms=("md5",)) as got:
+            if got.digests["md5"] == expected:
+                store.commit_verified(got.path, got.sha256)   # no second pass over the file
+
+    The tmp file is removed when the block ends, so nothing unverified outlives it. A broken or
+    stalled connection resumes with Range; 429 (honouring Retry-After), 5xx, resets and timeouts
+    are retried with backoff (`opts`: tries, backoff, max_wait, timeout, sleep); progress made
+    resets the count. Raises NotFoundError (404/410), NetworkError (gave up, or any other answer)
+    and, with `size` (the exact size expected), IntegrityError as soon as the body outgrows it or
+    the server serves a complete but shorter one; each message names `name` (default: the URL
+    without password or query).
+
+    `algorithms`: hashlib names to compute besides sha256 (e.g. "md5"). `meter`: a Progress to
+    count bytes on. `session`: the requests.Session to GET with (default: a new one). `send`:
+    `send(headers) -> response` replaces that GET (LFS: per-origin credentials, hand-followed
+    redirects). `refresh()`: called when the server refuses (401/403) before trying again, at
+    most opts.tries times; without it a refusal is a NetworkError. `cancelled`: an Event that
+    stops the download at its next chunk.
+    """
+    opts = opts or Options()
+    name = name or short_url(url)
+    own_session = None
+    if send is None:
+        if session is None:
+            import requests
+
+            session = own_session = requests.Session()
+
+        def send(headers):
+            return session.get(url, headers=headers, stream=True, timeout=opts.timeout)
+
+    tmp = store.new_tmp_path("dl-" + urlsplit(url).path.rsplit("/", 1)[-1])
+    state = _Hashing(("sha256",) + tuple(a for a in algorithms if a != "sha256"))
+    try:
+        with open(tmp, "wb") as f:
+            _transfer(send, f, state, name, size, opts, meter, refresh, cancelled)
+        yield Downloaded(str(tmp), state.size, state.hexdigests())
     finally:
+        if own_session is not None:
+            own_session.close()
         try:
             os.unlink(tmp)
         except FileNotFoundError:
-            pass
+            pass  # the caller moved it into the store
 
 
-@dataclass
-class _Partial:
-    hasher: object
-    size: int
+class _Hashing:
+    """Bytes written so far and their digests."""
+
+    def __init__(self, algorithms):
+        self.algorithms = algorithms
+        self.reset()
+
+    def reset(self):
+        self.hashers = {a: hashlib.new(a, usedforsecurity=a != "md5") for a in self.algorithms}
+        self.size = 0
+
+    def update(self, chunk):
+        for h in self.hashers.values():
+            h.update(chunk)
+        self.size += len(chunk)
+
+    def hexdigests(self):
+        return {a: h.hexdigest() for a, h in self.hashers.items()}
 
 
-def _get(client, pointer, action, f, state, name, meter):
-    """One GET of the object (resuming at `state.size`); returns when the body is complete."""
-    headers = {}
-    if state.size:
-        headers["Range"] = "bytes=%d-" % state.size
-    action_headers = dict(action.headers)
-    # Endpoint credentials go to an href only when it is on the endpoint's own origin and the
-    # action brought no authorization of its own.
-    auth = None
-    if client.auth and _origin(action.href) == _origin(client.url) and not any(
-            k.lower() == "authorization" for k in action_headers):
-        auth = client.auth
+def _transfer(send, f, state, name, size, opts, meter, refresh, cancelled):
+    """GET until the body is complete, resuming and retrying as download_url says."""
+    refreshed = 0
+    for attempt in _attempts(opts):
+        before = state.size
+        try:
+            try:
+                _get(send, f, state, name, size, meter, cancelled)
+                return
+            finally:
+                if state.size > before:
+                    attempt.progressed()
+        except _Expired as e:
+            refreshed += 1
+            if refresh is None or refreshed > opts.tries:
+                raise NetworkError(str(e)) from None
+            refresh()
+            attempt.again()
+        except _Retry as e:
+            attempt.retry(e)
+
+
+def _get(send, f, state, name, size, meter, cancelled):
+    """One GET (resuming at `state.size`); returns when the body is complete."""
+    import requests
+
+    headers = {"Range": "bytes=%d-" % state.size} if state.size else {}
     try:
-        resp = client.request("GET", action.href, action_headers, auth, headers=headers,
-                              stream=True)
+        resp = send(headers)
     except _network_errors() as e:
         raise _Retry("cannot download %s: %s" % (name, _why(e))) from None
+    except (requests.exceptions.RequestException, ValueError) as e:
+        # A malformed URL, or one requests cannot fetch: not worth retrying.
+        raise NetworkError("cannot request %s: %s" % (name, _why(e))) from None
     with resp:
         code = resp.status_code
+        total = None  # what the server says the whole body is
         if code == 206 and state.size:
-            start = _content_range_start(resp.headers.get("Content-Range"))
-            if start != state.size:  # not what we asked for: start over
+            value = resp.headers.get("Content-Range")
+            if _content_range_start(value) != state.size:  # not what we asked for: start over
                 _restart(f, state, meter)
                 raise _Retry("server sent an unexpected range for %s" % name, delay=0)
+            total = _digits((value or "").rpartition("/")[2])
         elif code == 200:
             if state.size:  # the server ignored Range: the body starts at byte 0
                 _restart(f, state, meter)
+            total = _digits(resp.headers.get("Content-Length"))
         elif code == 416 and state.size:
             _restart(f, state, meter)
             raise _Retry("server refused to resume %s" % name, delay=0)
         elif code in (401, 403):
             raise _Expired("download of %s refused (%d)" % (name, code))
         elif code in (404, 410):
-            raise NotFoundError("LFS object %s not found at its download URL (%d)" % (name, code))
+            raise NotFoundError("download of %s: not found (%d)" % (name, code))
         elif code == 429 or code >= 500:
             raise _Retry("download of %s: server answered %d" % (name, code),
                          retry_after(resp.headers.get("Retry-After")))
@@ -378,34 +475,35 @@ def _get(client, pointer, action, f, state, name, meter):
         received = 0
         try:
             for chunk in resp.iter_content(CHUNK):
-                if client.cancelled.is_set():
+                if cancelled is not None and cancelled.is_set():
                     raise _Cancelled()
-                if state.size + len(chunk) > pointer.size:
-                    raise IntegrityError("LFS object %s has wrong content: more than the %d bytes "
-                                         "its pointer states" % (name, pointer.size))
+                if size is not None and state.size + len(chunk) > size:
+                    raise IntegrityError("download of %s: wrong content: more than the %d bytes "
+                                         "expected" % (name, size))
                 f.write(chunk)
-                state.hasher.update(chunk)
-                state.size += len(chunk)
+                state.update(chunk)
                 received += len(chunk)
-                meter.add(len(chunk))
+                if meter is not None:
+                    meter.add(len(chunk))
         except _network_errors() as e:
             raise _Retry("download of %s broke off at byte %d: %s"
                          % (name, state.size, _why(e))) from None
-        if state.size < pointer.size:
-            length = resp.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) == received:
-                # The server says this is the whole body: the object itself is short.
-                raise IntegrityError("LFS object %s has wrong content: %d bytes, expected %d"
-                                     % (name, state.size, pointer.size))
-            raise _Retry("download of %s ended early at byte %d" % (name, state.size))
+        expected = size if size is not None else total
+        if expected is not None and state.size < expected:
+            if size is not None and _digits(resp.headers.get("Content-Length")) == received:
+                # The server says this is the whole body: the file itself is short.
+                raise IntegrityError("download of %s: wrong content: %d bytes, expected %d"
+                                     % (name, state.size, size))
+            raise _Retry("download of %s ended early at byte %d of %d"
+                         % (name, state.size, expected))
 
 
 def _restart(f, state, meter):
-    meter.add(-state.size)
+    if meter is not None:
+        meter.add(-state.size)
     f.seek(0)
     f.truncate()
-    state.hasher = hashlib.sha256()
-    state.size = 0
+    state.reset()
 
 
 def _content_range_start(value):
@@ -415,6 +513,27 @@ def _content_range_start(value):
         return int(rest.split("-", 1)[0]) if unit.strip().lower() == "bytes" else None
     except ValueError:
         return None
+
+
+def _digits(value):
+    return int(value) if value and value.isdigit() else None
+
+
+class Sessions:
+    """One requests.Session per thread (a Session is not safe to share), each with `headers`."""
+
+    def __init__(self, headers):
+        self.headers = dict(headers)
+        self._local = threading.local()
+
+    def get(self):
+        s = getattr(self._local, "session", None)
+        if s is None:
+            import requests
+
+            s = self._local.session = requests.Session()
+            s.headers.update(self.headers)
+        return s
 
 
 # -- retry bookkeeping -----------------------------------------------------------------------
@@ -570,7 +689,7 @@ def _origin(url):
     return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
 
 
-def _short(url):
+def short_url(url):
     """A URL for messages: no password, no query (signed URLs carry secrets there)."""
     return redact(url).split("?", 1)[0]
 
@@ -604,10 +723,13 @@ def _stderr_is_tty():
 
 
 class Progress:
-    """Bytes, files and rate on one stderr line, redrawn at most ten times a second."""
+    """Files, bytes and rate on one stderr line, redrawn at most ten times a second:
+    `<label>: 1/2 <unit>, 1.0 MiB / 2.0 MiB, 3.1 MiB/s` (`total_bytes` None: size unknown, shown
+    without `/ total`; `unit` "" leaves the word out)."""
 
-    def __init__(self, total_bytes, total_files, enabled, stream=None):
+    def __init__(self, total_bytes, total_files, enabled, stream=None, label="LFS", unit="files"):
         self.total_bytes, self.total_files = total_bytes, total_files
+        self.label, self.unit = label, unit
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.bytes = self.files = 0
@@ -634,9 +756,12 @@ class Progress:
             return
         self.last = now
         rate = self.bytes / max(now - self.start, 1e-6)
-        self.stream.write("\rLFS: %d/%d files, %s / %s, %s/s   " % (
-            self.files, self.total_files, _human(self.bytes), _human(self.total_bytes),
-            _human(rate)))
+        count = "%d/%d %s" % (self.files, self.total_files, self.unit) if self.unit else \
+            "%d/%d" % (self.files, self.total_files)
+        size = _human(self.bytes)
+        if self.total_bytes is not None:
+            size += " / " + _human(self.total_bytes)
+        self.stream.write("\r%s: %s, %s, %s/s   " % (self.label, count, size, _human(rate)))
         self.stream.flush()
         self.drawn = True
 

@@ -16,13 +16,12 @@ by their arg path (`<arg>/<key>/.../<md5>`) so that they too are there offline.
 
 A file is fetched at most once per store: an md5 -> sha256 index (store.cache_dir/"md5", rebuildable:
 every hit is checked against the objects) finds it again from any model of any commit. Downloads
-try each URL from `url_rewrites` (mirrors) before the original, run in a few threads, resume with
-Range and retry with backoff (download.py's machinery), and hash md5 and sha256 while streaming;
-bytes whose md5 is wrong never reach the store. The files are then published as model
+try each URL from `url_rewrites` (mirrors) before the original, run in a few threads, and go
+through download.download_url (resume with Range, retry with backoff, md5 and sha256 hashed while
+streaming); bytes whose md5 is wrong never reach the store. The files are then published as model
 `<name>#files` of the same snapshot, so `kipoi store verify` checks them and gc keeps them.
 """
 
-import hashlib
 import os
 import posixpath
 import re
@@ -43,8 +42,6 @@ DATALOADER_TEMPLATES = ("dataloader-template.yaml", "dataloader-template.yml")
 GROUP_TABLE = "models.tsv"
 WORKERS = 4
 UNNAMED = "file"  # kipoi's file name for a download without an md5
-# What a broken connection can lose: a read that fails returns none of its bytes.
-READ_CHUNK = 1 << 16
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -328,34 +325,10 @@ class Md5Index:
 
 # -- downloading ----------------------------------------------------------------------------------
 
-class Meter(download.Progress):
-    """download.Progress with our own label and no total size (model.yaml states none)."""
-
-    def _draw(self, force=False):
-        if not self.enabled:
-            return
-        import time
-
-        now = time.monotonic()
-        if not force and now - self.last < 0.1:
-            return
-        self.last = now
-        rate = self.bytes / max(now - self.start, 1e-6)
-        self.stream.write("\rmodel files: %d/%d, %s, %s/s   " % (
-            self.files, self.total_files, download._human(self.bytes), download._human(rate)))
-        self.stream.flush()
-        self.drawn = True
-
-
-@dataclass
-class _State:
-    md5: object
-    sha256: object
-    size: int = 0
-
-    @classmethod
-    def fresh(cls):
-        return cls(hashlib.md5(usedforsecurity=False), hashlib.sha256())
+def progress_meter(total_files, enabled, stream=None):
+    """The stderr line of a pull: `model files: 1/3, 2.9 KiB, 1.2 MiB/s` (model.yaml states no
+    sizes, so no total)."""
+    return download.Progress(None, total_files, enabled, stream, label="model files", unit="")
 
 
 class Fetcher:
@@ -368,22 +341,13 @@ class Fetcher:
         self.offline = offline
         self.opts = download.Options(**options)
         self.index = Md5Index(store)
-        self.meter = meter or Meter(0, 0, enabled=False)
-        self._local = threading.local()
+        self.meter = meter or progress_meter(0, enabled=False)
+        # The md5 in model.yaml is of the bytes as served: never let a server compress them.
+        self.sessions = download.Sessions({"User-Agent": "kipoi-store",
+                                           "Accept-Encoding": "identity"})
 
     def close(self):
         self.index.close()
-
-    def session(self):
-        s = getattr(self._local, "session", None)
-        if s is None:
-            import requests
-
-            s = self._local.session = requests.Session()
-            s.headers["User-Agent"] = "kipoi-store"
-            # The md5 in model.yaml is of the bytes as served: never let a server compress them.
-            s.headers["Accept-Encoding"] = "identity"
-        return s
 
     def known(self, w: Wanted, what) -> Optional[str]:
         """The sha256 of an object already holding `w`'s bytes, or None."""
@@ -417,16 +381,16 @@ class Fetcher:
         wrong, failed, missing = [], [], 0
         for url in candidate_urls(w.url, self.rewrites):
             try:
-                sha256 = self._download(url, w, what)
+                sha256 = self._download(url, w)
             except IntegrityError as exc:
-                wrong.append("%s (%s)" % (download._short(url), exc))
+                wrong.append("%s (%s)" % (download.short_url(url), exc))
                 continue
             except NotFoundError:
                 missing += 1
-                failed.append("%s (not found)" % download._short(url))
+                failed.append("%s (not found)" % download.short_url(url))
                 continue
             except NetworkError as exc:
-                failed.append("%s (%s)" % (download._short(url), exc))
+                failed.append("%s (%s)" % (download.short_url(url), exc))
                 continue
             if w.md5:
                 self.index.put(w.md5, sha256)
@@ -437,88 +401,16 @@ class Fetcher:
         error = NotFoundError if missing == len(failed) else NetworkError
         raise error("%s: arg %s: cannot download %s: tried %s" % (what, w.arg, w.url, "; ".join(failed)))
 
-    def _download(self, url, w, what):
-        tmp = self.store.new_tmp_path("url-%s" % (w.md5 or w.sha256)[:16])
-        state = _State.fresh()
-        try:
-            with open(tmp, "wb") as f:
-                for attempt in download._attempts(self.opts):
-                    try:
-                        before = state.size
-                        try:
-                            self._get(url, f, state)
-                            break
-                        finally:
-                            if state.size > before:
-                                attempt.progressed()
-                    except download._Retry as exc:
-                        attempt.retry(exc)
-            md5, sha256 = state.md5.hexdigest(), state.sha256.hexdigest()
-            if w.md5 and md5 != w.md5:
-                raise IntegrityError("md5 %s, expected %s" % (md5, w.md5))
-            if w.sha256 and sha256 != w.sha256:
-                raise IntegrityError("sha256 %s, expected %s" % (sha256, w.sha256))
-            return self.store.add_file(tmp, expected_sha256=sha256, expected_size=state.size,
-                                       move=True, what="%s: arg %s" % (what, w.arg))
-        finally:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-
-    def _restart(self, f, state):
-        self.meter.add(-state.size)
-        f.seek(0)
-        f.truncate()
-        fresh = _State.fresh()
-        state.md5, state.sha256, state.size = fresh.md5, fresh.sha256, 0
-
-    def _get(self, url, f, state):
-        """One GET (resuming at state.size); returns when the body is complete."""
-        headers = {"Range": "bytes=%d-" % state.size} if state.size else {}
-        try:
-            resp = self.session().get(url, headers=headers, stream=True, timeout=self.opts.timeout)
-        except download._network_errors() as exc:
-            raise download._Retry("cannot reach %s: %s"
-                                  % (download._short(url), download._why(exc))) from None
-        with resp:
-            code = resp.status_code
-            total = None
-            if code == 206 and state.size:
-                value = resp.headers.get("Content-Range") or ""
-                if download._content_range_start(value) != state.size:
-                    self._restart(f, state)
-                    raise download._Retry("unexpected range from %s" % download._short(url), delay=0)
-                size = value.rpartition("/")[2]
-                total = int(size) if size.isdigit() else None
-            elif code == 200:
-                if state.size:  # the server ignored Range: the body starts at byte 0
-                    self._restart(f, state)
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-            elif code == 416 and state.size:
-                self._restart(f, state)
-                raise download._Retry("%s refused to resume" % download._short(url), delay=0)
-            elif code in (404, 410):
-                raise NotFoundError("%d" % code)
-            elif code == 429 or code >= 500:
-                raise download._Retry("%s answered %d" % (download._short(url), code),
-                                      download.retry_after(resp.headers.get("Retry-After")))
-            else:
-                raise NetworkError("answered %d" % code)
-            try:
-                for chunk in resp.iter_content(READ_CHUNK):
-                    f.write(chunk)
-                    state.md5.update(chunk)
-                    state.sha256.update(chunk)
-                    state.size += len(chunk)
-                    self.meter.add(len(chunk))
-            except download._network_errors() as exc:
-                raise download._Retry("download from %s broke off at byte %d: %s"
-                                      % (download._short(url), state.size, download._why(exc))) from None
-            if total is not None and state.size < total:
-                raise download._Retry("download from %s ended early at byte %d of %d"
-                                      % (download._short(url), state.size, total))
+    def _download(self, url, w):
+        """Download `url`, hashing md5 and sha256 as it streams; only right bytes reach the store."""
+        with download.download_url(url, self.store, algorithms=("md5",), opts=self.opts,
+                                   meter=self.meter, session=self.sessions.get()) as got:
+            if w.md5 and got.digests["md5"] != w.md5:
+                raise IntegrityError("md5 %s, expected %s" % (got.digests["md5"], w.md5))
+            if w.sha256 and got.sha256 != w.sha256:
+                raise IntegrityError("sha256 %s, expected %s" % (got.sha256, w.sha256))
+            # Hashed while streaming: no second pass over the file.
+            return self.store.commit_verified(got.path, got.sha256)
 
 
 # -- the whole job ----------------------------------------------------------------------------------
@@ -549,7 +441,7 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
     unique = {}
     for w in by_path.values():
         unique.setdefault(w.content, w)
-    meter = Meter(0, len(unique), enabled=progress)
+    meter = progress_meter(len(unique), enabled=progress)
     fetcher = Fetcher(store, config.url_rewrites if config is not None else (), offline=offline,
                       meter=meter, **options)
     try:

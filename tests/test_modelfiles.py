@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fileserver import FileServer
-from kipoi_store.errors import IntegrityError, NotFoundError, OfflineError, UnsafePathError
+from kipoi_store import download
+from kipoi_store.errors import (IntegrityError, NetworkError, NotFoundError, OfflineError,
+                                 UnsafePathError)
 from kipoi_store.modelfiles import (Fetcher, Wanted, candidate_urls, dataloader_layout, is_remote,
                                     model_layout, walk_remote)
 from kipoi_store.store import Store
@@ -241,15 +243,21 @@ def test_missing_everywhere_is_not_found_and_offline_names_the_url(store, server
         fetch(store, wanted(url, b"abc"), offline=True)
 
 
+def test_a_url_requests_cannot_fetch_is_a_network_error_naming_it(store):
+    with pytest.raises(NetworkError, match=r"arg weights: cannot download ftp://127\.0\.0\.1/w\.h5: "
+                                           r"tried .*cannot request"):
+        fetch(store, wanted("ftp://127.0.0.1/w.h5", b"abc"))
+
+
 def test_progress_is_one_redrawn_stderr_line_when_asked_for(store, server):
     import io
 
-    from kipoi_store.modelfiles import Meter
+    from kipoi_store.modelfiles import progress_meter
 
     data = os.urandom(3000)
     url = server.add("/w.h5", data)
     stream = io.StringIO()
-    meter = Meter(0, 1, enabled=True, stream=stream)
+    meter = progress_meter(1, enabled=True, stream=stream)
     fetcher = Fetcher(store, meter=meter, **FAST)
     try:
         fetcher.fetch(wanted(url, data), "model src:M")
@@ -258,3 +266,37 @@ def test_progress_is_one_redrawn_stderr_line_when_asked_for(store, server):
         meter.close()
     lines = stream.getvalue().split("\r")
     assert lines[-1].startswith("model files: 1/1, 2.9 KiB") and stream.getvalue().endswith("\n")
+
+
+# -- download_url, the downloader model files and LFS objects share --------------------------------
+
+def test_download_url_hashes_what_is_asked_and_leaves_nothing_behind(store, server):
+    data = os.urandom(200_000)
+    url = server.add("/cut.bin", data, fault="truncate")  # resumed with Range on the way
+    with download.download_url(url, store, algorithms=("md5",),
+                               opts=download.Options(**FAST)) as got:
+        assert (got.size, got.digests) == (len(data), {"sha256": sha256(data), "md5": md5(data)})
+        assert open(got.path, "rb").read() == data
+        store.commit_verified(got.path, got.sha256)
+    assert store.object_path(sha256(data)).read_bytes() == data
+    with download.download_url(url, store, opts=download.Options(**FAST)) as got:
+        assert set(got.digests) == {"sha256"}  # not committed: dropped when the block ends
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_download_url_stops_a_body_longer_than_the_size_expected(store, server):
+    url = server.add("/w.bin", b"x" * 100)
+    with pytest.raises(IntegrityError, match="download of weights.bin: wrong content: more than "
+                                             "the 99 bytes"):
+        with download.download_url(url, store, name="weights.bin", size=99,
+                                   opts=download.Options(**FAST)):
+            pass
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_download_url_names_what_was_not_found(store, server):
+    url = server.add("/gone.bin", b"", fault="404")
+    with pytest.raises(NotFoundError, match=r"download of http://127\.0\.0\.1:\d+/gone\.bin: "
+                                            r"not found \(404\)"):
+        with download.download_url(url + "?token=s3cret", store, opts=download.Options(**FAST)):
+            pass
