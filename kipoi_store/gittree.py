@@ -6,7 +6,9 @@
     tree.read("rbp_eclip/UPF1/model.yaml")  # bytes, through the remote's cat-file process
 
 The listing is kept on disk per commit (`<git dir>/kipoi-trees/<commit>`): a commit never changes,
-so a commit's tree is listed by git once, however many models are later resolved from it.
+so a commit's tree is listed by git once, however many models are later resolved from it. (Reading
+the trees through the cat-file process instead would save this one process, but measured on a
+kipoi/models-sized commit, 2,300 trees, it took 36 ms against 15 ms for `git ls-tree`.)
 """
 
 import os
@@ -122,16 +124,24 @@ class GitTree(Tree):
     def read(self, path):
         if self.kind(path) != FILE:
             raise FileNotFoundError("no regular file at commit %s: %r" % (self.commit[:12], path))
-        oid = self.entries[path][1]
-        self.remote.fetch_blobs([oid], offline=self.offline)
-        return self.remote.cat().read(oid)
+        return self._blob(self.entries[path][1])
 
     def readlink(self, path):
         if self.kind(path) != LINK:
             raise FileNotFoundError("no symlink at commit %s: %r" % (self.commit[:12], path))
-        oid = self.entries[path][1]
+        return self._blob(self.entries[path][1]).decode("utf-8", "surrogateescape")
+
+    def _blob(self, oid):
+        # Read first: a blob already here (prefetched, usually) costs one request to cat-file, not
+        # a check and then a read; a missing one is fetched and read again.
+        cat = self.remote.cat()
+        try:
+            return cat.read(oid)
+        except gitcli.GitError as e:
+            if not e.missing:
+                raise
         self.remote.fetch_blobs([oid], offline=self.offline)
-        return self.remote.cat().read(oid).decode("utf-8", "surrogateescape")
+        return cat.read(oid)
 
     # -- git specifics -----------------------------------------------------------------------
     def oid(self, path):

@@ -1,12 +1,13 @@
 """GitTree: a commit read as a Tree, checked against the same files on disk; CatFile streaming."""
 
 import hashlib
+import os
 
 import pytest
 
 from gitserver import build_kipoi_repo, git
 from kipoi_store import gitcli
-from kipoi_store.errors import UnsafePathError
+from kipoi_store.errors import OfflineError, UnsafePathError
 from kipoi_store.gitcli import CatFile, GitError
 from kipoi_store.gitremote import GitRemote
 from kipoi_store.gittree import GitTree, parse_ls_tree
@@ -159,3 +160,39 @@ def test_lfs_fixture_commits_pointers_and_keeps_objects_where_git_lfs_would(tmp_
     assert (repo.bare / "lfs" / "objects" / oid[:2] / oid[2:4] / oid).read_bytes() == b"UPF1 weights v1\n"
     assert b"placeholder" in tree.read(".lfsconfig")
     assert tree.read("README.md") == b"# test models\n"  # not everything is LFS
+
+
+def test_reading_a_blob_not_yet_here_fetches_it_and_offline_says_so(tmp_path, git_home, kipoi_repo,
+                                                                     git_http_server):
+    remote = GitRemote(tmp_path / "store", kipoi_repo.http_url)
+    commit = remote.resolve_ref("v0.1", HOUR)
+    remote.fetch_commit(commit)
+    with pytest.raises(OfflineError):
+        GitTree(remote, commit, offline=True).read("rbp_eclip/UPF1/model.weights")
+    git_http_server.clear()
+    tree = GitTree(remote, commit)
+    assert tree.read("rbp_eclip/UPF1/model.weights") == b"UPF1 weights v1\n"
+    assert git_http_server.count(repo=kipoi_repo.name, service="git-upload-pack", method="POST") == 1
+    assert GitTree(remote, commit, offline=True).read("rbp_eclip/UPF1/model.weights") == b"UPF1 weights v1\n"
+    remote.close()
+
+
+def test_reading_prefetched_blobs_runs_no_more_git(tmp_path, git_home, kipoi_repo, monkeypatch):
+    remote = GitRemote(tmp_path / "store", kipoi_repo.file_url)
+    tree = GitTree(remote, remote.resolve_ref("main", HOUR))  # what the fixture's work tree holds
+    files = [path for path, kind in tree.walk() if kind != "dir"]
+    tree.prefetch(files)
+    tree.read("README.md")  # the cat-file process is running from here on
+
+    def no_git(*args, **kwargs):
+        raise AssertionError("a git process was started for a blob that is here")
+
+    monkeypatch.setattr(gitcli, "run", no_git)
+    monkeypatch.setattr(gitcli, "run_full", no_git)
+    monkeypatch.setattr(gitcli.subprocess, "Popen", no_git)
+    for path in files:
+        if tree.kind(path) == "file":
+            assert tree.read(path) == (kipoi_repo.work / path).read_bytes()
+        else:
+            assert tree.readlink(path) == os.readlink(kipoi_repo.work / path)
+    remote.close()

@@ -148,14 +148,19 @@ class GitSource:
         if missing:
             tree.prefetch(missing)
         pointers = {}
-        cat = self.remote.cat()
+        # Each blob once (paths may share one), all through the remote's one cat-file process:
+        # one request per blob whose answer gives the size, and the requests are pipelined.
+        paths_of = {}
         for path in missing:
-            oid = blobs[path]
-            digest, pointer = self._store_blob(cat, oid, path)
-            if pointer is not None:
-                pointers[path] = pointer
-            else:
-                known[path] = digest
+            paths_of.setdefault(blobs[path], []).append(path)
+        for oid, _, size, chunks in self.remote.cat().open_many(list(paths_of)):
+            digest, pointer = self._store_blob(size, chunks, paths_of[oid][0])
+            for path in paths_of[oid]:
+                if pointer is not None:
+                    pointers[path] = pointer
+                else:
+                    known[path] = digest
+            if pointer is None:
                 self.blobs.put_raw(oid, digest)
         if pointers:
             self._fetch_lfs(tree, pointers)
@@ -165,19 +170,20 @@ class GitSource:
             entries[path] = FileEntry(digest, tree.mode(path) == MODE_EXEC)
         return entries
 
-    def _store_blob(self, cat, oid, path):
-        """Put one blob into the store; an LFS pointer is returned instead of being stored."""
+    def _store_blob(self, size, chunks, path):
+        """Put one blob (its size, and its bytes as `chunks`) into the store; an LFS pointer is
+        returned instead of being stored. Small blobs are read whole (a pointer is small), larger
+        ones are streamed."""
         from .. import lfs
 
-        size = cat.size(oid)
+        what = "%s:%s" % (self.name, path)
         if size <= LFS_POINTER_MAX:
-            data = cat.read(oid)
+            data = b"".join(chunks)
             pointer = lfs.parse_pointer(data)
             if pointer is not None:
                 return None, pointer
-            return self.store.add_bytes(data, what="%s:%s" % (self.name, path)), None
-        return self.store.add_stream(cat.iter_chunks(oid), expected_size=size,
-                                     what="%s:%s" % (self.name, path)), None
+            return self.store.add_bytes(data, what=what), None
+        return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
         from .. import lfs
