@@ -21,6 +21,13 @@ are fetched with `--filter=tree:0` (commits, no trees, no blobs), then only that
 fetched, by the id of its root tree. So a commit object being here does not mean its trees are:
 `has_commit` checks that every tree of the commit can be read (once; then `kipoi-complete/<commit>`
 remembers it, as objects are never deleted), and `fetch_commit` fetches whatever is missing.
+
+That check is skipped where it cannot fail. Until a fetch with a filter other than `blob:none` has
+been made (`kipoi-commits-only` marks the clone before it starts), every commit here came in a
+`blob:none` fetch with all its trees, and every fetch negotiates only against such commits, so a
+commit just fetched by ref or by id is complete and marked so at once: a cold resolve of a ref runs
+`fetch` into a temporary ref and one `update-ref --stdin` (keep `refs/kipoi/c/<commit>`, drop the
+temporary ref); the fetched id is read from the ref's file and peeled through the cat-file process.
 """
 
 import hashlib
@@ -41,6 +48,9 @@ FILTER = "blob:none"
 COMMITS_ONLY = "tree:0"   # what expanding an abbreviation needs: commit objects, nothing below them
 STATE = "kipoi.json"
 COMPLETE = "kipoi-complete"  # <git_dir>/kipoi-complete/<commit>: its trees are all here
+# <git_dir>/kipoi-commits-only: a fetch that may leave commits without their trees was made here
+PARTIAL_COMMITS = "kipoi-commits-only"
+MAX_TAG_DEPTH = 16  # a tag of a tag of ...: as far as any real history goes
 FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{4,63}$")
 _SCP = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
@@ -250,6 +260,10 @@ class GitRemote:
                 "--no-auto-gc", "--no-show-forced-updates"]
         if filtering:
             args.append("--filter=" + filter_spec)
+            if filter_spec != FILTER:
+                # Before the fetch: commits (or trees) may arrive without what is below them, and a
+                # fetch killed halfway may leave them too.
+                (self.git_dir / PARTIAL_COMMITS).touch()
         if stdin:
             args += ["--stdin", "origin"]
             input_ = "".join(r + "\n" for r in refspecs).encode()
@@ -309,6 +323,22 @@ class GitRemote:
         except OSError:
             pass  # a read-only store: checked again next time, which is only slower
 
+    def _only_whole_commits(self):
+        """Whether every commit object here came with all its trees: no fetch that may bring commits
+        without them was ever made in this clone. Ask after the fetch whose result this judges (a
+        process starting a commits-only fetch marks the clone before it starts)."""
+        if (self.git_dir / PARTIAL_COMMITS).exists():
+            return False
+        # A clone made before the mark existed: its commits-only fetches left refs/kipoi/{heads,tags}.
+        if (self.git_dir / "refs" / "kipoi" / "heads").exists() or \
+                (self.git_dir / "refs" / "kipoi" / "tags").exists():
+            return False
+        try:
+            packed = (self.git_dir / "packed-refs").read_bytes()
+        except OSError:
+            return True
+        return b" refs/kipoi/heads/" not in packed and b" refs/kipoi/tags/" not in packed
+
     def has_commit(self, commit):
         """Whether `commit` and all its trees are here (what listing its files needs)."""
         if commit in self._complete:
@@ -331,14 +361,19 @@ class GitRemote:
                                % (commit, self.display_url))
         self.ensure_clone()
         if not self._commit_object(commit):
+            fetched = False
             try:
                 self._fetch(["+%s:refs/kipoi/c/%s" % (commit, commit)], "commit %s" % commit)
+                fetched = True
             except NetworkError:
                 # Two processes fetching the same commit race for its ref; the objects still arrived.
                 if not self._commit_object(commit):
                     raise
             if not self._commit_object(commit):
                 raise NotFoundError("%s is not a commit in git remote %s" % (commit, self.display_url))
+            if fetched and self._only_whole_commits():
+                self._mark_complete(commit)  # came with its trees: no walk needed to know it
+                return
             if self.has_commit(commit):
                 return
         # The commit object is here without (all of) its trees: it came commits-only, or a fetch
@@ -369,22 +404,73 @@ class GitRemote:
         return tree
 
     def _fetch_ref(self, ref):
-        """Fetch one ref (None = the remote's HEAD) and return the commit it names now."""
+        """Fetch one ref (None = the remote's HEAD) and return the commit it names now.
+
+        The fetch goes into a temporary ref (a unique name, so concurrent fetches never meet), whose
+        file gives the fetched id without a process; the cat-file process (which reading the
+        commit's files needs anyway) peels it to a commit; one `update-ref --stdin` keeps the commit
+        as refs/kipoi/c/<commit> and drops the temporary ref. No rev-list walk follows while the
+        clone holds whole commits only (see `_only_whole_commits`).
+        """
         self.ensure_clone()
         tmp = "refs/kipoi/tmp/%d-%s" % (os.getpid(), secrets.token_hex(4))
         self._fetch(["+%s:%s" % (ref or "HEAD", tmp)], "ref %r" % (ref or "HEAD"))
+        commit = None
         try:
-            out = self._git(["rev-parse", "--verify", "--end-of-options", tmp + "^{commit}"], check=False)
-            commit = out.decode().strip()
-            if not FULL_COMMIT.match(commit):
+            oid = self._read_ref(tmp)
+            commit = oid and self._peel(oid)
+            if not commit:
                 raise NotFoundError("ref %r of git remote %s names no commit" % (ref, self.display_url))
-            # Keep it reachable under its own name, then drop the temporary ref (best effort: a
-            # concurrent process keeping the same commit is just as good).
-            gitcli.run(self.git_dir, ["update-ref", "--end-of-options", "refs/kipoi/c/" + commit, commit],
-                       check=False)
         finally:
-            gitcli.run(self.git_dir, ["update-ref", "-d", "--end-of-options", tmp], check=False)
+            self._settle_refs(tmp, commit)
+        if self._only_whole_commits():
+            self._mark_complete(commit)  # a blob:none fetch of a ref brings the commit and its trees
         return commit
+
+    def _read_ref(self, name):
+        """The object id ref `name` holds: a fetch writes a new ref as a loose file, read here
+        without a process; anything else (a ref store that is not files) asks git."""
+        try:
+            oid = (self.git_dir / name).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            oid = ""
+        if FULL_COMMIT.match(oid):
+            return oid
+        out = self._git(["rev-parse", "--verify", "--quiet", "--end-of-options", name], check=False)
+        oid = out.decode("ascii", "replace").strip()
+        return oid if FULL_COMMIT.match(oid) else None
+
+    def _peel(self, oid):
+        """The commit `oid` names, following annotated tags (`oid^{commit}`); None if it names none."""
+        cat = self.cat()
+        for _ in range(MAX_TAG_DEPTH):
+            try:
+                kind = cat.info(oid)[0]
+            except GitError as e:
+                if e.missing:
+                    return None
+                raise
+            if kind == "commit":
+                return oid
+            if kind != "tag":
+                return None  # a tag of a tree or a blob
+            header = cat.read(oid).split(b"\n", 1)[0].decode("ascii", "replace")
+            oid = header[7:] if header.startswith("object ") else ""
+            if not FULL_COMMIT.match(oid):
+                return None
+        return None
+
+    def _settle_refs(self, tmp, commit):
+        """Keep `commit` reachable under its own name and drop the temporary ref `tmp`, in one
+        transaction (best effort: a concurrent process keeping the same commit is just as good)."""
+        lines = ["delete %s\n" % tmp]
+        if commit:
+            lines.insert(0, "update refs/kipoi/c/%s %s\n" % (commit, commit))
+        code, _, _ = gitcli.run_full(self.git_dir, ["update-ref", "--stdin"],
+                                     input="".join(lines).encode())
+        if code != 0 and commit:
+            # The transaction failed as a whole (the other ref was locked): still drop ours.
+            gitcli.run(self.git_dir, ["update-ref", "-d", "--end-of-options", tmp], check=False)
 
     def _fetch_all_refs(self):
         """The commits of every branch and tag, without their trees or blobs: how an abbreviated

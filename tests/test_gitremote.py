@@ -1,5 +1,8 @@
 """GitRemote against real servers: partial clones, one-batch blob fetches, cached refs, offline use."""
 
+import contextlib
+import subprocess
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -146,6 +149,122 @@ def test_abbreviated_commits(store, kipoi_repo, git_http_server):
     assert git_http_server.count(repo=kipoi_repo.name) == n
     with pytest.raises(NotFoundError):
         remote.resolve_ref("abcdef12", HOUR)
+
+
+# -- what a cold resolve costs: git processes ----------------------------------------------------
+
+@contextlib.contextmanager
+def git_processes(store):
+    """The subcommands of the git processes started for clones under `store` while inside, in
+    order (every process, however started: counted where Python creates it)."""
+    started = []
+    real = subprocess.Popen.__init__
+
+    def record(self, args, *rest, **kw):
+        if isinstance(args, (list, tuple)) and any(str(store) in str(a) for a in args):
+            # The subcommand is the first argument that is neither an option nor a `-c` value.
+            started.append(next(a for a in args[1:] if not a.startswith("-") and "=" not in a))
+        real(self, args, *rest, **kw)
+
+    subprocess.Popen.__init__ = record
+    try:
+        yield started
+    finally:
+        subprocess.Popen.__init__ = real
+
+
+def refs_of(git_dir):
+    out = git(git_dir, "--git-dir=%s" % git_dir, "for-each-ref", "--format=%(refname) %(objectname)")
+    return dict(line.split() for line in out.splitlines())
+
+
+@pytest.mark.parametrize("ref", [None, "main", "v0.1"])  # the remote's HEAD, a branch, an annotated tag
+def test_a_cold_ref_resolve_runs_four_git_processes(store, kipoi_repo, ref):
+    remote = GitRemote(store, kipoi_repo.http_url)
+    expected = kipoi_repo.tags["v0.1"] if ref == "v0.1" else kipoi_repo.head
+    with git_processes(store) as started:
+        commit = remote.resolve_ref(ref, HOUR)
+        remote.fetch_commit(commit)   # what listing its files asks next: nothing left to do
+        assert remote.has_commit(commit)
+    # A new clone, the fetch (into a temporary ref), the cat-file reader (peeling tags; later
+    # reads share it), one update-ref transaction. No rev-parse, no second update-ref, no
+    # rev-list walk to learn that the commit just fetched has its trees.
+    assert started == ["init", "fetch", "cat-file", "update-ref"]
+    assert commit == expected
+    # Kept as refs/kipoi/c/<commit>, the temporary ref gone; the trees here, no blob.
+    assert refs_of(remote.git_dir) == {"refs/kipoi/c/" + commit: commit}
+    assert trees_of(kipoi_repo.bare, commit) <= objects_of(remote.git_dir, "tree")
+    assert count_objects(remote.git_dir, "blob") == 0
+    # Known complete by any later process too, without asking git.
+    with git_processes(store) as started:
+        assert GitRemote(store, kipoi_repo.http_url).has_commit(commit)
+    assert started == []
+
+
+def test_a_cold_commit_fetch_runs_no_walk(store, kipoi_repo):
+    remote = GitRemote(store, kipoi_repo.http_url)
+    old = kipoi_repo.commits[1]
+    with git_processes(store) as started:
+        assert remote.resolve_ref(old, HOUR) == old
+        assert remote.has_commit(old)
+    assert started == ["init", "cat-file", "fetch"]
+    # Another ref later: the fetch and the one transaction.
+    with git_processes(store) as started:
+        assert remote.resolve_ref("v0.2", HOUR) == kipoi_repo.tags["v0.2"]
+    assert started == ["fetch", "update-ref"]
+    assert set(refs_of(remote.git_dir)) == {"refs/kipoi/c/" + old, "refs/kipoi/c/" + kipoi_repo.tags["v0.2"]}
+
+
+@pytest.mark.parametrize("how", ["marked", "refs", "packed-refs"])
+def test_after_a_commits_only_fetch_a_ref_is_not_taken_as_complete(store, kipoi_repo, how):
+    remote = GitRemote(store, kipoi_repo.http_url)
+    remote.resolve_ref(kipoi_repo.commits[1][:8], HOUR)  # every commit of every branch, no trees
+    if how == "marked":
+        # As a commits-only fetch killed after its objects arrived but before its refs were
+        # written leaves it: the mark alone tells.
+        for name in refs_of(remote.git_dir):
+            if name.startswith(("refs/kipoi/heads/", "refs/kipoi/tags/")):
+                git(remote.git_dir, "--git-dir=%s" % remote.git_dir, "update-ref", "-d", name)
+        assert not (remote.git_dir / "refs" / "kipoi" / "heads").exists()
+    else:
+        # A clone from before the mark: its commits-only refs tell, loose or packed.
+        (remote.git_dir / "kipoi-commits-only").unlink()
+        if how == "packed-refs":
+            git(remote.git_dir, "--git-dir=%s" % remote.git_dir, "pack-refs", "--all")
+            assert not (remote.git_dir / "refs" / "kipoi" / "heads").exists()
+    # The tip is here commits-only, so fetching `main` brings nothing: its trees are still missing.
+    tip = remote.resolve_ref("main", HOUR)
+    assert tip == kipoi_repo.head and not remote.has_commit(tip)
+    remote.fetch_commit(tip)
+    listing = git(kipoi_repo.bare, "ls-tree", "-r", "-t", "--format=%(path)", tip).split("\n")
+    assert sorted(GitTree(remote, tip).entries) == sorted(listing)
+
+
+def test_a_ref_naming_no_commit_leaves_no_ref_behind(store, served_repo):
+    repo = served_repo()
+    git(repo.bare, "tag", "a-tree", repo.head + "^{tree}")
+    git(repo.bare, "tag", "-a", "-m", "a blob", "a-blob", repo.head + ":README.md")
+    git(repo.bare, "tag", "-a", "-m", "a tag of a tag", "nested", "v0.1")
+    remote = GitRemote(store, repo.http_url)
+    for ref in ("a-tree", "a-blob"):
+        with pytest.raises(NotFoundError, match="names no commit"):
+            remote.resolve_ref(ref, HOUR)
+    assert refs_of(remote.git_dir) == {}
+    assert remote.resolve_ref("nested", HOUR) == repo.tags["v0.1"]  # peeled through both tags
+    assert refs_of(remote.git_dir) == {"refs/kipoi/c/" + repo.tags["v0.1"]: repo.tags["v0.1"]}
+
+
+def test_a_locked_commit_ref_still_drops_the_temporary_ref(store, kipoi_repo):
+    remote = GitRemote(store, kipoi_repo.http_url)
+    remote.ensure_clone()
+    # Another process is writing refs/kipoi/c/<head> right now: our transaction fails as a whole.
+    lock = remote.git_dir / "refs" / "kipoi" / "c" / (kipoi_repo.head + ".lock")
+    lock.parent.mkdir(parents=True)
+    lock.write_text(kipoi_repo.head + "\n")
+    assert remote.resolve_ref(None, HOUR) == kipoi_repo.head
+    assert refs_of(remote.git_dir) == {}
+    lock.unlink()  # their ref arrives: ours is as good
+    assert GitTree(remote, kipoi_repo.head).kind("rbp_eclip/XRCC6") == "dir"
 
 
 def build_history(bare, count, branch_every=0):
