@@ -31,6 +31,7 @@ class LocalSource:
         if config.local_path is None:
             raise UsageError("source '%s' (type local) has no local_path" % self.name)
         self.root = Path(config.local_path)
+        self._prefix = os.path.join(self.root, "")
         self.store = store
         self.statcache = statcache
         self.records = records
@@ -43,7 +44,7 @@ class LocalSource:
         record = self.records.get(self._record_key(model))
         if record is None:
             return None
-        root = os.path.join(self.root, "")
+        root = self._prefix
         for path, recorded in record["stats"]:
             try:
                 st = os.lstat(root + path)
@@ -58,12 +59,12 @@ class LocalSource:
     def resolve(self, model, ref=None):
         if ref is not None:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
-        if not self.root.is_dir():
-            raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
         record = self._warm(model)
         if record is None:
+            if not self.root.is_dir():
+                raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
             record = self._materialise(model)
-        directory = self.store.snapshot_root(record["key"]) / record["directory"]
+        directory = self.store.snapshot_path(record["key"], record["directory"])
         return Resolution(source=self.name, model=model, directory=directory, key=record["key"],
                           group=record["group"])
 
@@ -86,7 +87,7 @@ class LocalSource:
             stats.append((path, list(stat_key(st))))
         # A directory's stat changes when entries are added or removed: watching the directories that
         # hold the closure is how a warm resolve notices a new file without walking anything.
-        dirs = {""} | {os.path.dirname(p) for p in entries} | {ref.directory}
+        dirs = {os.path.dirname(p) for p in entries} | {ref.directory}
         for d in sorted(dirs):
             stats.append((d, list(stat_key(os.lstat(os.path.join(self.root, d) if d else self.root)))))
         key = content_key(entries)
