@@ -49,13 +49,18 @@ def structural_paths(tree, model):
     return wanted
 
 
+_requests_import = None
+
+
 def _import_requests_in_background():
     """Start importing requests (~150 ms) while git waits on the network: LFS will need it."""
     import sys
     import threading
 
-    if "requests" not in sys.modules:
-        threading.Thread(target=__import__, args=("requests",)).start()
+    global _requests_import
+    if "requests" not in sys.modules and _requests_import is None:
+        _requests_import = threading.Thread(target=__import__, args=("requests",))
+        _requests_import.start()
 
 
 class GitSource:
@@ -78,6 +83,9 @@ class GitSource:
         self._blobs = None
 
     # -- refs ---------------------------------------------------------------------------------
+    def _uses_lfs(self):
+        return self.config.type == "git-lfs" or bool(self.config.use_lfs)
+
     def commit_for(self, ref):
         ref = ref or self.config.ref
         return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
@@ -102,6 +110,9 @@ class GitSource:
         return models.list_models(self.tree(self.commit_for(ref)), prefix)
 
     def resolve(self, model, ref=None):
+        if self._uses_lfs() and not self.offline and not self.remote.exists():
+            # A first use: the whole cold path is ahead, and its first wait is on the network.
+            _import_requests_in_background()
         commit = self.commit_for(ref)
         return self.resolve_at(model, commit, ref)
 
@@ -117,7 +128,7 @@ class GitSource:
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
         tree = self.tree(commit)
-        if self.config.type == "git-lfs" or self.config.use_lfs:
+        if self._uses_lfs() and not self.offline:
             _import_requests_in_background()
         # One round trip for everything models.py will read (yaml, tsv, links), instead of one
         # per file as closure() discovers them; the closure's own blobs follow in one more.
