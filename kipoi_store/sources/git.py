@@ -24,27 +24,33 @@ def rewrite_url(url, rewrites):
     return url
 
 
-STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv")
+STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv", ".py")
+MODEL_MARKERS = ("model.yaml", "model.yml", "model-template.yaml", "model-template.yml")
 
 
-def structural_paths(tree, model):
-    """The files models.py reads to find `model` and its closure: yaml and tsv files and symlinks
-    below the model's directory, and directly in each directory above it (`..` references, group
-    templates), and the commit's .lfsconfig. Weights are not among them: they are fetched once
-    the closure is known."""
+def likely_blobs(tree, model):
+    """The blobs to fetch in one round trip before looking at the model: everything below its
+    directory except nested models (the closure takes it all, weights and LFS pointers included),
+    and what models.py reads around it: yaml, tsv, python files and symlinks directly in each
+    directory above it (`..` references, group templates), and the commit's .lfsconfig. Only what
+    the closure then finds elsewhere (symlink targets, referenced directories) costs one more."""
     ancestors = {""}
     path = model
     while "/" in path:
         path = path.rsplit("/", 1)[0]
         ancestors.add(path)
     below = model + "/"
+    nested = {p.rpartition("/")[0] for p in tree.entries
+              if p.startswith(below) and p.rpartition("/")[2] in MODEL_MARKERS} - {model}
     wanted = []
     for path, (mode, _) in tree.entries.items():
         if mode == MODE_DIR:
             continue
-        if not (path.startswith(below) or path.rpartition("/")[0] in ancestors):
-            continue
-        if mode == MODE_LINK or path == ".lfsconfig" or path.endswith(STRUCTURAL_SUFFIXES):
+        if path.startswith(below):
+            if not any(path.startswith(n + "/") for n in nested):
+                wanted.append(path)
+        elif path.rpartition("/")[0] in ancestors and (
+                mode == MODE_LINK or path == ".lfsconfig" or path.endswith(STRUCTURAL_SUFFIXES)):
             wanted.append(path)
     return wanted
 
@@ -130,9 +136,9 @@ class GitSource:
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
             _import_requests_in_background()
-        # One round trip for everything models.py will read (yaml, tsv, links), instead of one
-        # per file as closure() discovers them; the closure's own blobs follow in one more.
-        tree.prefetch(structural_paths(tree, model))
+        # One round trip for what the model most likely needs, instead of one per file as
+        # closure() discovers them; whatever the closure needs beyond that comes in one more.
+        tree.prefetch(likely_blobs(tree, model))
         mref = models.find_model(tree, model, source=self.name)
         paths = models.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
