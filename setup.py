@@ -20,7 +20,7 @@ setup(
     # Scripts, not entry points: setuptools writes the real interpreter into their shebangs, which
     # saves the ~80 ms a pyenv shim or a console-script wrapper adds to every command.
     scripts=sorted(glob.glob("bin/kipoi*")),
-    python_requires=">=3.8",
+    python_requires=">=3.10",
     install_requires=["PyYAML>=5.1", "diskcache>=5", "requests>=2.20", "Jinja2>=2.10"],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
 )

@@ -18,16 +18,13 @@ exactly the expected data, and replace the file atomically keeping its mode. The
 missing config writes kipoi's defaults together with the change.
 """
 
-from __future__ import annotations
-
-import math
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import names, paths
 from .errors import ConfigError, UnknownSourceError, UsageError
+from .frozen import Frozen, fresh
 
 TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
@@ -39,29 +36,38 @@ DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
 
 
-@dataclass(frozen=True)
-class SourceConfig:
-    name: str
-    type: str
-    remote_url: str | None
-    local_path: Path | None
-    auto_update: bool = True
-    use_lfs: bool | None = None
-    ref: str | None = None
-    refresh: float | None = DEFAULT_REFRESH  # seconds a cached ref stays fresh; None = never
-    lfs_url: str | None = None
-    base_url: str | None = None
-    raw: dict = field(default_factory=dict)  # the entry as written (unknown keys included)
+class SourceConfig(Frozen):
+    """One entry of model_sources, validated (immutable, picklable: configcache.py keeps it)."""
+
+    __slots__ = (
+        "name",         # str
+        "type",         # one of TYPES
+        "remote_url",   # str or None
+        "local_path",   # Path or None
+        "auto_update",  # bool
+        "use_lfs",      # bool or None
+        "ref",          # str or None
+        "refresh",      # seconds a cached ref stays fresh (float); None = never
+        "lfs_url",      # str or None
+        "base_url",     # str or None
+        "raw",          # the entry as written (a dict, unknown keys included)
+    )
+    DEFAULTS = {"auto_update": True, "use_lfs": None, "ref": None, "refresh": DEFAULT_REFRESH,
+                "lfs_url": None, "base_url": None, "raw": fresh(dict)}
 
 
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    exists: bool
-    sources: dict[str, SourceConfig]  # in file order
-    env_db_path: Path | None = None
-    url_rewrites: list[tuple[str, list[str]]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+class Config(Frozen):
+    """The whole config, validated (immutable, picklable: configcache.py keeps it)."""
+
+    __slots__ = (
+        "path",          # Path of the file (which may not exist)
+        "exists",        # bool
+        "sources",       # {name: SourceConfig}, in file order
+        "env_db_path",   # Path or None
+        "url_rewrites",  # [(prefix, [replacement, ...]), ...]
+        "warnings",      # [str]: unknown keys, kept but ignored
+    )
+    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list)}
 
     def source(self, name):
         try:
@@ -105,7 +111,7 @@ def parse_duration(text):
         if not match:
             raise UsageError("bad duration '%s': expected seconds or e.g. 30s, 15m, 1h, 2d" % text)
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if not math.isfinite(seconds) or seconds < 0:
+    if not (0 <= seconds < float("inf")):  # also refuses NaN
         raise UsageError("bad duration %r: must be a finite number of seconds >= 0" % (text,))
     return seconds
 

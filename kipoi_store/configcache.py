@@ -12,7 +12,7 @@ import pickle
 from . import config as configmod, paths
 from .statcache import stat_key
 
-VERSION = 1
+VERSION = 2  # bumped when the pickled classes change: older caches are skipped, not misread
 
 
 def _fingerprint(path):

@@ -15,8 +15,9 @@ Errors become `GitError` with git's last line of stderr; URLs in messages lose t
 import collections
 import os
 import re
-import subprocess
-import tempfile
+
+# subprocess and tempfile (~4 ms to import) are imported where git runs: a warm resolve imports this
+# module (for scrub and GitError) but never starts git.
 
 from .errors import KipoiError
 
@@ -99,6 +100,8 @@ def last_line(stderr):
 
 
 def _spawn(argv, input, env):
+    import subprocess
+
     try:
         return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=environment(env),
@@ -187,6 +190,9 @@ class CatFile:
     def _process(self):
         if self._proc is None:
             argv = command(self.git_dir, ["cat-file", "--batch-command", "--buffer"], self.config)
+            import subprocess
+            import tempfile
+
             errors = tempfile.TemporaryFile()
             try:
                 self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

@@ -30,15 +30,14 @@ commit just fetched by ref or by id is complete and marked so at once: a cold re
 temporary ref); the fetched id is read from the ref's file and peeled through the cat-file process.
 """
 
+from __future__ import annotations  # annotations stay strings: no typing import
+
 import hashlib
 import json
 import os
 import re
-import secrets
-import shutil
 import time
 from pathlib import Path
-from typing import Optional
 
 from . import gitcli
 from .errors import NetworkError, NotFoundError, OfflineError, UsageError
@@ -173,7 +172,7 @@ class GitRemote:
 
     def _save(self):
         state = self._load()
-        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), secrets.token_hex(4)))
+        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), os.urandom(4).hex()))
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(state, f, indent=1, sort_keys=True)
         os.replace(tmp, self.git_dir / STATE)
@@ -205,7 +204,7 @@ class GitRemote:
         if offline:
             raise OfflineError("offline: git remote %s has never been fetched" % self.display_url)
         self.git_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.git_dir.parent / ("%s.tmp-%d-%s" % (self.git_dir.name, os.getpid(), secrets.token_hex(4)))
+        tmp = self.git_dir.parent / ("%s.tmp-%d-%s" % (self.git_dir.name, os.getpid(), os.urandom(4).hex()))
         try:
             # No template: nothing of a user's init.templateDir (hooks, say) is copied in.
             gitcli.run(None, ["init", "-q", "--bare", "--template=", "--end-of-options", str(tmp)])
@@ -224,6 +223,8 @@ class GitRemote:
                 return False  # another process made it meanwhile: theirs is as good
         finally:
             if tmp.exists():
+                import shutil  # only to clean up a failed init: keeps the warm path's imports small
+
                 shutil.rmtree(tmp, ignore_errors=True)
         self._state = None
         self._url_synced = True
@@ -413,7 +414,7 @@ class GitRemote:
         clone holds whole commits only (see `_only_whole_commits`).
         """
         self.ensure_clone()
-        tmp = "refs/kipoi/tmp/%d-%s" % (os.getpid(), secrets.token_hex(4))
+        tmp = "refs/kipoi/tmp/%d-%s" % (os.getpid(), os.urandom(4).hex())
         self._fetch(["+%s:%s" % (ref or "HEAD", tmp)], "ref %r" % (ref or "HEAD"))
         commit = None
         try:
@@ -499,7 +500,7 @@ class GitRemote:
                              % (short, self.display_url))
         return None
 
-    def resolve_ref(self, ref: Optional[str], max_age: Optional[float], refresh=False, offline=False,
+    def resolve_ref(self, ref: str | None, max_age: float | None, refresh=False, offline=False,
                     warn=None) -> str:
         """The full commit `ref` names (None: the remote's HEAD).
 

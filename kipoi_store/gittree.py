@@ -12,7 +12,6 @@ kipoi/models-sized commit, 2,300 trees, it took 36 ms against 15 ms for `git ls-
 """
 
 import os
-import secrets
 
 from . import gitcli
 from .errors import NotFoundError
@@ -67,7 +66,7 @@ class GitTree(Tree):
                           ["ls-tree", "-r", "-t", "-z", "--full-tree", "--end-of-options", self.commit],
                           what="ls-tree %s in %s" % (self.commit[:12], self.remote.display_url))
         cache.parent.mkdir(exist_ok=True)
-        tmp = cache.with_name("%s.%d.%s.tmp" % (self.commit, os.getpid(), secrets.token_hex(4)))
+        tmp = cache.with_name("%s.%d.%s.tmp" % (self.commit, os.getpid(), os.urandom(4).hex()))
         tmp.write_bytes(data)
         os.replace(tmp, cache)
         return data

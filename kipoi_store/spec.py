@@ -34,12 +34,9 @@ every spec parse can return, and format(parse(s)) is a fixed point. Every input 
 raises SpecError whose one-line message names the spec.
 """
 
-from __future__ import annotations  # `str | None` stays a string: no typing import, any Python 3
-
 import re
-from dataclasses import dataclass, replace
-
 from .errors import SpecError
+from .frozen import Frozen
 from .names import source_name_problem
 
 PERMALINK_SOURCE = "github-permalink"
@@ -54,16 +51,20 @@ _REF_FORBIDDEN = frozenset("~^:?*[\\")
 _MAX_SHOWN = 200
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """One parsed spec. Build it with `parse`; `format` gives its canonical text."""
+class ModelSpec(Frozen):
+    """One parsed spec. Build it with `parse`; `format` gives its canonical text.
 
-    source: str                 # configured source name, e.g. "kipoi", or "github-permalink"
-    path: str                   # normalised model path, e.g. "rbp_eclip/UPF1" (never empty)
-    ref: str | None = None      # branch, tag or commit (permalinks: the commit)
-    repo: str | None = None     # permalinks only: "user/repo"
-    host: str | None = None     # permalink URLs: base URL such as "https://git.example.org"; None = default
-    blob: bool = False          # permalink used /blob/ (a file inside a model): path is still the file path
+    Immutable and hashable; `spec.replace(ref=...)` gives a changed copy (see frozen.py)."""
+
+    __slots__ = (
+        "source",   # configured source name, e.g. "kipoi", or "github-permalink"
+        "path",     # normalised model path, e.g. "rbp_eclip/UPF1" (never empty)
+        "ref",      # branch, tag or commit (permalinks: the commit); None = the source's default
+        "repo",     # permalinks only: "user/repo"
+        "host",     # permalink URLs: base URL such as "https://git.example.org"; None = default
+        "blob",     # permalink used /blob/ (a file inside a model): path is still the file path
+    )
+    DEFAULTS = {"ref": None, "repo": None, "host": None, "blob": False}
 
 
 def parse(text, default_source="kipoi"):
@@ -140,7 +141,7 @@ def pinned(spec, commit):
     """`spec` pinned to `commit`: SOURCE:PATH@COMMIT, or a permalink at COMMIT (host and /blob/ kept)."""
     if not isinstance(commit, str) or not _COMMIT_RE.fullmatch(commit):
         raise ValueError("not a commit id (4 to 64 hex digits): %r" % (commit,))
-    return format(replace(spec, ref=commit.lower()))
+    return format(spec.replace(ref=commit.lower()))
 
 
 def normalise_path(path, spec_text):

@@ -22,6 +22,8 @@ at most garbage in tmp/ (see clean_tmp) and never a half-written file where a re
 Nothing here prints.
 """
 
+from __future__ import annotations  # annotations stay strings: no typing import
+
 import errno
 import json
 import os
@@ -29,8 +31,8 @@ import re
 import stat
 import time
 from collections import namedtuple
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Optional
 
 from . import hashing, paths
 from .errors import IntegrityError, UnsafePathError, UsageError
@@ -233,7 +235,7 @@ class Store:
 
     # ------------------------------------------------------------------------------ link mode
 
-    def recorded_link_mode(self) -> Optional[str]:
+    def recorded_link_mode(self) -> str | None:
         """The link mode written in root/link-mode, or None while none has been chosen."""
         try:
             mode = (self.root / "link-mode").read_text().strip()
@@ -407,7 +409,7 @@ class Store:
             raise UsageError("not a model name: %r" % (name,))
         return self.manifests_dir / self.check_key(key) / _manifest_filename(name)
 
-    def manifest(self, key, name) -> Optional[dict]:
+    def manifest(self, key, name) -> dict | None:
         path = self.manifest_path(key, name)
         try:
             doc = json.loads(path.read_bytes())

@@ -6,10 +6,12 @@ a link (`a/link/x`) does not exist in the tree. Following links is the caller's 
 (models.closure does it, inside the tree only), so no view can be tricked into reading outside it.
 """
 
+from __future__ import annotations  # annotations stay strings: no typing import
+
 import errno
 import os
 import stat
-from typing import Iterator, Optional, Tuple
+from collections.abc import Iterator
 
 from .errors import UnsafePathError
 
@@ -58,7 +60,7 @@ def is_below(path, directory):
 class Tree:
     """Interface of a read-only source tree. Subclasses implement kind, listdir, read and readlink."""
 
-    def kind(self, path) -> Optional[str]:
+    def kind(self, path) -> str | None:
         """"dir", "file" or "link"; None when nothing (or nothing usable, e.g. a fifo) is there."""
         raise NotImplementedError
 
@@ -74,7 +76,7 @@ class Tree:
         """The target text of a symlink, as stored."""
         raise NotImplementedError
 
-    def walk(self, path="") -> Iterator[Tuple[str, str]]:
+    def walk(self, path="") -> Iterator[tuple[str, str]]:
         """(path, kind) for everything below directory `path`, with paths relative to the tree root.
 
         Depth first, each directory's entries in bytewise order, a directory right before its

@@ -6,7 +6,6 @@ import subprocess
 import pytest
 
 from gitserver import git, missing_objects
-from kipoi_store import gitcli
 from kipoi_store.gitcli import CatFile, GitError
 
 BIG = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: more than CatFile's default chunk
@@ -51,7 +50,7 @@ def cat_file_processes(monkeypatch):
                 started.append(args)
             super().__init__(args, *rest, **kwargs)
 
-    monkeypatch.setattr(gitcli.subprocess, "Popen", Counting)
+    monkeypatch.setattr(subprocess, "Popen", Counting)  # gitcli imports subprocess where it runs git
     return started
 
 

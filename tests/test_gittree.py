@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import subprocess
 
 import pytest
 
@@ -189,7 +190,7 @@ def test_reading_prefetched_blobs_runs_no_more_git(tmp_path, git_home, kipoi_rep
 
     monkeypatch.setattr(gitcli, "run", no_git)
     monkeypatch.setattr(gitcli, "run_full", no_git)
-    monkeypatch.setattr(gitcli.subprocess, "Popen", no_git)
+    monkeypatch.setattr(subprocess, "Popen", no_git)  # gitcli imports subprocess where it runs git
     for path in files:
         if tree.kind(path) == "file":
             assert tree.read(path) == (kipoi_repo.work / path).read_bytes()

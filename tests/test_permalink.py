@@ -4,7 +4,6 @@ resolved again offline. A `git http-backend` on 127.0.0.1 stands in for GitHub: 
 """
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -352,12 +351,12 @@ PLAIN = st.builds(ModelSpec, st.sampled_from(["kipoi", "mirror", "my.src"]), PAT
 def test_pinned_forms_round_trip(original, commit):
     pinned = specmod.pinned(original, commit)
     parsed = specmod.parse(pinned)
-    assert parsed == replace(original, ref=commit.lower())
+    assert parsed == original.replace(ref=commit.lower())
     assert specmod.format(parsed) == pinned                    # canonical already
     assert specmod.pinned(parsed, commit) == pinned            # pinning twice changes nothing
     if original.repo is not None:
         # What resolve reports for a link: a tree/ link to the model at the full commit.
-        as_tree = specmod.pinned(replace(original, blob=False), commit)
+        as_tree = specmod.pinned(original.replace(blob=False), commit)
         assert "/tree/%s/" % commit.lower() in as_tree and specmod.parse(as_tree).blob is False
     else:
         assert pinned == "%s:%s@%s" % (original.source, original.path, commit.lower())

@@ -3,21 +3,23 @@
 Every backend returns a Resolution; the resolve command only formats it.
 """
 
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
+from ..frozen import Frozen
 
 
-@dataclass(frozen=True)
-class Resolution:
-    source: str              # configured source name
-    model: str               # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
-    directory: Path          # absolute model directory inside the store (group models: the group dir)
-    key: str                 # snapshot key: a commit for git sources, "local-<digest>" for local ones
-    commit: Optional[str] = None   # full commit for git sources, None for local ones
-    ref: Optional[str] = None      # the ref that was asked for or configured, if any
-    group: Optional[str] = None    # the model group's directory name, for group models
-    pinned: Optional[str] = None   # a spec that names exactly these bytes again (commit-pinned), if any
+class Resolution(Frozen):
+    """Where a model resolved to (immutable; `r.replace(pinned=...)` gives a changed copy)."""
+
+    __slots__ = (
+        "source",     # configured source name
+        "model",      # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
+        "directory",  # absolute model directory (a Path) inside the store (group models: the group dir)
+        "key",        # snapshot key: a commit for git sources, "local-<digest>" for local ones
+        "commit",     # full commit for git sources, None for local ones
+        "ref",        # the ref that was asked for or configured, if any
+        "group",      # the model group's directory name, for group models
+        "pinned",     # a spec that names exactly these bytes again (commit-pinned), if any
+    )
+    DEFAULTS = {"commit": None, "ref": None, "group": None, "pinned": None}
 
     def as_json(self):
         return {

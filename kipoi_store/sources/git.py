@@ -4,7 +4,6 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
-from .. import models
 from ..errors import IntegrityError, UsageError
 from ..store import FileEntry, LinkEntry
 from ..records import Records
@@ -113,6 +112,8 @@ class GitSource:
         return GitTree(self.remote, commit, offline=self.offline)
 
     def list_models(self, prefix=None, ref=None):
+        from .. import models
+
         return models.list_models(self.tree(self.commit_for(ref)), prefix)
 
     def resolve(self, model, ref=None):
@@ -133,6 +134,8 @@ class GitSource:
 
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
+        from .. import models  # the cold path only: a warm resolve reads a record instead
+
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
             _import_requests_in_background()

@@ -33,7 +33,6 @@ served from the store without starting git at all (no network either way, with o
 (host kept, /blob/ dropped): the canonical text that names these bytes again.
 """
 
-from dataclasses import replace
 
 from .. import models, spec as specmod
 from ..errors import NetworkError, NotFoundError, OfflineError, UsageError
@@ -114,8 +113,8 @@ class PermalinkSource:
         commit = self._commit(git, spec)
         model = self._model(git, commit, spec)
         resolution = git.resolve_at(model, commit, ref=spec.ref)
-        pinned = specmod.pinned(replace(spec, path=model, blob=False), commit)
-        return replace(resolution, pinned=pinned)
+        pinned = specmod.pinned(spec.replace(path=model, blob=False), commit)
+        return resolution.replace(pinned=pinned)
 
     # Plain `github-permalink:PATH` cannot be written (the parser reads it as a permalink), but a
     # command that lists or resolves by source name may still land here: say what the source is.
@@ -159,7 +158,7 @@ class PermalinkSource:
                 around = parent(around)
             if around:
                 # A broken link into a real model: say which, rather than guess it was meant.
-                pinned = specmod.pinned(replace(spec, path=around, blob=False), commit)
+                pinned = specmod.pinned(spec.replace(path=around, blob=False), commit)
                 return ("'%s' does not exist in model '%s'%s; the model itself is %s"
                         % (spec.path, around, where, pinned))
         name, lead = spec.path, ""
