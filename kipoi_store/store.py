@@ -402,7 +402,7 @@ class Store:
 
     def snapshot_path(self, key, relpath) -> Path:
         """snapshot_root(key) / relpath, built as one string (it is on the per-spec path)."""
-        return Path(os.path.join(self._snapshots, self.check_key(key), relpath))
+        return Path("%s/%s/%s" % (self._snapshots, self.check_key(key), relpath))
 
     def manifest_path(self, key, name) -> Path:
         if not isinstance(name, str) or not name or "\0" in name:
@@ -429,10 +429,10 @@ class Store:
             raise UsageError("not a model name: %r" % (name,))
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
         try:
-            os.utime(os.path.join(self._manifests, key, _manifest_filename(name)))
+            os.utime("%s/%s/%s" % (self._manifests, key, _manifest_filename(name)))
         except (FileNotFoundError, NotADirectoryError):
             return False
-        return os.path.isdir(os.path.join(self._snapshots, key))
+        return os.path.isdir("%s/%s" % (self._snapshots, key))
 
     def touch(self, key, name):
         try:

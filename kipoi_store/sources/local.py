@@ -50,7 +50,7 @@ class LocalSource:
                 st = os.lstat(root + path)
             except OSError:
                 return None
-            if list(stat_key(st)) != recorded:
+            if stat_key(st) != recorded:
                 return None
         if not self.store.use(record["key"], model):
             return None
@@ -84,12 +84,12 @@ class LocalSource:
                 entries[path] = FileEntry(self._file_digest(full, st), bool(st.st_mode & 0o111))
             else:
                 continue
-            stats.append((path, list(stat_key(st))))
+            stats.append((path, stat_key(st)))
         # A directory's stat changes when entries are added or removed: watching the directories that
         # hold the closure is how a warm resolve notices a new file without walking anything.
         dirs = {os.path.dirname(p) for p in entries} | {ref.directory}
         for d in sorted(dirs):
-            stats.append((d, list(stat_key(os.lstat(os.path.join(self.root, d) if d else self.root)))))
+            stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
         key = content_key(entries)
         if self.store.manifest(key, model) is None:
             self.store.publish(key, model, entries)
