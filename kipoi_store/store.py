@@ -400,9 +400,9 @@ class Store:
     def snapshot_root(self, key) -> Path:
         return self.snapshots_dir / self.check_key(key)
 
-    def snapshot_path(self, key, relpath) -> Path:
-        """snapshot_root(key) / relpath, built as one string (it is on the per-spec path)."""
-        return Path("%s/%s/%s" % (self._snapshots, self.check_key(key), relpath))
+    def snapshot_location(self, key, relpath) -> str:
+        """str(snapshot_root(key) / relpath), built as one string: it is on the per-spec path."""
+        return "%s/%s/%s" % (self._snapshots, self.check_key(key), relpath)
 
     def manifest_path(self, key, name) -> Path:
         if not isinstance(name, str) or not name or "\0" in name:

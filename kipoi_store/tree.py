@@ -17,8 +17,9 @@ from .errors import UnsafePathError
 
 DIR, FILE, LINK = "dir", "file", "link"
 
-# Never part of a model source, and walking a repository's own database would be slow and pointless.
-HIDDEN = frozenset({".git"})
+# Not part of any model in a folder: git's own data, and the byte code Python leaves beside the
+# model's .py files whenever kipoi imports them (it would make every run a new snapshot).
+HIDDEN = frozenset({".git", "__pycache__"})
 
 
 def sort_key(name):

@@ -211,3 +211,14 @@ def test_local_and_memory_trees_agree(entries):
             elif kind == "link":
                 assert local.readlink(path) == memory.readlink(path)
                 assert local.kind(path + "/a") is None
+
+
+def test_local_tree_hides_git_and_python_byte_code(tmp_path):
+    (tmp_path / "m" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "m" / "__pycache__" / "model.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "m" / "model.py").write_text("x = 1\n")
+    (tmp_path / ".git").mkdir()
+    tree = LocalTree(tmp_path)
+    assert tree.listdir("m") == ["model.py"]
+    assert tree.kind("m/__pycache__") is None
+    assert [p for p, _ in tree.walk()] == ["m", "m/model.py"]

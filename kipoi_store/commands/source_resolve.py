@@ -22,7 +22,7 @@ def parser():
 def output(run, text, resolution, files):
     """The line printed for one resolved spec: its directory, or a JSON object with --json."""
     if not run.args.json:
-        return str(resolution.directory)
+        return resolution.location
     record = dict(resolution.as_json(), spec=text)
     if files is not None:
         record["files"] = files

@@ -12,7 +12,7 @@ class Resolution(Frozen):
     __slots__ = (
         "source",     # configured source name
         "model",      # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
-        "directory",  # absolute model directory (a Path) inside the store (group models: the group dir)
+        "location",   # absolute model directory inside the store, as a string (group models: the group dir)
         "key",        # snapshot key: a commit for git sources, "local-<digest>" for local ones
         "commit",     # full commit for git sources, None for local ones
         "ref",        # the ref that was asked for or configured, if any
@@ -21,6 +21,14 @@ class Resolution(Frozen):
     )
     DEFAULTS = {"commit": None, "ref": None, "group": None, "pinned": None}
 
+    @property
+    def directory(self):
+        """The model directory as a Path (made on demand: printing needs only the string, and a
+        Path per spec is a fifth of a warm batch's time)."""
+        from pathlib import Path
+
+        return Path(self.location)
+
     def as_json(self):
         return {
             "source": self.source,
@@ -28,7 +36,7 @@ class Resolution(Frozen):
             "ref": self.ref,
             "commit": self.commit,
             "key": self.key,
-            "directory": str(self.directory),
+            "directory": self.location,
             "group": self.group,
             "pinned": self.pinned,
         }

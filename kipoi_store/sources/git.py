@@ -129,7 +129,7 @@ class GitSource:
         if record is None or not self.store.use(commit, model):
             record = self._materialise(model, commit)
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
-                          directory=self.store.snapshot_path(commit, record["directory"]),
+                          location=self.store.snapshot_location(commit, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------

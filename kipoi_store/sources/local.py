@@ -64,8 +64,8 @@ class LocalSource:
             if not self.root.is_dir():
                 raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
             record = self._materialise(model)
-        directory = self.store.snapshot_path(record["key"], record["directory"])
-        return Resolution(source=self.name, model=model, directory=directory, key=record["key"],
+        location = self.store.snapshot_location(record["key"], record["directory"])
+        return Resolution(source=self.name, model=model, location=location, key=record["key"],
                           group=record["group"])
 
     def _materialise(self, model):
