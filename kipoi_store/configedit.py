@@ -11,22 +11,24 @@ flow-style entry), the affected value is rewritten in block style: a reasonable 
 keeps everything outside that value.
 """
 
-from dataclasses import dataclass
-from typing import Any, Optional
+from __future__ import annotations
 
 SOURCES_KEY = "model_sources"
 HUGE_WIDTH = 1 << 30  # never let the emitter fold a long URL onto two lines
 
 
-@dataclass
 class Document:
-    """The parts of a config text that edits need: nodes with marks, and the plain data."""
+    """The parts of a config text that edits need: nodes with marks, and the plain data.
 
-    text: str
-    root: Any  # yaml MappingNode, or None for an empty document
-    data: Any
-    sources_key: Any = None  # key node of `model_sources`, None when the file has none
-    sources_value: Any = None  # its value node
+    A plain class, not a dataclass: every command that reads a config builds one, and importing
+    dataclasses costs ~10 ms of that command's start."""
+
+    def __init__(self, text, root, data, sources_key=None, sources_value=None):
+        self.text = text
+        self.root = root  # yaml MappingNode, or None for an empty document
+        self.data = data
+        self.sources_key = sources_key  # key node of `model_sources`, None when the file has none
+        self.sources_value = sources_value  # its value node
 
     def entries(self):
         """(name, key node, value node) for each model_sources entry, in file order."""
@@ -288,7 +290,7 @@ def set_entry_value(text, name, setting, new_value):
     return add_entry(text, name, entry, replace=True)
 
 
-def _is_null(node: Optional[Any]):
+def _is_null(node):
     import yaml
 
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
