@@ -33,6 +33,7 @@ from typing import Optional
 from . import download
 from .errors import IntegrityError, NetworkError, NotFoundError, OfflineError, UnsafePathError
 from .store import FileEntry, check_relpath
+from .urls import candidate_urls
 
 FILES_SUFFIX = "#files"  # manifest name of a model's downloaded files: `<model>#files`
 MODEL_FILES = ("model.yaml", "model.yml")
@@ -276,18 +277,6 @@ def _dataloader_files(root, component, what):
 
 
 # -- URLs ---------------------------------------------------------------------------------------
-
-def candidate_urls(url, rewrites=()):
-    """Where to look for `url`: each replacement of every matching `url_rewrites` rule (rules in
-    config order, mirrors in list order), then `url` itself; no URL twice."""
-    out = []
-    for prefix, replacements in rewrites:
-        if url.startswith(prefix):
-            for replacement in replacements:
-                out.append(replacement + url[len(prefix):])
-    out.append(url)
-    return list(dict.fromkeys(out))
-
 
 # -- the md5 index --------------------------------------------------------------------------------
 

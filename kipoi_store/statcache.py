@@ -47,11 +47,6 @@ class StatCache:
     def put_raw(self, key, value):
         self.cache.set(_encode(key), value)
 
-    def keys(self):
-        """Every key, as the tuple it was stored under."""
-        for key in self.cache.iterkeys():
-            yield tuple(key.split("\0")) if isinstance(key, str) else key
-
     def close(self):
         if self._cache is not None:
             self._cache.close()

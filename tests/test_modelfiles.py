@@ -13,8 +13,9 @@ from fileserver import FileServer
 from kipoi_store import download
 from kipoi_store.errors import (IntegrityError, NetworkError, NotFoundError, OfflineError,
                                  UnsafePathError)
-from kipoi_store.modelfiles import (Fetcher, Wanted, candidate_urls, dataloader_layout, is_remote,
+from kipoi_store.modelfiles import (Fetcher, Wanted, dataloader_layout, is_remote,
                                     model_layout, walk_remote)
+from kipoi_store.urls import candidate_urls
 from kipoi_store.store import Store
 
 FAST = dict(tries=3, backoff=0.0, max_wait=0.0, timeout=(5.0, 5.0))

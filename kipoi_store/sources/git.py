@@ -7,20 +7,13 @@ gives real bytes, and a `git-lfs` source without LFS files is simply a git sourc
 from ..errors import IntegrityError, UsageError
 from ..store import FileEntry, LinkEntry
 from ..records import Records
+from ..urls import candidate_urls
 from . import Resolution
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
 MODE_EXEC = "100755"
 MODE_DIR = "040000"
-
-
-def rewrite_url(url, rewrites):
-    """The first configured rewrite of `url` (config `url_rewrites:`), else `url` itself."""
-    for prefix, replacements in rewrites or ():
-        if url.startswith(prefix) and replacements:
-            return replacements[0] + url[len(prefix):]
-    return url
 
 
 STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv", ".py")
@@ -78,7 +71,8 @@ class GitSource:
         url = remote_url or config.remote_url
         if not url:
             raise UsageError("source '%s' (type %s) has no remote_url" % (self.name, config.type))
-        self.url = rewrite_url(url, rewrites)
+        # A git remote has one address: the first rewrite that applies (a mirror), else the URL.
+        self.url = candidate_urls(url, rewrites)[0]
         self.store = store
         self.offline = offline
         self.refresh = refresh
