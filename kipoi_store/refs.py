@@ -1,7 +1,7 @@
 """Which snapshot keys the current config still reaches: what `kipoi store gc` must keep."""
 
-from .errors import KipoiError
-from .records import Records
+from kipoi_store.errors import KipoiError
+from kipoi_store.store.records import Records
 
 
 def current_keys(config, store):
@@ -21,7 +21,7 @@ def current_keys(config, store):
     for source in config.sources.values():
         if source.type not in ("git", "git-lfs") or not source.remote_url:
             continue
-        from .sources.git import GitSource
+        from kipoi_store.sources.git import GitSource
 
         try:
             git = GitSource(source, store, offline=True, rewrites=config.url_rewrites)

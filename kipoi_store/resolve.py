@@ -1,9 +1,9 @@
 """Spec -> config -> source -> store: the one pipeline every resolving command shares."""
 
-from . import spec as specmod
-from .errors import UsageError
-from .records import Records
-from .statcache import StatCache
+from kipoi_store import spec as specmod
+from kipoi_store.errors import UsageError
+from kipoi_store.store.records import Records
+from kipoi_store.store.statcache import StatCache
 
 
 class Resolver:
@@ -27,16 +27,16 @@ class Resolver:
 
     def _open(self, source):
         if source.type == "local":
-            from .sources.local import LocalSource
+            from kipoi_store.sources.local import LocalSource
 
             return LocalSource(source, self.store, self.statcache, self.records)
         if source.type in ("git", "git-lfs"):
-            from .sources.git import GitSource
+            from kipoi_store.sources.git import GitSource
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
                              warn=self.warn, rewrites=self.config.url_rewrites)
         if source.type == "github-permalink":
-            from .sources.github import PermalinkSource
+            from kipoi_store.sources.github import PermalinkSource
 
             return PermalinkSource(source, self.store, offline=self.offline, warn=self.warn,
                                    rewrites=self.config.url_rewrites)

@@ -35,9 +35,9 @@ raises SpecError whose one-line message names the spec.
 """
 
 import re
-from .errors import SpecError
-from .frozen import Frozen
-from .names import source_name_problem
+from kipoi_store.errors import SpecError
+from kipoi_store.frozen import Frozen
+from kipoi_store.names import source_name_problem
 
 PERMALINK_SOURCE = "github-permalink"
 DEFAULT_HOST = "https://github.com"

@@ -13,7 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 
-from .errors import UnsafePathError
+from kipoi_store.errors import UnsafePathError
 
 DIR, FILE, LINK = "dir", "file", "link"
 

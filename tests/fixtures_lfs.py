@@ -7,7 +7,7 @@ Registered in tests/conftest.py with `pytest_plugins = ["tests.fixtures_lfs"]`.
     lfs_git_env          environment for the real git and git-lfs: HOME and global config in tmp
     make_lfs_repo        build a repository whose files are LFS-tracked, with the real client
     fault_server         tests/lfsserver.py's FaultServer, started and stopped around a test
-    lfs_store            an empty kipoi_store.store.Store to fetch into
+    lfs_store            an empty kipoi_store.store.core.Store to fetch into
 """
 
 import os
@@ -73,7 +73,7 @@ def make_lfs_repo(lfs_git_env):
     A non-bare repository at `path` with the LFS files tracked by the real `git lfs` client and
     committed, plus `extra` ordinary files. With `lfs_url`, `git lfs push --all` uploads the
     objects there (and `.lfsconfig` is not written: the caller decides)."""
-    from kipoi_store.lfs import parse_pointer
+    from kipoi_store.lfs.pointer import parse_pointer
 
     def make(path, lfs_files, lfs_url=None, extra=None):
         path = Path(path)
@@ -107,6 +107,6 @@ def fault_server():
 
 @pytest.fixture
 def lfs_store(tmp_path):
-    from kipoi_store.store import Store
+    from kipoi_store.store.core import Store
 
     return Store(tmp_path / "store")

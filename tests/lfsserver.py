@@ -30,7 +30,7 @@ from collections import defaultdict, deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from kipoi_store.lfs import Pointer
+from kipoi_store.lfs.pointer import Pointer
 
 BATCH = "batch"
 

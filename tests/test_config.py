@@ -8,7 +8,7 @@ import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
 
-from kipoi_store import config
+from kipoi_store.config import load
 from kipoi_store.errors import ConfigError, UnknownSourceError, UsageError
 
 # kipoi's documented config, comments and all (docs/model_sources.md).
@@ -45,7 +45,7 @@ def write(tmp_path, text):
 def test_a_missing_file_means_kipois_defaults_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     path = tmp_path / "nothing" / "config.yaml"
-    loaded = config.load(path)
+    loaded = load.load(path)
     assert not loaded.exists and loaded.path == path
     assert list(loaded.sources) == ["kipoi", "github-permalink"]
     kipoi = loaded.source("kipoi")
@@ -58,15 +58,15 @@ def test_a_missing_file_means_kipois_defaults_and_writes_nothing(tmp_path, monke
 def test_the_location_follows_kipoi_config_then_kipoi_home(tmp_path, monkeypatch):
     monkeypatch.setenv("KIPOI_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("KIPOI_CONFIG", raising=False)
-    assert config.load().path == tmp_path / "home" / "config.yaml"
+    assert load.load().path == tmp_path / "home" / "config.yaml"
     monkeypatch.setenv("KIPOI_CONFIG", str(write(tmp_path, "model_sources: {}\n")))
-    assert config.load().path == tmp_path / "config.yaml"
-    assert config.load().exists
+    assert load.load().path == tmp_path / "config.yaml"
+    assert load.load().exists
 
 
 def test_reads_kipois_documented_config(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
-    loaded = config.load(write(tmp_path, KIPOI_DOCUMENTED))
+    loaded = load.load(write(tmp_path, KIPOI_DOCUMENTED))
     assert list(loaded.sources) == ["kipoi", "github-permalink", "my_local_models",
                                     "my_git_models"]
     kipoi = loaded.source("kipoi")
@@ -80,7 +80,7 @@ def test_reads_kipois_documented_config(tmp_path, monkeypatch):
 
 
 def test_our_own_settings(tmp_path):
-    loaded = config.load(write(tmp_path, textwrap.dedent("""\
+    loaded = load.load(write(tmp_path, textwrap.dedent("""\
         model_sources:
           pinned:
             type: git
@@ -111,20 +111,20 @@ def test_our_own_settings(tmp_path):
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "env_db_path: /tmp/envs.json\n"])
 def test_no_model_sources_key_means_the_defaults(tmp_path, text):
-    assert list(config.load(write(tmp_path, text)).sources) == ["kipoi", "github-permalink"]
+    assert list(load.load(write(tmp_path, text)).sources) == ["kipoi", "github-permalink"]
 
 
 @pytest.mark.parametrize("text", ["model_sources:\n", "model_sources: {}\n",
                                   "model_sources: ~  # none\n"])
 def test_empty_model_sources_means_only_the_built_in_permalink_source(tmp_path, text):
     # kipoi adds github-permalink to every config that lacks it; so do we.
-    assert list(config.load(write(tmp_path, text)).sources) == ["github-permalink"]
+    assert list(load.load(write(tmp_path, text)).sources) == ["github-permalink"]
 
 
 def test_unknown_keys_are_kept_and_reported_with_their_line(tmp_path):
     path = write(tmp_path, "colour: blue\nmodel_sources:\n  a:\n    type: local\n"
                            "    local_path: /x\n    speed: fast\n")
-    loaded = config.load(path)
+    loaded = load.load(path)
     assert loaded.source("a").raw["speed"] == "fast"
     assert loaded.warnings == [
         "%s:6: model_sources.a.speed: unknown setting, kept but ignored" % path,
@@ -166,7 +166,7 @@ BAD = [
 def test_a_bad_config_gets_one_line_naming_file_line_and_key(tmp_path, text, line, message):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path)
+        load.load(path)
     text = str(info.value)
     assert "\n" not in text
     assert text.startswith("%s:%d: " % (path, line))
@@ -178,11 +178,11 @@ def test_text_that_is_not_utf8_is_a_config_error(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_bytes(b"model_sources: \xff\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
-        config.load(path)
+        load.load(path)
 
 
 def test_an_unknown_source_names_the_configured_ones(tmp_path):
-    loaded = config.load(write(tmp_path, "model_sources:\n  a: {type: local, local_path: /x}\n"))
+    loaded = load.load(write(tmp_path, "model_sources:\n  a: {type: local, local_path: /x}\n"))
     with pytest.raises(UnknownSourceError, match=r"unknown source 'b' \(configured: a, "
                                                  r"github-permalink; config .*config.yaml\)"):
         loaded.source("b")
@@ -192,18 +192,18 @@ def test_an_unknown_source_names_the_configured_ones(tmp_path):
                                           ("1h", 3600.0), ("2d", 172800.0), ("1.5h", 5400.0),
                                           (0, 0.0)])
 def test_parse_duration(text, seconds):
-    assert config.parse_duration(text) == seconds
+    assert load.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "1w", "-5", "1 h h", True, float("nan"), -1, "1e3"])
 def test_parse_duration_rejects(text):
     with pytest.raises(UsageError):
-        config.parse_duration(text)
+        load.parse_duration(text)
 
 
 @given(st.integers(min_value=0, max_value=10 ** 8))
 def test_format_duration_round_trips(seconds):
-    assert config.parse_duration(config.format_duration(seconds)) == seconds
+    assert load.parse_duration(load.format_duration(seconds)) == seconds
 
 
 # -- round trip: what we write, we read back as written -----------------------------------------
@@ -230,7 +230,7 @@ ENTRIES = st.one_of(
 def test_dump_then_load_round_trips(tmp_path_factory, sources):
     path = tmp_path_factory.mktemp("rt") / "config.yaml"
     path.write_text(yaml.safe_dump({"model_sources": sources}, sort_keys=False))
-    loaded = config.load(path)
+    loaded = load.load(path)
     assert [n for n in loaded.sources if n in sources] == list(sources)
     for name, entry in sources.items():
         source = loaded.source(name)
@@ -246,7 +246,7 @@ def test_error_lines_match_the_reported_line(tmp_path):
     text = KIPOI_DOCUMENTED.replace("type: local", "type: lokal")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
-        config.load(path)
+        load.load(path)
     line = int(re.match(r".*?:(\d+):", str(info.value)).group(1))
     assert "type: lokal" in text.splitlines()[line - 1]
 
@@ -254,4 +254,4 @@ def test_error_lines_match_the_reported_line(tmp_path):
 def test_url_rewrites_must_map_strings_to_urls(tmp_path):
     path = write(tmp_path, "url_rewrites:\n  https://a/: https://b/\n  1: [x]\n")
     with pytest.raises(ConfigError, match=r"config.yaml:3: url_rewrites.1: must map a URL prefix"):
-        config.load(path)
+        load.load(path)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kipoi_store import __version__
-from kipoi_store.dispatch import (
+from kipoi_store.cli.dispatch import (
     candidates,
     command_words,
     find_program,

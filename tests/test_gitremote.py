@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from gitserver import add_commit, build_kipoi_repo, count_objects, git, missing_objects, serve_config
 from kipoi_store.errors import (EXIT_FAILED, EXIT_USAGE, NetworkError, NotFoundError, OfflineError,
                                 UsageError)
-from kipoi_store.gitcli import GitError, scrub
-from kipoi_store.gitremote import GitRemote, check_ref, clone_dir, url_kind
-from kipoi_store.gittree import GitTree
+from kipoi_store.git.cli import GitError, scrub
+from kipoi_store.git.remote import GitRemote, check_ref, clone_dir, url_kind
+from kipoi_store.git.tree import GitTree
 
 HOUR = 3600.0
 UPF1 = ["rbp_eclip/UPF1/model.yaml", "rbp_eclip/UPF1/model.weights", "rbp_eclip/UPF1/utils.py",
@@ -621,12 +621,12 @@ def test_git_variables_inherited_from_a_hook_are_ignored(store, kipoi_repo, tmp_
 
 
 def test_git_errors_carry_the_reason_without_credentials(tmp_path):
-    from kipoi_store import gitcli
+    from kipoi_store.git import cli
 
     with pytest.raises(GitError, match="not a git repository") as e:
-        gitcli.run(tmp_path / "none.git", ["rev-parse", "HEAD"])
+        cli.run(tmp_path / "none.git", ["rev-parse", "HEAD"])
     assert e.value.exit_code == EXIT_FAILED
-    assert gitcli.last_line("fatal: bad thing\nhint: try this\nhint: or that\n") == "fatal: bad thing"
+    assert cli.last_line("fatal: bad thing\nhint: try this\nhint: or that\n") == "fatal: bad thing"
     with pytest.raises(GitError) as e:
-        gitcli.run(None, ["ls-remote", "--end-of-options", "http://bob:hunter2@127.0.0.1:9/x.git"])
+        cli.run(None, ["ls-remote", "--end-of-options", "http://bob:hunter2@127.0.0.1:9/x.git"])
     assert "hunter2" not in str(e.value) and "hunter2" not in e.value.stderr

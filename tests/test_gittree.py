@@ -7,11 +7,11 @@ import subprocess
 import pytest
 
 from gitserver import build_kipoi_repo, git
-from kipoi_store import gitcli
+from kipoi_store.git import cli as gitcli
 from kipoi_store.errors import OfflineError, UnsafePathError
-from kipoi_store.gitcli import CatFile, GitError
-from kipoi_store.gitremote import GitRemote
-from kipoi_store.gittree import GitTree, parse_ls_tree
+from kipoi_store.git.cli import CatFile, GitError
+from kipoi_store.git.remote import GitRemote
+from kipoi_store.git.tree import GitTree, parse_ls_tree
 from kipoi_store.tree import LocalTree
 
 HOUR = 3600.0

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kipoi_store.errors import ConfigError
-from kipoi_store.lfs import Endpoint, SshTarget, discover_endpoint
-from kipoi_store.lfs_endpoint import parse_git_config, redact
+from kipoi_store.lfs.pointer import Endpoint, SshTarget, discover_endpoint
+from kipoi_store.lfs.endpoint import parse_git_config, redact
 
 
 @pytest.mark.parametrize("remote, lfs", [

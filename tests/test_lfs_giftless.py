@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from kipoi_store import lfs
+from kipoi_store.lfs import pointer
 from kipoi_store.errors import NotFoundError
 
 
@@ -33,8 +33,8 @@ def test_objects_pushed_by_git_lfs_are_fetched_and_match(giftless_server, make_l
     pointers = make_lfs_repo(tmp_path / "models", files, lfs_url=url,
                              extra={"rbp_eclip/UPF1/model.yaml": b"type: keras\n"})
     what = {p.oid: "lab:" + path for path, p in pointers.items()}
-    endpoint = lfs.discover_endpoint("https://git.example.org/" + repo_name, lfs_url=url)
-    lfs.fetch_objects(endpoint, list(pointers.values()), lfs_store, what=what, workers=3)
+    endpoint = pointer.discover_endpoint("https://git.example.org/" + repo_name, lfs_url=url)
+    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store, what=what, workers=3)
     for path, p in pointers.items():
         assert lfs_store.has_object(p.oid)
         assert hashlib.sha256(files[path]).hexdigest() == p.oid
@@ -46,7 +46,7 @@ def test_git_lfs_leaves_empty_files_alone_and_so_do_we(make_lfs_repo, tmp_path):
     make_lfs_repo(repo, {"w.bin": b"x"}, extra={"empty.bin": b""})
     blob = subprocess.run(["git", "-C", str(repo), "cat-file", "blob", "HEAD:empty.bin"],
                           capture_output=True, check=True).stdout
-    assert blob == b"" and lfs.parse_pointer(blob) is None
+    assert blob == b"" and pointer.parse_pointer(blob) is None
 
 
 def test_the_endpoint_derived_from_an_http_remote_is_giftless_own(giftless_server, make_lfs_repo,
@@ -54,9 +54,9 @@ def test_the_endpoint_derived_from_an_http_remote_is_giftless_own(giftless_serve
     # giftless serves <org>/<repo>.git/info/lfs, which is what git-lfs derives from the remote.
     url = giftless_server.lfs_url(repo_name)
     pointers = make_lfs_repo(tmp_path / "models", {"w.bin": weights(1000, 3)}, lfs_url=url)
-    endpoint = lfs.discover_endpoint("%s/%s" % (giftless_server.base, repo_name))
+    endpoint = pointer.discover_endpoint("%s/%s" % (giftless_server.base, repo_name))
     assert endpoint.url == url
-    lfs.fetch_objects(endpoint, list(pointers.values()), lfs_store)
+    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store)
     assert lfs_store.has_object(pointers["w.bin"].oid)
 
 
@@ -68,8 +68,8 @@ def test_lfsconfig_in_the_commit_names_the_server(giftless_server, make_lfs_repo
                              extra={".lfsconfig": b'[lfs]\n\turl = "%s"\n' % url.encode()})
     lfsconfig = subprocess.run(["git", "-C", str(repo), "show", "HEAD:.lfsconfig"],
                                capture_output=True, check=True).stdout
-    endpoint = lfs.discover_endpoint("https://elsewhere.example.org/x.git", lfsconfig=lfsconfig)
-    lfs.fetch_objects(endpoint, list(pointers.values()), lfs_store)
+    endpoint = pointer.discover_endpoint("https://elsewhere.example.org/x.git", lfsconfig=lfsconfig)
+    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store)
     assert lfs_store.has_object(pointers["m/w.bin"].oid)
 
 
@@ -77,10 +77,10 @@ def test_an_object_the_server_lacks_is_not_found(giftless_server, make_lfs_repo,
                                                  tmp_path, repo_name):
     url = giftless_server.lfs_url(repo_name)
     pointers = make_lfs_repo(tmp_path / "models", {"w.bin": weights(100, 5)}, lfs_url=url)
-    never_pushed = lfs.Pointer(hashlib.sha256(b"never pushed").hexdigest(), 12)
-    endpoint = lfs.discover_endpoint("x", lfs_url=url)
+    never_pushed = pointer.Pointer(hashlib.sha256(b"never pushed").hexdigest(), 12)
+    endpoint = pointer.discover_endpoint("x", lfs_url=url)
     for asked in ([never_pushed], [pointers["w.bin"], never_pushed]):
         with pytest.raises(NotFoundError, match=r"lab:models/lost\.bin"):
-            lfs.fetch_objects(endpoint, asked, lfs_store,
+            pointer.fetch_objects(endpoint, asked, lfs_store,
                               what={never_pushed.oid: "lab:models/lost.bin"})
     assert not lfs_store.has_object(never_pushed.oid)

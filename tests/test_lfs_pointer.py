@@ -4,7 +4,7 @@ import hashlib
 
 from hypothesis import given, settings, strategies as st
 
-from kipoi_store.lfs import Pointer, format_pointer, parse_pointer
+from kipoi_store.lfs.pointer import Pointer, format_pointer, parse_pointer
 
 OID = hashlib.sha256(b"weights").hexdigest()
 CANONICAL = b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize 7\n" % OID.encode()

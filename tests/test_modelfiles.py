@@ -10,13 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fileserver import FileServer
-from kipoi_store import download
+from kipoi_store.net import download
 from kipoi_store.errors import (IntegrityError, NetworkError, NotFoundError, OfflineError,
                                  UnsafePathError)
-from kipoi_store.modelfiles import (Fetcher, Wanted, dataloader_layout, is_remote,
+from kipoi_store.models.files import (Fetcher, Wanted, dataloader_layout, is_remote,
                                     model_layout, walk_remote)
-from kipoi_store.urls import candidate_urls
-from kipoi_store.store import Store
+from kipoi_store.net.rewrites import candidate_urls
+from kipoi_store.store.core import Store
 
 FAST = dict(tries=3, backoff=0.0, max_wait=0.0, timeout=(5.0, 5.0))
 
@@ -253,7 +253,7 @@ def test_a_url_requests_cannot_fetch_is_a_network_error_naming_it(store):
 def test_progress_is_one_redrawn_stderr_line_when_asked_for(store, server):
     import io
 
-    from kipoi_store.modelfiles import progress_meter
+    from kipoi_store.models.files import progress_meter
 
     data = os.urandom(3000)
     url = server.add("/w.h5", data)

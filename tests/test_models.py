@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kipoi_store import models
+from kipoi_store.models import catalog
 from kipoi_store.demo import DEMO_ROOT
 from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, NotFoundError, UnsafePathError
-from kipoi_store.models import ModelRef, closure, find_model, group_rows, list_models, parse_rows
+from kipoi_store.models.catalog import ModelRef, closure, find_model, group_rows, list_models, parse_rows
 from kipoi_store.tree import LocalTree, MemoryTree, is_below, sort_key
 
 DEMO_MODELS = [
@@ -448,9 +448,9 @@ def test_any_source_lists_finds_and_closes_over_its_models(source, prefix):
             ref = find_model(memory, name)
             assert ref.name == name and find_model(local, name) == ref
             if ref.group is None:
-                assert ref.directory == name and models.is_model_dir(memory, name)
+                assert ref.directory == name and catalog.is_model_dir(memory, name)
             else:
-                assert ref.directory == ref.group and models.is_group_dir(memory, ref.group)
+                assert ref.directory == ref.group and catalog.is_group_dir(memory, ref.group)
                 assert posixpath.relpath(name, ref.group or ".") in group_rows(memory, ref.group)
             paths = closure(memory, ref)
             assert closure(local, ref) == paths

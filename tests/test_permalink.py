@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kipoi_store import config as configmod, spec as specmod
+from kipoi_store.config import load as configmod
+from kipoi_store import spec as specmod
 from kipoi_store.sources.github import PermalinkSource, enclosing_model, repo_url, server_for
 from kipoi_store.spec import ModelSpec
 from kipoi_store.tree import MemoryTree

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from kipoi_store.errors import NotFoundError, UsageError
-from kipoi_store.render import find_row, read_table, render, render_row
+from kipoi_store.models.render import find_row, read_table, render, render_row
 
 TEMPLATE = """\
 type: keras

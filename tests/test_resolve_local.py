@@ -131,14 +131,15 @@ def test_warm_resolve_hashes_nothing(demo, monkeypatch):
     cold = resolve(env, "demo:rbp_eclip/UPF1").stdout.strip()
     for key in ("HOME", "KIPOI_HOME"):
         monkeypatch.setenv(key, env[key])
-    from kipoi_store import config, store
+    from kipoi_store.config import load
+    from kipoi_store.store import core
     from kipoi_store.resolve import Resolver
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("a warm resolve hashed a file")
 
-    monkeypatch.setattr(store.Store, "add_file", no_hashing)
-    resolver = Resolver(config.load(), store.Store.default())
+    monkeypatch.setattr(core.Store, "add_file", no_hashing)
+    resolver = Resolver(load.load(), core.Store.default())
     try:
         assert str(resolver.resolve("demo:rbp_eclip/UPF1").directory) == cold
     finally:

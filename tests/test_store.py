@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kipoi_store import hashing
+from kipoi_store.store import hashing
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
-from kipoi_store.store import HOST, FileEntry, LinkEntry, Store, check_entries, remove_path
+from kipoi_store.store.core import HOST, FileEntry, LinkEntry, Store, check_entries, remove_path
 
 KEY = "c0ffee" + "0" * 34
 KEY2 = "beef" * 10

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kipoi_store.store import FileEntry, LinkEntry, Store
+from kipoi_store.store.core import FileEntry, LinkEntry, Store
 
 BIN = Path(sys.executable).parent
 OLD, CURRENT = "1" * 40, "c" * 40

@@ -20,12 +20,12 @@ DEMO_MODELS = Path(__file__).resolve().parent.parent / "kipoi_store" / "demo" / 
 # Not for a warm resolve: cold-path, edit-path or network modules, and stdlib modules that cost
 # milliseconds for nothing here.
 NOT_WARM = {"dataclasses", "typing", "subprocess", "requests", "yaml", "diskcache",
-            "shutil", "secrets", "tempfile", "inspect", "kipoi_store.models", "kipoi_store.gittree"}
+            "shutil", "secrets", "tempfile", "inspect", "kipoi_store.models.catalog", "kipoi_store.git.tree"}
 
 DRIVER = """
 import json, sys
-from kipoi_store.cli import run
-from kipoi_store.commands.source_resolve import main
+from kipoi_store.cli.boundary import run
+from kipoi_store.cli.commands.source_resolve import main
 try:
     run(main, sys.argv[1:])
 finally:
@@ -48,7 +48,7 @@ def test_the_driver_sees_what_a_cold_resolve_imports(kipoi_env):
     assert r.returncode == 0, r.stderr
     # First resolve: the config is parsed (yaml) and the model found and hashed (models).
     _, modules = warm_resolve(kipoi_env, "demo:Basset")
-    assert {"yaml", "kipoi_store.models"} <= modules
+    assert {"yaml", "kipoi_store.models.catalog"} <= modules
 
 
 def test_warm_local_resolve_imports_little(kipoi_env):

@@ -3,7 +3,7 @@
 Every backend returns a Resolution; the resolve command only formats it.
 """
 
-from ..frozen import Frozen
+from kipoi_store.frozen import Frozen
 
 
 class Resolution(Frozen):

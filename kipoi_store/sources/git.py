@@ -4,11 +4,11 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
-from ..errors import IntegrityError, UsageError
-from ..store import FileEntry, LinkEntry
-from ..records import Records
-from ..urls import candidate_urls
-from . import Resolution
+from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.store.core import FileEntry, LinkEntry
+from kipoi_store.store.records import Records
+from kipoi_store.net.rewrites import candidate_urls
+from kipoi_store.sources import Resolution
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
@@ -64,7 +64,7 @@ def _import_requests_in_background():
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
                  remote_url=None):
-        from ..gitremote import GitRemote
+        from kipoi_store.git.remote import GitRemote
 
         self.config = config
         self.name = config.name
@@ -94,21 +94,21 @@ class GitSource:
     def blobs(self):
         """git blob id -> sha256 of its bytes (diskcache: opened on the cold path only)."""
         if self._blobs is None:
-            from ..statcache import StatCache
+            from kipoi_store.store.statcache import StatCache
 
             self._blobs = StatCache(self.store.cache_dir / "git-blobs")
         return self._blobs
 
     def tree(self, commit):
-        from ..gittree import GitTree
+        from kipoi_store.git.tree import GitTree
 
         self.remote.fetch_commit(commit, offline=self.offline)
         return GitTree(self.remote, commit, offline=self.offline)
 
     def list_models(self, prefix=None, ref=None):
-        from .. import models
+        from kipoi_store.models import catalog
 
-        return models.list_models(self.tree(self.commit_for(ref)), prefix)
+        return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
 
     def resolve(self, model, ref=None):
         if self._uses_lfs() and not self.offline and not self.remote.exists():
@@ -128,7 +128,7 @@ class GitSource:
 
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
-        from .. import models  # the cold path only: a warm resolve reads a record instead
+        from kipoi_store.models import catalog  # the cold path only: a warm resolve reads a record instead
 
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
@@ -136,8 +136,8 @@ class GitSource:
         # One round trip for what the model most likely needs, instead of one per file as
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
-        mref = models.find_model(tree, model, source=self.name)
-        paths = models.closure(tree, mref, source=self.name)
+        mref = catalog.find_model(tree, model, source=self.name)
+        paths = catalog.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
         if self.store.manifest(commit, model) is None:
             self.store.publish(commit, model, entries)
@@ -188,33 +188,33 @@ class GitSource:
         """Put one blob (its size, and its bytes as `chunks`) into the store; an LFS pointer is
         returned instead of being stored. Small blobs are read whole (a pointer is small), larger
         ones are streamed."""
-        from .. import lfs
+        from kipoi_store.lfs import pointer
 
         what = "%s:%s" % (self.name, path)
         if size <= LFS_POINTER_MAX:
             data = b"".join(chunks)
-            pointer = lfs.parse_pointer(data)
+            pointer = pointer.parse_pointer(data)
             if pointer is not None:
                 return None, pointer
             return self.store.add_bytes(data, what=what), None
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
-        from .. import lfs
+        from kipoi_store.lfs import pointer
 
         wanted = [p for p in pointers.values() if not self.store.has_object(p.oid)]
         if not wanted:
             return
         lfsconfig = tree.read(".lfsconfig") if tree.kind(".lfsconfig") == "file" else None
-        endpoint = lfs.discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
+        endpoint = pointer.discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
         what = {p.oid: "%s:%s" % (self.name, path) for path, p in pointers.items()}
         if self.offline:
             missing = sorted(what[p.oid] for p in wanted)
-            from ..errors import OfflineError
+            from kipoi_store.errors import OfflineError
 
             raise OfflineError("offline: LFS objects of source '%s' are not in the store: %s"
                                % (self.name, ", ".join(missing)))
-        lfs.fetch_objects(endpoint, wanted, self.store, what=what)
+        pointer.fetch_objects(endpoint, wanted, self.store, what=what)
         for p in wanted:
             if not self.store.has_object(p.oid):
                 raise IntegrityError("LFS object %s (%s) did not arrive" % (p.oid, what[p.oid]))

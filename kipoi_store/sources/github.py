@@ -34,9 +34,10 @@ served from the store without starting git at all (no network either way, with o
 """
 
 
-from .. import models, spec as specmod
-from ..errors import NetworkError, NotFoundError, OfflineError, UsageError
-from ..tree import DIR, parent
+from kipoi_store.models import catalog
+from kipoi_store import spec as specmod
+from kipoi_store.errors import NetworkError, NotFoundError, OfflineError, UsageError
+from kipoi_store.tree import DIR, parent
 
 DEFAULT_BASE_URL = "https://github.com"
 FULL_COMMIT_LENGTHS = (40, 64)
@@ -67,14 +68,14 @@ def enclosing_model(tree, path):
 
 
 def _is_model(tree, name):
-    """What models.find_model accepts, without its costly failure path (that walks the whole tree)."""
-    if models.is_model_dir(tree, name):
+    """What catalog.find_model accepts, without its costly failure path (that walks the whole tree)."""
+    if catalog.is_model_dir(tree, name):
         return True
     parts = name.split("/")
     for i in range(len(parts) - 1, -1, -1):
         group = "/".join(parts[:i])
-        if (tree.kind(group) == DIR and models.is_group_dir(tree, group)
-                and "/".join(parts[i:]) in models.group_rows(tree, group)):
+        if (tree.kind(group) == DIR and catalog.is_group_dir(tree, group)
+                and "/".join(parts[i:]) in catalog.group_rows(tree, group)):
             return True
     return False
 
@@ -98,7 +99,7 @@ class PermalinkSource:
         url = self.git_url(spec)
         source = self._gits.get(url)
         if source is None:
-            from .git import GitSource
+            from kipoi_store.sources.git import GitSource
 
             # `refresh` is meaningless here: a commit never moves, so nothing is ever re-asked.
             source = self._gits[url] = GitSource(self.config, self.store, offline=self.offline,
@@ -167,7 +168,7 @@ class PermalinkSource:
             name = parent(spec.path) or spec.path
             lead = "file '%s' lies in no model: " % spec.path
         try:
-            help_ = models.not_found_message(tree, name, source=self.name)
+            help_ = catalog.not_found_message(tree, name, source=self.name)
         except (NetworkError, OfflineError) as e:
             # Suggesting names reads every group table of the commit; without them, still say no.
             help_ = "model '%s' not found in source '%s' (no suggestions: %s)" % (name, self.name, e)

@@ -5,10 +5,10 @@ import os
 import stat
 from pathlib import Path
 
-from ..errors import UsageError
-from ..statcache import stat_key
-from ..store import FileEntry, LinkEntry
-from . import Resolution
+from kipoi_store.errors import UsageError
+from kipoi_store.store.statcache import stat_key
+from kipoi_store.store.core import FileEntry, LinkEntry
+from kipoi_store.sources import Resolution
 
 
 def content_key(entries):
@@ -69,13 +69,13 @@ class LocalSource:
                           group=record["group"])
 
     def _materialise(self, model):
-        from .. import models
-        from ..tree import LocalTree
+        from kipoi_store.models import catalog
+        from kipoi_store.tree import LocalTree
 
         tree = LocalTree(self.root)
-        ref = models.find_model(tree, model, source=self.name)
+        ref = catalog.find_model(tree, model, source=self.name)
         entries, stats = {}, []
-        for path in models.closure(tree, ref, source=self.name):
+        for path in catalog.closure(tree, ref, source=self.name):
             full = os.path.join(self.root, path)
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
@@ -114,7 +114,7 @@ class LocalSource:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
         if not self.root.is_dir():
             raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
-        from .. import models
-        from ..tree import LocalTree
+        from kipoi_store.models import catalog
+        from kipoi_store.tree import LocalTree
 
-        return models.list_models(LocalTree(self.root), prefix)
+        return catalog.list_models(LocalTree(self.root), prefix)

@@ -1,0 +1,110 @@
+"""The one exception boundary every command shares, and an argparse that speaks our error format."""
+
+import argparse
+import os
+import sys
+
+from kipoi_store import __version__
+from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, KipoiError
+
+
+def terminal_width():
+    """What shutil.get_terminal_size() says (COLUMNS, else the terminal, else 80), without
+    importing shutil (~3 ms with the compression modules it loads) into every command."""
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's help layout; only the width is measured here (argparse would import shutil
+    for it, and builds a formatter for every add_argument)."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        if width is None:
+            width = terminal_width() - 2  # argparse's own margin
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+def warn(message):
+    """A diagnostic line on stderr (stdout carries results only)."""
+    sys.stderr.write("kipoi: warning: %s\n" % message)
+
+
+def note(message):
+    sys.stderr.write("kipoi: %s\n" % message)
+
+
+def error_line(message):
+    sys.stderr.write("kipoi: error: %s\n" % message)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with `kipoi: error:` messages and exit code 2."""
+
+    def __init__(self, *args, summary=None, **kwargs):
+        kwargs.setdefault("description", summary)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+        self.summary = summary
+        self.add_argument("--version", action="version", version="kipoi_store " + __version__,
+                          help=argparse.SUPPRESS)
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        error_line("%s (see '%s --help')" % (message, self.prog))
+        sys.exit(EXIT_USAGE)
+
+
+def print_traceback():
+    import traceback  # only when KIPOI_DEBUG asks for it
+
+    traceback.print_exc()
+
+
+def debug():
+    return os.environ.get("KIPOI_DEBUG", "") not in ("", "0")
+
+
+def run(main, argv=None):
+    """Run `main(argv)` and turn whatever it raises into a message and an exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = main(argv)
+        sys.stdout.flush()
+    except KipoiError as exc:
+        if debug():
+            print_traceback()
+        error_line(str(exc))
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        import signal  # here only: the module costs ~0.5 ms of every command's start
+
+        code = 128 + signal.SIGINT
+    except BrokenPipeError:
+        # The reader of a pipeline went away (`| head`): not our failure, and nothing more to say.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        import signal
+
+        code = 128 + signal.SIGPIPE  # what a shell reports for `cat | head`: 141
+    except OSError as exc:
+        if debug():
+            print_traceback()
+        where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
+        error_line("%s%s" % (exc.strerror or exc, where))
+        code = EXIT_FAILED
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        if debug():
+            print_traceback()
+        error_line("internal error: %s: %s (run with KIPOI_DEBUG=1 for details)"
+                   % (type(exc).__name__, exc))
+        code = EXIT_FAILED
+    sys.exit(code or 0)

@@ -1,0 +1,28 @@
+"""One module per command: parse arguments, call the library, print. `main(argv) -> int` each."""
+
+
+def load_config():
+    """The config, with its warnings (unknown keys) already reported on stderr."""
+    from kipoi_store.cli import boundary
+    from kipoi_store.config import load
+
+    loaded = load.load()
+    for message in loaded.warnings:
+        boundary.warn(message)
+    return loaded
+
+
+def source_fields(source):
+    """Every setting of a source, resolved, as plain JSON-ready values (list and show share it)."""
+    return {
+        "name": source.name,
+        "type": source.type,
+        "remote_url": source.remote_url,
+        "local_path": str(source.local_path) if source.local_path is not None else None,
+        "ref": source.ref,
+        "refresh": source.refresh,
+        "auto_update": source.auto_update,
+        "use_lfs": source.use_lfs,
+        "lfs_url": source.lfs_url,
+        "base_url": source.base_url,
+    }

@@ -1,0 +1,50 @@
+"""kipoi source fetch: ask the remotes what their refs point to now, and remember the answers."""
+
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.config import load as configmod
+from kipoi_store import paths
+from kipoi_store.errors import EXIT_OK, KipoiError, OfflineError, UsageError
+from kipoi_store.store.core import Store
+
+SUMMARY = "Refresh the refs of git sources from their remotes"
+GIT_TYPES = ("git", "git-lfs")
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi source fetch", summary=SUMMARY, description=(
+        SUMMARY + ". Prints NAME<TAB>COMMIT for each source. Without NAME: every git source."))
+    p.add_argument("names", nargs="*", metavar="NAME", help="configured git or git-lfs sources")
+    return p
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    if paths.offline():
+        raise OfflineError("kipoi source fetch needs the network, but KIPOI_OFFLINE is set")
+    config = configmod.load()
+    for message in config.warnings:
+        boundary.warn(message)
+    if args.names:
+        sources = [config.source(name) for name in args.names]
+        for s in sources:
+            if s.type not in GIT_TYPES:
+                raise UsageError("source '%s' has type %s: only git and git-lfs sources have refs to fetch"
+                                 % (s.name, s.type))
+    else:
+        sources = [s for s in config.sources.values() if s.type in GIT_TYPES]
+    from kipoi_store.sources.git import GitSource
+
+    store = Store.default()
+    worst = EXIT_OK
+    for source in sources:
+        try:
+            git = GitSource(source, store, refresh=True, warn=boundary.warn, rewrites=config.url_rewrites)
+            commit = git.commit_for(None)
+        except KipoiError as exc:
+            boundary.error_line("source '%s': %s" % (source.name, exc))
+            worst = max(worst, exc.exit_code)
+            continue
+        sys.stdout.write("%s\t%s\n" % (source.name, commit))
+    return worst

@@ -1,0 +1,36 @@
+"""kipoi source list: the configured model sources, one per line."""
+
+import json
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import load_config, source_fields
+
+SUMMARY = "List the configured model sources"
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi source list", summary=SUMMARY, epilog=(
+        "Output: NAME<TAB>TYPE per line, sorted by name; -v adds URL and local path ('-' when "
+        "unset)."))
+    p.add_argument("-v", "--verbose", action="store_true", help="add URL and local path")
+    p.add_argument("--json", action="store_true", help="a JSON list with every setting")
+    return p
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    config = load_config()
+    sources = sorted(config.sources.values(), key=lambda s: s.name.encode())
+    out = sys.stdout
+    if args.json:
+        json.dump([source_fields(s) for s in sources], out, indent=2)
+        out.write("\n")
+        return 0
+    for s in sources:
+        fields = [s.name, s.type]
+        if args.verbose:
+            fields += [s.remote_url or s.base_url or "-",
+                       str(s.local_path) if s.local_path is not None else "-"]
+        out.write("\t".join(fields) + "\n")
+    return 0

@@ -1,0 +1,52 @@
+"""kipoi source show: every setting of one model source."""
+
+import json
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.config import load as configmod
+from kipoi_store.cli.commands import load_config, source_fields
+
+SUMMARY = "Show every setting of a model source"
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi source show", summary=SUMMARY, epilog=(
+        "Output: one 'key: value' line per setting, '-' when unset, paths resolved, then the "
+        "config file it comes from."))
+    p.add_argument("name", help="configured source name")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    return p
+
+
+def _text(value):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    config = load_config()
+    source = config.source(args.name)
+    fields = source_fields(source)
+    extra = {k: v for k, v in source.raw.items() if k not in configmod.SOURCE_KEYS}
+    fields["config"] = str(config.path)
+    fields["config_exists"] = config.exists
+    out = sys.stdout
+    if args.json:
+        json.dump(dict(fields, other_settings=extra), out, indent=2, default=str)
+        out.write("\n")
+        return 0
+    fields["refresh"] = configmod.format_duration(source.refresh)
+    for key, value in fields.items():
+        if key == "config_exists":
+            continue
+        if key == "config" and not config.exists:
+            value += " (not written yet: kipoi's defaults)"
+        out.write("%s: %s\n" % (key, _text(value)))
+    for key, value in extra.items():
+        out.write("%s: %s\n" % (key, _text(value)))
+    return 0

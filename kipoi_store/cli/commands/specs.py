@@ -1,0 +1,70 @@
+"""What the spec-taking commands (resolve, pin, pull) share: their options, reading specs, and
+one loop that prints good results, reports bad specs on stderr and returns the worst exit code."""
+
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store import paths
+from kipoi_store.config.cache import load_cached
+from kipoi_store.errors import EXIT_OK, KipoiError
+from kipoi_store.store.core import Store
+
+
+def add_spec_options(p, json=True):
+    p.add_argument("specs", nargs="*", metavar="SPEC", help="model specs")
+    p.add_argument("--stdin", action="store_true", help="also read specs from stdin, one per line")
+    p.add_argument("-z", "--null", action="store_true",
+                   help="with --stdin, specs are NUL-separated; output is NUL-separated too")
+    if json:
+        p.add_argument("--json", action="store_true", help="one JSON object per spec and line")
+    p.add_argument("--offline", action="store_true", help="never touch the network (also KIPOI_OFFLINE=1)")
+    p.add_argument("--refresh", action="store_true", help="refresh refs from the remote now")
+
+
+def read_specs(stream, nul):
+    data = stream.read()
+    if nul:
+        return [s for s in data.split("\0") if s]
+    return [s.strip() for s in data.splitlines() if s.strip()]
+
+
+class Run:
+    """One command invocation over many specs: a store, the config and a resolver shared by all."""
+
+    def __init__(self, args):
+        self.args = args
+        self.offline = args.offline or paths.offline()
+        self.store = Store.default()
+        self.config = load_cached(self.store.cache_dir)
+        for message in self.config.warnings:
+            boundary.warn(message)
+        from kipoi_store.resolve import Resolver
+
+        self.resolver = Resolver(self.config, self.store, offline=self.offline,
+                                 refresh=args.refresh, warn=boundary.warn)
+
+
+def run_specs(parser, argv, handle):
+    """Parse `argv`, then print `handle(run, spec_text)` for each spec; returns the exit code."""
+    args = parser.parse_args(argv)
+    specs = list(args.specs)
+    if args.stdin:
+        specs += read_specs(sys.stdin, args.null)
+    elif not specs:
+        parser.error("no spec given (name one, or use --stdin)")
+    run = Run(args)
+    end = "\0" if args.null else "\n"
+    out = sys.stdout
+    worst = EXIT_OK
+    try:
+        for text in specs:
+            try:
+                line = handle(run, text)
+            except KipoiError as exc:
+                boundary.error_line(str(exc))
+                worst = max(worst, exc.exit_code)
+                continue
+            out.write(line + end)
+    finally:
+        run.resolver.close()
+    return worst

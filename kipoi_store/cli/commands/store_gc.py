@@ -1,0 +1,63 @@
+"""kipoi store gc: plan, then delete snapshots the config no longer reaches and their objects."""
+
+import json
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.store.core import Store
+from kipoi_store.cli.commands.store_info import human
+
+SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"
+
+
+def current_keys(config, store):
+    try:
+        from kipoi_store.refs import current_keys as keys
+    except ModuleNotFoundError as exc:  # only while refs.py is not there yet
+        if exc.name != "kipoi_store.refs":
+            raise
+        return set()
+    return keys(config, store)
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi store gc", summary=SUMMARY, epilog=(
+        "Kept: the snapshot each configured source currently resolves to, and every snapshot a "
+        "model was resolved from in the last --keep-days days; objects younger than an hour are "
+        "never deleted (a resolve may be about to use them). Leftovers of killed processes in "
+        "tmp/ go too. Output: KIND<TAB>NAME<TAB>BYTES per deleted item (snapshot, object, tmp); "
+        "the total on stderr."))
+    p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, delete nothing")
+    p.add_argument("--keep-days", type=float, default=30.0, metavar="N",
+                   help="keep snapshots used in the last N days (default 30)")
+    p.add_argument("--json", action="store_true", help="the plan as one JSON object")
+    return p
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    if args.keep_days < 0:
+        parser().error("--keep-days must not be negative")
+    from kipoi_store.cli.commands import load_config
+
+    store = Store.default()
+    keep = current_keys(load_config(), store)
+    plan = store.gc_plan(keep, args.keep_days)
+    if args.json:
+        json.dump({"store": str(store.root), "dry_run": args.dry_run,
+                   "bytes": plan.bytes_freed, "kept_snapshots": plan.kept_snapshots,
+                   "items": [{"kind": i.kind, "name": i.name, "bytes": i.bytes}
+                             for i in plan.items]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for item in plan.items:
+            sys.stdout.write("%s\t%s\t%d\n" % (item.kind, item.name, item.bytes))
+    counts = "%d snapshot(s), %d object(s), %d tmp leftover(s)" % (
+        len(plan.snapshots), len(plan.objects), len(plan.tmp))
+    if args.dry_run:
+        boundary.note("would delete %s, freeing %s; keeping %d snapshot(s)"
+                 % (counts, human(plan.bytes_freed), plan.kept_snapshots))
+        return 0
+    freed = store.gc_execute(plan)
+    boundary.note("deleted %s, freed %s; kept %d snapshot(s)" % (counts, human(freed), plan.kept_snapshots))
+    return 0

@@ -1,0 +1,52 @@
+"""kipoi store info (alias: kipoi store du): where the store is and what it holds."""
+
+import json
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.store.core import Store
+
+SUMMARY = "Show the store's location, link mode, contents and size"
+
+
+def human(n):
+    """1536 -> '1.5 KiB' (binary units, as du -h)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(size) < 1024 or unit == "TiB":
+            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
+        size /= 1024
+    return "%d B" % n
+
+
+def parser(prog="kipoi store info"):
+    p = boundary.ArgumentParser(prog=prog, summary=SUMMARY, epilog=(
+        "Sizes are apparent sizes, each hardlinked file counted once. 'saved' is what plain "
+        "copies of every published model would take beyond what the store uses for them."))
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--bytes", action="store_true", help="exact byte counts instead of KiB/MiB")
+    return p
+
+
+def main(argv, prog="kipoi store info"):
+    args = parser(prog).parse_args(argv)
+    info = Store.default().info()
+    if args.json:
+        json.dump(info.as_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    size = str if args.bytes else human
+    rows = [("location", str(info.location)),
+            ("link mode", info.link_mode or "(not chosen yet)"),
+            ("snapshots", str(info.snapshots)),
+            ("models", str(info.models)),
+            ("objects", "%d (%s)" % (info.objects, size(info.bytes_objects))),
+            ("on disk", size(info.bytes_on_disk)),
+            ("saved", size(info.bytes_saved))]
+    for name, value in rows:
+        sys.stdout.write("%-10s %s\n" % (name + ":", value))
+    return 0
+
+
+def main_du(argv):
+    return main(argv, prog="kipoi store du")

@@ -1,0 +1,417 @@
+"""The git-style front command: `kipoi a b c ARGS` runs the longest existing `kipoi-a-b-c`.
+
+Matching is pure (`command_words`, `candidates`); finding touches only stat (`search_dirs`,
+`find_program`, `list_commands`); printing, running `--summary` and exec live in `main`.
+Only modules the interpreter has loaded anyway are imported at module level (the rest lazily):
+every warm command pays for this start-up.
+
+A command word is one or more hyphen-joined parts of `[a-z0-9][a-z0-9_]*`, so `kipoi source set-url`
+and `kipoi source set url` both reach `kipoi-source-set-url`. Anything else (`..`, `a/b`, an option,
+an empty word, a capital letter) ends matching: no argument a user or a script passes can make a
+program name that reaches outside the search directories.
+"""
+
+import errno
+import os
+import stat
+import sys
+
+from kipoi_store import __version__
+
+PREFIX = "kipoi-"
+ENV_EXEC_PATH = "KIPOI_EXEC_PATH"
+# More words than any command has; bounds the stat calls for long argument lists of plain words.
+MAX_WORDS = 8
+# NAME_MAX on every filesystem we care about: a longer candidate cannot exist.
+MAX_NAME_BYTES = 255
+SUMMARY_MARK = b"kipoi-summary:"
+SUMMARY_HEAD_BYTES = 1024
+SUMMARY_TIMEOUT = 2.0
+HELP_FLAGS = ("-h", "--help")
+
+_FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_REST = _FIRST | {"_"}
+
+USAGE = """\
+usage: kipoi [--version] [--exec-path[=DIR]] [--help] COMMAND [ARGS...]
+       kipoi help COMMAND
+"""
+
+
+# -- matching (pure) --------------------------------------------------------------------------
+
+def _is_part(part):
+    return bool(part) and part[0] in _FIRST and all(c in _REST for c in part)
+
+
+def is_command_word(word):
+    """True when `word` may become part of a program name: `[a-z0-9][a-z0-9_]*`, hyphen-joined."""
+    return isinstance(word, str) and all(_is_part(p) for p in word.split("-"))
+
+
+def command_words(args):
+    """The leading arguments that are command words; the first one that is not ends the list."""
+    words = []
+    for arg in args:
+        if len(words) == MAX_WORDS or not is_command_word(arg):
+            break
+        words.append(arg)
+    return words
+
+
+def program_name(words):
+    return PREFIX + "-".join(words)
+
+
+def candidates(args):
+    """Program names to try for `args`, longest first: `kipoi-a-b-c`, `kipoi-a-b`, `kipoi-a`."""
+    words = command_words(args)
+    names = (program_name(words[:n]) for n in range(len(words), 0, -1))
+    return [name for name in names if len(name.encode()) <= MAX_NAME_BYTES]
+
+
+def display_name(suffix):
+    """`source-set-url` -> `source set-url`: how a user types the command (either form works)."""
+    noun, _, rest = suffix.partition("-")
+    return noun + (" " + rest if rest else "")
+
+
+# -- finding (stat only) ----------------------------------------------------------------------
+
+def _absolute_entries(value):
+    # Empty and relative entries would search the current directory: never run programs from there.
+    return [d for d in value.split(os.pathsep) if d and os.path.isabs(d)]
+
+
+def builtin_dirs(argv0):
+    """The directory holding the invoked `kipoi`, then the one its real path lies in."""
+    here = os.path.dirname(os.path.abspath(argv0))
+    return _dedup([here, os.path.dirname(os.path.realpath(argv0))])
+
+
+def search_dirs(exec_paths, environ, argv0):
+    """Where to look, in order: `--exec-path` (else KIPOI_EXEC_PATH), kipoi's own dir, then PATH.
+
+    `exec_paths` are the `--exec-path` values (made absolute: the user typed them just now);
+    relative entries of the environment variables are skipped.
+    """
+    if exec_paths:
+        first = [os.path.abspath(d) for d in exec_paths if d]
+    else:
+        first = _absolute_entries(environ.get(ENV_EXEC_PATH, ""))
+    path = _absolute_entries(environ.get("PATH", ""))
+    return _dedup([os.path.normpath(d) for d in first + builtin_dirs(argv0) + path])
+
+
+def _dedup(items):
+    seen = set()
+    return [x for x in items if not (x in seen or seen.add(x))]
+
+
+def _regular_file(path):
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def find_program(args, dirs):
+    """(path, number of words used) of the longest matching program, or (None, 0).
+
+    For one name, the first executable regular file in `dirs` wins. A name that exists only as
+    non-executable files still wins over shorter names: exec then fails with a clear message
+    (exit 126, as a shell), instead of silently running some other command.
+    """
+    words = command_words(args)
+    for name in candidates(words):
+        n = _words_in(name, words)
+        blocked = None
+        for d in dirs:
+            path = os.path.join(d, name)
+            if not _regular_file(path):
+                continue
+            if os.access(path, os.X_OK):
+                return path, n
+            blocked = blocked or path
+        if blocked:
+            return blocked, n
+    return None, 0
+
+
+def _words_in(name, words):
+    # How many leading words spell `name` (words may themselves contain hyphens).
+    suffix = name[len(PREFIX):]
+    for n in range(len(words), 0, -1):
+        if "-".join(words[:n]) == suffix:
+            return n
+    return 0
+
+
+def list_commands(dirs):
+    """{suffix: path} of every executable `kipoi-<words>` in `dirs`; the first directory wins.
+
+    `suffix` is the name without `kipoi-` (`source-add`); names that are not command words
+    (backups such as `kipoi-x~`, `kipoi-x.py`) are not commands.
+    """
+    found = {}
+    for d in dirs:
+        try:
+            names = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for name in names:
+            suffix = name[len(PREFIX):]
+            if not name.startswith(PREFIX) or suffix in found or not is_command_word(suffix):
+                continue
+            path = os.path.join(d, name)
+            if _regular_file(path) and os.access(path, os.X_OK):
+                found[suffix] = path
+    return found
+
+
+def _sort_key(suffix):
+    # Bytewise, part by part: `source-add` before `source-list`, `store` after every `source-*`.
+    return [p.encode() for p in suffix.split("-")]
+
+
+def under(commands, words):
+    """The command suffixes that lie under the group `words` (all of them for no words)."""
+    group = "-".join(words)
+    return sorted((s for s in commands if not group or s == group or s.startswith(group + "-")),
+                  key=_sort_key)
+
+
+def deepest_group(commands, words):
+    """How many leading `words` name a group (a prefix of some command)."""
+    k = 0
+    while k < len(words) and under(commands, words[:k + 1]):
+        k += 1
+    return k
+
+
+def suggestions(commands, words, typed):
+    """The commands closest to `typed`, the word that follows the group `words`."""
+    import difflib
+    options = set()
+    for suffix in under(commands, words):
+        rest = suffix[len("-".join(words)) + 1:] if words else suffix
+        if rest:
+            options.add(rest.split("-")[0])
+            options.add(rest)
+    close = []  # best first; a group and a command inside it are one suggestion, the closer one
+    for c in difflib.get_close_matches(typed, sorted(options), n=5, cutoff=0.6):
+        if not any(c.startswith(k + "-") or k.startswith(c + "-") for k in close):
+            close.append(c)
+    return [display_name("-".join(list(words) + [c])) for c in close]
+
+
+# -- summaries --------------------------------------------------------------------------------
+
+def summary_from_head(head):
+    """The text of a `# kipoi-summary: TEXT` line in the first bytes of a program, or None."""
+    for line in head[:SUMMARY_HEAD_BYTES].splitlines():
+        text = line.strip()
+        if text.startswith(b"#") and text[1:].lstrip().startswith(SUMMARY_MARK):
+            return _clean(text[1:].lstrip()[len(SUMMARY_MARK):]) or None
+    return None
+
+
+def _clean(raw):
+    text = raw.decode("utf-8", "replace")
+    text = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(text.split())[:120]
+
+
+def read_summaries(paths, timeout=SUMMARY_TIMEOUT):
+    """{path: summary or None}: the header comment, else the first line of `prog --summary`.
+
+    Programs without the comment run concurrently under one shared deadline, so a slow or hanging
+    third-party program delays a listing by `timeout` at most.
+    """
+    result, ask = {}, []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                result[path] = summary_from_head(f.read(SUMMARY_HEAD_BYTES))
+        except OSError:
+            result[path] = None
+        if result[path] is None:
+            ask.append(path)
+    if ask:
+        result.update(_ask_summaries(ask, timeout))
+    return result
+
+
+def _ask_summaries(paths, timeout):
+    import subprocess
+    import time
+    running = {}
+    for path in paths:
+        try:
+            running[path] = subprocess.Popen(
+                [path, "--summary"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    answers = {}
+    for path, proc in running.items():
+        try:
+            out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            continue
+        if proc.returncode == 0 and out.strip():
+            answers[path] = _clean(out.strip().splitlines()[0]) or None
+    return answers
+
+
+def _kill(proc):
+    import signal
+    try:  # the whole session: a shell script's children must not outlive the listing
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        proc.kill()
+    proc.communicate()
+
+
+# -- output -----------------------------------------------------------------------------------
+
+def format_listing(commands, summaries, words=()):
+    """The command table: grouped by noun, one line each, summaries aligned."""
+    suffixes = under(commands, words)
+    width = max((len(display_name(s)) for s in suffixes), default=0)
+    lines, noun = [], None
+    for suffix in suffixes:
+        if noun is not None and suffix.split("-")[0] != noun:
+            lines.append("")
+        noun = suffix.split("-")[0]
+        summary = summaries.get(commands[suffix])
+        name = display_name(suffix)
+        lines.append(("   %-*s  %s" % (width, name, summary)).rstrip() if summary else "   " + name)
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _print_listing(commands, dirs, words=()):
+    suffixes = under(commands, words)
+    summaries = read_summaries([commands[s] for s in suffixes])
+    out = sys.stdout
+    if words:
+        out.write("usage: kipoi %s COMMAND [ARGS...]\n\n" % " ".join(words))
+        out.write("'kipoi %s' commands:\n" % " ".join(words))
+    else:
+        out.write(USAGE + "\n")
+        out.write("Runs the program kipoi-WORD-WORD... for the longest match of the words given.\n")
+        out.write("Searched, in order: --exec-path or %s, kipoi's own directory, PATH.\n\n"
+                  % ENV_EXEC_PATH)
+        out.write("Commands:\n" if suffixes else "No commands found in:\n   %s\n"
+                  % "\n   ".join(dirs))
+    out.write(format_listing(commands, summaries, words))
+    if suffixes:
+        out.write("\nSee 'kipoi help %sCOMMAND' for the help of one command.\n"
+                  % "".join(w + " " for w in words))
+    out.flush()
+    return 0
+
+
+def _unknown(commands, words, k, typed):
+    group = " ".join(words[:k])
+    see = "kipoi %s --help" % group if group else "kipoi --help"
+    shown = " ".join(list(words[:k]) + [typed])
+    msg = "kipoi: '%s' is not a kipoi command. See '%s'.\n" % (shown, see)
+    close = suggestions(commands, words[:k], typed)
+    if close:
+        msg += "\nThe most similar commands are\n" + "".join("\t%s\n" % c for c in close)
+    sys.stderr.write(msg)
+    return 1
+
+
+def _exec(path, args):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(path, [path] + list(args))
+    except OSError as exc:
+        # As a shell: 127 when the program (or its #! interpreter) is missing, 126 otherwise.
+        code = 127 if exc.errno == errno.ENOENT else 126
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOENT:
+            reason += " (is its #! interpreter installed?)"
+        elif exc.errno == errno.EACCES and not os.access(path, os.X_OK):
+            reason += " (the file is not executable: chmod +x it)"
+        elif exc.errno == errno.ENOEXEC:
+            reason += " (a script needs a #! line)"
+        sys.stderr.write("kipoi: error: cannot run '%s': %s\n" % (path, reason))
+        return code
+
+
+def _dispatch(args, dirs, help_mode):
+    words = command_words(args)
+    path, n = find_program(words, dirs)
+    if path and (not help_mode or n == len(words) == len(args)):
+        return _exec(path, ["--help"] if help_mode else args[n:])
+    commands = list_commands(dirs)
+    if not args:
+        return _print_listing(commands, dirs)
+    if not words:
+        return _unknown(commands, [], 0, args[0])
+    k = deepest_group(commands, words)
+    if k < len(words):
+        return _unknown(commands, words, k, words[k])
+    rest = args[len(words):]
+    if not rest or (not help_mode and len(rest) == 1 and rest[0] in HELP_FLAGS):
+        return _print_listing(commands, dirs, words)
+    if help_mode:
+        return _unknown(commands, words, k, rest[0])
+    group = " ".join(words)
+    sys.stderr.write("kipoi: '%s' needs a command: kipoi %s COMMAND [ARGS...]. See 'kipoi %s --help'.\n"
+                     % (group, group, group))
+    return 1
+
+
+def main(argv=None):
+    """The `kipoi` executable. Execs a program, or prints and exits."""
+    argv = sys.argv if argv is None else argv
+    argv0, args = argv[0], list(argv[1:])
+    exec_paths, show = [], None
+    while args and args[0].startswith("-"):
+        opt = args.pop(0)
+        if opt in HELP_FLAGS:
+            show = "help"
+        elif opt == "--version":
+            show = show or "version"
+        elif opt.startswith("--exec-path="):
+            exec_paths.append(opt.partition("=")[2])
+        elif opt == "--exec-path":
+            if args:
+                exec_paths.append(args.pop(0))
+            else:
+                show = show or "exec-path"
+        elif opt == "--":
+            break
+        else:
+            sys.stderr.write("kipoi: error: unknown option '%s' (see 'kipoi --help')\n" % opt)
+            sys.exit(2)
+    if show == "version":
+        print("kipoi_store " + __version__)
+        sys.exit(0)
+    if show == "exec-path":
+        print(builtin_dirs(argv0)[0])
+        sys.exit(0)
+    if exec_paths:
+        # Nested `kipoi` calls from the program we run must search the same directories.
+        os.environ[ENV_EXEC_PATH] = os.pathsep.join(os.path.abspath(d) for d in exec_paths if d)
+    dirs = search_dirs(exec_paths, os.environ, argv0)
+    help_mode = show == "help" or (args[:1] == ["help"])
+    if args[:1] == ["help"]:
+        args = args[1:]
+    if show == "help" and not args:
+        sys.exit(_print_listing(list_commands(dirs), dirs))
+    try:
+        sys.exit(_dispatch(args, dirs, help_mode))
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

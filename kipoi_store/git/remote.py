@@ -1,0 +1,600 @@
+"""One git remote, mirrored as a bare partial clone under the store.
+
+    remote = GitRemote(store_root, "https://github.com/kipoi/models")
+    commit = remote.resolve_ref("v0.4", max_age=3600)   # cached answer, refreshed when older
+    remote.fetch_commit(commit)                          # commits and trees, never blobs
+    remote.fetch_blobs([oid, ...])                       # the blobs a model needs, one round trip
+    data = remote.cat().read(oid)
+
+Layout: `<store>/git/<16 hex of sha256(normalised url)>.git`, a bare repository with no work tree,
+plus `kipoi.json` in it (the ref -> commit answers with their times, and whether the server
+filters). Fetched commits are kept reachable by `refs/kipoi/c/<commit>`, which is also what makes
+the next fetch send only what is new.
+
+The clone's own config names no promisor remote: only our fetches say `remote.origin.promisor=true`
+(and `partialclonefilter`, which would otherwise be written to the config and make `origin` a
+promisor too). So no other git command can start a lazy fetch behind our back (one request per
+missing object); an object that was not fetched in a batch is an error, not a slow surprise.
+
+An abbreviated commit that is not here is expanded among commit objects only: all branches and tags
+are fetched with `--filter=tree:0` (commits, no trees, no blobs), then only that commit's trees are
+fetched, by the id of its root tree. So a commit object being here does not mean its trees are:
+`has_commit` checks that every tree of the commit can be read (once; then `kipoi-complete/<commit>`
+remembers it, as objects are never deleted), and `fetch_commit` fetches whatever is missing.
+
+That check is skipped where it cannot fail. Until a fetch with a filter other than `blob:none` has
+been made (`kipoi-commits-only` marks the clone before it starts), every commit here came in a
+`blob:none` fetch with all its trees, and every fetch negotiates only against such commits, so a
+commit just fetched by ref or by id is complete and marked so at once: a cold resolve of a ref runs
+`fetch` into a temporary ref and one `update-ref --stdin` (keep `refs/kipoi/c/<commit>`, drop the
+temporary ref); the fetched id is read from the ref's file and peeled through the cat-file process.
+"""
+
+from __future__ import annotations  # annotations stay strings: no typing import
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from kipoi_store.git import cli
+from kipoi_store.errors import NetworkError, NotFoundError, OfflineError, UsageError
+from kipoi_store.git.cli import GitError, scrub
+
+FILTER = "blob:none"
+COMMITS_ONLY = "tree:0"   # what expanding an abbreviation needs: commit objects, nothing below them
+STATE = "kipoi.json"
+COMPLETE = "kipoi-complete"  # <git_dir>/kipoi-complete/<commit>: its trees are all here
+# <git_dir>/kipoi-commits-only: a fetch that may leave commits without their trees was made here
+PARTIAL_COMMITS = "kipoi-commits-only"
+MAX_TAG_DEPTH = 16  # a tag of a tag of ...: as far as any real history goes
+FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
+SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{4,63}$")
+_SCP = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
+# What git prints when the server has no such ref or object: not a network failure.
+_NOT_FOUND = ("couldn't find remote ref", "not our ref", "no such remote ref",
+              "unadvertised object", "remote error: upload-pack: not our ref")
+
+
+# -- urls ------------------------------------------------------------------------------------
+
+def url_kind(url):
+    """"url" (scheme://), "scp" (`user@host:path`) or "path" (a local repository), as git decides."""
+    if "://" in url:
+        return "url"
+    colon, slash = url.find(":"), url.find("/")
+    if colon > 0 and (slash < 0 or colon < slash):
+        return "scp"
+    return "path"
+
+
+def is_local(url):
+    return url_kind(url) == "path" or url.lower().startswith("file://")
+
+
+def check_url(url):
+    if not isinstance(url, str) or not url.strip():
+        raise UsageError("empty git remote url")
+    if url.startswith("-"):
+        raise UsageError("git remote url %r looks like an option" % scrub(url))
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UsageError("git remote url %r has control characters" % scrub(url))
+    return url
+
+
+def normalise_url(url):
+    """The identity of a remote: credentials, a trailing `/` or `.git`, and the case of scheme and
+    host do not make another repository; scp-like and ssh:// forms of one address are the same;
+    a local path is made absolute and file:// is the same path."""
+    kind = url_kind(url)
+    if kind == "path":
+        path = os.path.abspath(os.path.expanduser(url))
+        scheme, host = "file", ""
+    elif kind == "scp":
+        m = _SCP.match(url)
+        scheme, host, path = "ssh", m.group("host"), "/" + m.group("path").lstrip("/")
+    else:
+        scheme, _, rest = url.partition("://")
+        scheme = scheme.lower()
+        host, _, path = rest.partition("/")
+        host = host.rpartition("@")[2].lower()
+        path = "/" + path
+        if scheme == "file":
+            from urllib.parse import unquote
+
+            path = os.path.abspath(unquote(path))
+    path = path.rstrip("/")
+    if path.endswith(".git"):
+        path = path[:-4]
+    return "%s://%s%s" % (scheme, host, path.rstrip("/"))
+
+
+def clone_dir(store_root, url):
+    digest = hashlib.sha256(normalise_url(url).encode("utf-8", "surrogateescape")).hexdigest()
+    return Path(store_root) / "git" / (digest[:16] + ".git")
+
+
+# -- refs --------------------------------------------------------------------------------------
+
+def check_ref(ref):
+    """A ref as the user gave it, or UsageError: nothing option-like or outside git's ref rules."""
+    if ref is None:
+        return None
+    if not isinstance(ref, str) or ref == "":
+        raise UsageError("empty ref")
+    if ref.startswith("-"):
+        raise UsageError("ref %r looks like an option" % ref)
+    bad = [c for c in ref if ord(c) <= 32 or ord(c) == 127 or c in ":?*[\\^~"]
+    if (bad or ".." in ref or "@{" in ref or ref.endswith((".", "/", ".lock"))
+            or ref.startswith("/") or "//" in ref or "/." in ref or ref.startswith(".")):
+        raise UsageError("%r is not a valid git ref" % ref)
+    return ref
+
+
+def config_quote(value):
+    """`value` as a git config value: quoted, so `#`, `;` and spaces stay part of it."""
+    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class GitRemote:
+    def __init__(self, store_root, url, warn=None):
+        self.url = check_url(url)
+        if url_kind(url) == "path":
+            self.url = os.path.abspath(os.path.expanduser(url))  # fetches may run from any directory
+        self.display_url = scrub(self.url)
+        self.git_dir = clone_dir(store_root, self.url)
+        self.warn = warn or (lambda message: None)
+        self.filter_refused = False   # set when a fetch found the server ignoring our filter
+        self._state = None
+        self._cat = None
+        self._have = set()  # objects seen here: they never go away (gc is off)
+        self._complete = set()  # commits whose trees are all here
+        self._url_synced = False
+
+    def __repr__(self):
+        return "GitRemote(%r)" % self.display_url
+
+    # -- local state -------------------------------------------------------------------------
+    def exists(self):
+        return (self.git_dir / "HEAD").is_file()
+
+    def _load(self):
+        if self._state is None:
+            try:
+                with open(self.git_dir / STATE, encoding="utf-8") as f:
+                    self._state = json.load(f)
+            except (OSError, ValueError):
+                self._state = {}
+            self._state.setdefault("refs", {})
+        return self._state
+
+    def _save(self):
+        state = self._load()
+        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), os.urandom(4).hex()))
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.git_dir / STATE)
+
+    def _remember(self, key, commit):
+        # Re-read first: another process may have learnt other refs meanwhile (last writer wins
+        # per key, which is all a cache needs).
+        self._state = None
+        self._load()["refs"][key] = {"commit": commit, "time": time.time()}
+        self._save()
+
+    def cached(self, ref=None):
+        """(commit, unix time learnt) of the cached answer for `ref`, or None."""
+        entry = self._load()["refs"].get(ref or "HEAD")
+        return (entry["commit"], entry["time"]) if entry else None
+
+    def _git(self, args, **kw):
+        return cli.run(self.git_dir, args, **kw)
+
+    # -- the clone ---------------------------------------------------------------------------
+    def ensure_clone(self, offline=False):
+        """Create the bare repository if needed; True when it was created now.
+
+        Creating needs no network: the first fetch (of whatever is asked for first) fills it, so a
+        cold resolve makes no extra round trip for a HEAD it may not need.
+        """
+        if self.exists():
+            return False
+        if offline:
+            raise OfflineError("offline: git remote %s has never been fetched" % self.display_url)
+        self.git_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.git_dir.parent / ("%s.tmp-%d-%s" % (self.git_dir.name, os.getpid(), os.urandom(4).hex()))
+        try:
+            # No template: nothing of a user's init.templateDir (hooks, say) is copied in.
+            cli.run(None, ["init", "-q", "--bare", "--template=", "--end-of-options", str(tmp)])
+            # Appended in one write rather than five `git config` runs (a cold resolve pays each).
+            with open(tmp / "config", "a", encoding="utf-8", errors="surrogateescape") as f:
+                f.write('[remote "origin"]\n\turl = %s\n' % config_quote(self.url))
+                # Nothing may ever delete what we fetched by id, and no maintenance may start in
+                # the background of a command.
+                f.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n"
+                        "[core]\n\tlogAllRefUpdates = false\n")
+            try:
+                os.rename(tmp, self.git_dir)
+            except OSError:
+                if not self.exists():
+                    raise
+                return False  # another process made it meanwhile: theirs is as good
+        finally:
+            if tmp.exists():
+                import shutil  # only to clean up a failed init: keeps the warm path's imports small
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._state = None
+        self._url_synced = True
+        return True
+
+    def _sync_url(self):
+        """The configured url may differ from the clone's (credentials, .git suffix): use ours."""
+        if self._url_synced:
+            return
+        self._url_synced = True
+        current = cli.run(self.git_dir, ["config", "--get", "remote.origin.url"], check=False)
+        if current.decode("utf-8", "surrogateescape").strip() != self.url:
+            self._git(["config", "--end-of-options", "remote.origin.url", self.url])
+
+    def _fetch_config(self):
+        config = ["remote.origin.promisor=true"]
+        if self._load().get("filter", FILTER):
+            config.append("remote.origin.partialclonefilter=" + FILTER)
+        if is_local(self.url):
+            # A local repository is read by a local upload-pack, whose defaults refuse filters and
+            # fetching by id; it is the user's own disk, so let it serve them.
+            config.append("remote.origin.uploadpack=git -c uploadpack.allowFilter=true "
+                          "-c uploadpack.allowAnySHA1InWant=true upload-pack")
+        return config
+
+    def _fetch(self, refspecs, what, stdin=False, extra_config=(), filter_spec=FILTER):
+        """Run one `git fetch origin` (refspecs after --end-of-options, or on stdin).
+
+        `filter_spec` is asked for unless the server is known to ignore filters.
+        """
+        self._sync_url()
+        filtering = self._load().get("filter", FILTER)
+        args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                "--no-auto-gc", "--no-show-forced-updates"]
+        if filtering:
+            args.append("--filter=" + filter_spec)
+            if filter_spec != FILTER:
+                # Before the fetch: commits (or trees) may arrive without what is below them, and a
+                # fetch killed halfway may leave them too.
+                (self.git_dir / PARTIAL_COMMITS).touch()
+        if stdin:
+            args += ["--stdin", "origin"]
+            input_ = "".join(r + "\n" for r in refspecs).encode()
+        else:
+            args += ["--end-of-options", "origin"] + list(refspecs)
+            input_ = None
+        code, _, stderr = cli.run_full(self.git_dir, args, input=input_,
+                                          config=self._fetch_config() + list(extra_config))
+        if filtering and "filtering not recognized by server" in stderr:
+            # The server sent everything: from now on this is a full clone, said once.
+            self._state = None
+            self._load()["filter"] = None
+            self._save()
+            self.filter_refused = True
+            self.warn("git server %s does not support partial clone (filters): fetched the whole "
+                      "repository instead" % self.display_url)
+        if code != 0:
+            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
+            if any(s in stderr for s in _NOT_FOUND):
+                raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
+            raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))
+
+    # -- commits -----------------------------------------------------------------------------
+    def _commit_object(self, commit):
+        """Whether the commit object itself is here (its trees may not be)."""
+        try:
+            return self.cat().info(commit)[0] == "commit"
+        except GitError as e:
+            if e.missing:
+                return False
+            raise
+
+    def _missing_trees(self, commit):
+        """The trees of `commit` that are not here: one walk over those that are (with no promisor
+        in the clone's config, git reports a missing tree instead of fetching it)."""
+        root = self._root_tree(commit)
+        if not self.cat().exists(root):
+            return [root]
+        out = cli.run(self.git_dir, ["rev-list", "--objects", "--filter=blob:none", "--missing=print",
+                                        "--no-object-names", "--end-of-options", root],
+                         what="rev-list %s in %s" % (commit[:12], self.display_url))
+        return [line[1:].decode() for line in out.split() if line.startswith(b"?")]
+
+    def _trees_here(self, commit):
+        """Whether every tree of `commit` is here; remembered (in-process and on disk) when so."""
+        if self._missing_trees(commit):
+            return False
+        self._mark_complete(commit)
+        return True
+
+    def _mark_complete(self, commit):
+        self._complete.add(commit)
+        try:
+            marker = self.git_dir / COMPLETE / commit
+            marker.parent.mkdir(exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only store: checked again next time, which is only slower
+
+    def _only_whole_commits(self):
+        """Whether every commit object here came with all its trees: no fetch that may bring commits
+        without them was ever made in this clone. Ask after the fetch whose result this judges (a
+        process starting a commits-only fetch marks the clone before it starts)."""
+        if (self.git_dir / PARTIAL_COMMITS).exists():
+            return False
+        # A clone made before the mark existed: its commits-only fetches left refs/kipoi/{heads,tags}.
+        if (self.git_dir / "refs" / "kipoi" / "heads").exists() or \
+                (self.git_dir / "refs" / "kipoi" / "tags").exists():
+            return False
+        try:
+            packed = (self.git_dir / "packed-refs").read_bytes()
+        except OSError:
+            return True
+        return b" refs/kipoi/heads/" not in packed and b" refs/kipoi/tags/" not in packed
+
+    def has_commit(self, commit):
+        """Whether `commit` and all its trees are here (what listing its files needs)."""
+        if commit in self._complete:
+            return True
+        if not self.exists():
+            return False
+        if FULL_COMMIT.match(commit or "") and (self.git_dir / COMPLETE / commit).is_file():
+            self._complete.add(commit)  # checked before, by some process: objects never go away
+            return True
+        return self._commit_object(commit) and self._trees_here(commit)
+
+    def fetch_commit(self, commit, offline=False):
+        """Make sure `commit` (a full id) and its trees are here; blobs stay on the server."""
+        if not FULL_COMMIT.match(commit or ""):
+            raise UsageError("not a full commit id: %r" % (commit,))
+        if self.has_commit(commit):
+            return
+        if offline:
+            raise OfflineError("offline: commit %s of git remote %s is not in the store"
+                               % (commit, self.display_url))
+        self.ensure_clone()
+        if not self._commit_object(commit):
+            fetched = False
+            try:
+                self._fetch(["+%s:refs/kipoi/c/%s" % (commit, commit)], "commit %s" % commit)
+                fetched = True
+            except NetworkError:
+                # Two processes fetching the same commit race for its ref; the objects still arrived.
+                if not self._commit_object(commit):
+                    raise
+            if not self._commit_object(commit):
+                raise NotFoundError("%s is not a commit in git remote %s" % (commit, self.display_url))
+            if fetched and self._only_whole_commits():
+                self._mark_complete(commit)  # came with its trees: no walk needed to know it
+                return
+            if self.has_commit(commit):
+                return
+        # The commit object is here without (all of) its trees: it came commits-only, or a fetch
+        # negotiated against commits that have none (a server may then skip trees it thinks we
+        # have). Ask for the missing trees by id, without negotiation: each comes with every tree
+        # below it, and nothing of other commits.
+        self._fetch_trees(commit)
+
+    def _fetch_trees(self, commit):
+        missing = self._missing_trees(commit)
+        while missing:
+            self._fetch(missing, "the trees of commit %s" % commit, stdin=True,
+                        extra_config=["fetch.negotiationAlgorithm=noop"])
+            before, missing = missing, self._missing_trees(commit)
+            if set(missing) & set(before):
+                raise NotFoundError("git remote %s did not send the trees of commit %s, e.g. %s"
+                                    % (self.display_url, commit, missing[0]))
+        # Reachable under its own name, as every commit we fetch (best effort, as in _fetch_ref).
+        cli.run(self.git_dir, ["update-ref", "--end-of-options", "refs/kipoi/c/" + commit, commit],
+                   check=False)
+        self._mark_complete(commit)
+
+    def _root_tree(self, commit):
+        header = self.cat().read(commit).split(b"\n", 1)[0].decode("ascii", "replace")
+        tree = header[5:] if header.startswith("tree ") else ""
+        if not FULL_COMMIT.match(tree):
+            raise NotFoundError("commit %s of git remote %s names no tree" % (commit, self.display_url))
+        return tree
+
+    def _fetch_ref(self, ref):
+        """Fetch one ref (None = the remote's HEAD) and return the commit it names now.
+
+        The fetch goes into a temporary ref (a unique name, so concurrent fetches never meet), whose
+        file gives the fetched id without a process; the cat-file process (which reading the
+        commit's files needs anyway) peels it to a commit; one `update-ref --stdin` keeps the commit
+        as refs/kipoi/c/<commit> and drops the temporary ref. No rev-list walk follows while the
+        clone holds whole commits only (see `_only_whole_commits`).
+        """
+        self.ensure_clone()
+        tmp = "refs/kipoi/tmp/%d-%s" % (os.getpid(), os.urandom(4).hex())
+        self._fetch(["+%s:%s" % (ref or "HEAD", tmp)], "ref %r" % (ref or "HEAD"))
+        commit = None
+        try:
+            oid = self._read_ref(tmp)
+            commit = oid and self._peel(oid)
+            if not commit:
+                raise NotFoundError("ref %r of git remote %s names no commit" % (ref, self.display_url))
+        finally:
+            self._settle_refs(tmp, commit)
+        if self._only_whole_commits():
+            self._mark_complete(commit)  # a blob:none fetch of a ref brings the commit and its trees
+        return commit
+
+    def _read_ref(self, name):
+        """The object id ref `name` holds: a fetch writes a new ref as a loose file, read here
+        without a process; anything else (a ref store that is not files) asks git."""
+        try:
+            oid = (self.git_dir / name).read_text("ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            oid = ""
+        if FULL_COMMIT.match(oid):
+            return oid
+        out = self._git(["rev-parse", "--verify", "--quiet", "--end-of-options", name], check=False)
+        oid = out.decode("ascii", "replace").strip()
+        return oid if FULL_COMMIT.match(oid) else None
+
+    def _peel(self, oid):
+        """The commit `oid` names, following annotated tags (`oid^{commit}`); None if it names none."""
+        cat = self.cat()
+        for _ in range(MAX_TAG_DEPTH):
+            try:
+                kind = cat.info(oid)[0]
+            except GitError as e:
+                if e.missing:
+                    return None
+                raise
+            if kind == "commit":
+                return oid
+            if kind != "tag":
+                return None  # a tag of a tree or a blob
+            header = cat.read(oid).split(b"\n", 1)[0].decode("ascii", "replace")
+            oid = header[7:] if header.startswith("object ") else ""
+            if not FULL_COMMIT.match(oid):
+                return None
+        return None
+
+    def _settle_refs(self, tmp, commit):
+        """Keep `commit` reachable under its own name and drop the temporary ref `tmp`, in one
+        transaction (best effort: a concurrent process keeping the same commit is just as good)."""
+        lines = ["delete %s\n" % tmp]
+        if commit:
+            lines.insert(0, "update refs/kipoi/c/%s %s\n" % (commit, commit))
+        code, _, _ = cli.run_full(self.git_dir, ["update-ref", "--stdin"],
+                                     input="".join(lines).encode())
+        if code != 0 and commit:
+            # The transaction failed as a whole (the other ref was locked): still drop ours.
+            cli.run(self.git_dir, ["update-ref", "-d", "--end-of-options", tmp], check=False)
+
+    def _fetch_all_refs(self):
+        """The commits of every branch and tag, without their trees or blobs: how an abbreviated
+        commit that is not here yet can be found (for kipoi/models, a few MB less than with trees)."""
+        self.ensure_clone()
+        refspecs = ["+refs/heads/*:refs/kipoi/heads/*", "+refs/tags/*:refs/kipoi/tags/*"]
+        try:
+            self._fetch(refspecs, "branches and tags", filter_spec=COMMITS_ONLY)
+        except NetworkError as e:
+            # A server may allow some filters only (uploadpackfilter.<kind>.allow): then the one
+            # every partial clone needs, as before.
+            if "filter" not in str(e) or "not supported" not in str(e):
+                raise
+            self._fetch(refspecs, "branches and tags")
+
+    def _expand(self, short):
+        """The full commit an abbreviated id names among local objects; None if none."""
+        if not self.exists():
+            return None
+        code, out, stderr = cli.run_full(
+            self.git_dir, ["rev-parse", "--verify", "--end-of-options", short + "^{commit}"])
+        if code == 0:
+            return out.decode().strip()
+        if "ambiguous" in stderr:
+            raise UsageError("abbreviated commit %r is ambiguous in git remote %s; give more digits"
+                             % (short, self.display_url))
+        return None
+
+    def resolve_ref(self, ref: str | None, max_age: float | None, refresh=False, offline=False,
+                    warn=None) -> str:
+        """The full commit `ref` names (None: the remote's HEAD).
+
+        A full commit id that is here needs no network. Other answers are cached with their time and
+        reused while younger than `max_age` seconds (None: until `refresh`). `offline` never uses
+        the network; when the network fails, a cached answer is used and `warn` says so.
+        """
+        if warn is not None:
+            self.warn = warn  # also where a fetch below reports a server refusing filters
+        warn = self.warn
+        check_ref(ref)
+        if ref is not None and FULL_COMMIT.match(ref):
+            if self.has_commit(ref):
+                return ref
+            if offline:
+                raise OfflineError("offline: commit %s of git remote %s is not in the store"
+                                   % (ref, self.display_url))
+            self.fetch_commit(ref)
+            return ref
+        short = ref is not None and SHORT_COMMIT.match(ref)
+        if short:
+            commit = self._expand(ref.lower())
+            if commit:
+                return commit
+        key = ref or "HEAD"
+        cached = self.cached(ref) if self.exists() else None
+        if cached and not refresh and (max_age is None or time.time() - cached[1] < max_age):
+            return cached[0]
+        if offline:
+            if cached:
+                return cached[0]
+            raise OfflineError("offline: ref %r of git remote %s has never been resolved"
+                               % (key, self.display_url))
+        try:
+            try:
+                commit = self._fetch_ref(ref)
+            except NotFoundError:
+                if not short:
+                    raise
+                self._fetch_all_refs()
+                commit = self._expand(ref.lower())
+                if not commit:
+                    raise NotFoundError("no commit %r in git remote %s" % (ref, self.display_url)) from None
+                self.fetch_commit(commit)  # its trees, and only its
+                return commit
+        except NetworkError as e:
+            if cached:
+                warn("%s; using the cached commit %s for %r" % (e, cached[0][:12], key))
+                return cached[0]
+            raise
+        self._remember(key, commit)
+        return commit
+
+    # -- blobs -------------------------------------------------------------------------------
+    def missing(self, oids):
+        """Those of `oids` that are not here (asks git without ever fetching)."""
+        if not self.exists():
+            return list(dict.fromkeys(oids))
+        cat = self.cat()
+        missing = []
+        for oid in dict.fromkeys(oids):
+            if oid in self._have:
+                continue
+            if cat.exists(oid):
+                self._have.add(oid)
+            else:
+                missing.append(oid)
+        return missing
+
+    def fetch_blobs(self, oids, offline=False):
+        """Fetch those of `oids` that are missing, all in one request to the server."""
+        missing = self.missing(oids)
+        if not missing:
+            return 0
+        if offline:
+            raise OfflineError("offline: %d file(s) of git remote %s are not in the store"
+                               % (len(missing), self.display_url))
+        # As git's own lazy fetch does it, but for all of them at once: wants only, no negotiation
+        # (we have none of these), ids on stdin (no command-line limit).
+        self._fetch(missing, "%d file(s)" % len(missing), stdin=True,
+                    extra_config=["fetch.negotiationAlgorithm=noop"])
+        still = self.missing(missing)
+        if still:
+            raise NotFoundError("git remote %s did not send %d object(s), e.g. %s"
+                                % (self.display_url, len(still), still[0]))
+        return len(missing)
+
+    def cat(self):
+        """The shared `git cat-file --batch` reader of this clone."""
+        if self._cat is None:
+            self._cat = cli.CatFile(self.git_dir)
+        return self._cat
+
+    def close(self):
+        if self._cat is not None:
+            self._cat.close()
+            self._cat = None
