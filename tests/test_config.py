@@ -9,6 +9,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 from kipoi_store.config import load
+from kipoi_store.config import schema
 from kipoi_store.errors import ConfigError, UnknownSourceError, UsageError
 
 # kipoi's documented config, comments and all (docs/model_sources.md).
@@ -192,18 +193,18 @@ def test_an_unknown_source_names_the_configured_ones(tmp_path):
                                           ("1h", 3600.0), ("2d", 172800.0), ("1.5h", 5400.0),
                                           (0, 0.0)])
 def test_parse_duration(text, seconds):
-    assert load.parse_duration(text) == seconds
+    assert schema.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "h", "1w", "-5", "1 h h", True, float("nan"), -1, "1e3"])
 def test_parse_duration_rejects(text):
     with pytest.raises(UsageError):
-        load.parse_duration(text)
+        schema.parse_duration(text)
 
 
 @given(st.integers(min_value=0, max_value=10 ** 8))
 def test_format_duration_round_trips(seconds):
-    assert load.parse_duration(load.format_duration(seconds)) == seconds
+    assert schema.parse_duration(schema.format_duration(seconds)) == seconds
 
 
 # -- round trip: what we write, we read back as written -----------------------------------------

@@ -14,7 +14,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from kipoi_store.config import edit
 from kipoi_store.config import load
+from kipoi_store.config import schema
 from kipoi_store.config import yamledit
 from kipoi_store.errors import ConfigError, UnknownSourceError, UsageError
 
@@ -122,21 +124,21 @@ def test_edits_change_only_the_entry_they_touch(tmp_path_factory, model, data):
         op = data.draw(st.sampled_from(ops))
         if op == "add":
             name, url = data.draw(fresh), data.draw(URLS)
-            load.add_source(name, {"type": "git", "remote_url": url}, path=path)
+            edit.add_source(name, {"type": "git", "remote_url": url}, path=path)
             last = max(i for i, c in enumerate(model.chunks) if isinstance(c, Entry))
             model.chunks.insert(last + 1, Entry(name=name, key=name, url=url))
         elif op == "remove":
             name = data.draw(st.sampled_from(names))
-            load.remove_source(name, path=path)
+            edit.remove_source(name, path=path)
             model.chunks.remove(model.find(name))
         elif op == "rename":
             old, new = data.draw(st.sampled_from(names)), data.draw(fresh)
-            load.rename_source(old, new, path=path)
+            edit.rename_source(old, new, path=path)
             e = model.find(old)
             e.name, e.key = new, new
         else:
             name, url = data.draw(st.sampled_from(names)), data.draw(URLS)
-            load.set_url(name, url, path=path)
+            edit.set_url(name, url, path=path)
             model.find(name).url = url
         assert path.read_text() == model.text()
         loaded = load.load(path)
@@ -168,49 +170,49 @@ def write(tmp_path, text, name="config.yaml"):
 
 def test_adding_to_kipois_documented_config_keeps_its_comments(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
-    load.add_source("mine", {"type": "local", "local_path": "/data/mine"}, path=path)
+    edit.add_source("mine", {"type": "local", "local_path": "/data/mine"}, path=path)
     assert path.read_text() == KIPOI_DOCUMENTED + (
         "  mine:\n    type: local\n    local_path: /data/mine\n")
 
 
 def test_removing_the_first_entry_keeps_the_comment_above_the_next(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
-    load.remove_source("kipoi", path=path)
+    edit.remove_source("kipoi", path=path)
     assert path.read_text() == "model_sources:\n" + KIPOI_DOCUMENTED.split("\n", 5)[5]
 
 
 def test_set_url_keeps_the_inline_comment(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
-    load.set_url("kipoi", "https://github.com/kipoi/models.git", path=path)
+    edit.set_url("kipoi", "https://github.com/kipoi/models.git", path=path)
     assert path.read_text() == KIPOI_DOCUMENTED.replace(
         "git@github.com:kipoi/models.git  #", "https://github.com/kipoi/models.git  #")
 
 
 def test_set_url_adds_a_missing_setting_at_the_end_of_the_entry(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
-    load.set_url("github-permalink", "https://github.example.org", path=path)
+    edit.set_url("github-permalink", "https://github.example.org", path=path)
     assert path.read_text() == KIPOI_DOCUMENTED + "    base_url: https://github.example.org\n"
 
 
 def test_set_url_on_a_local_source_sets_its_folder(tmp_path):
     path = write(tmp_path, "model_sources:\n  m:\n    type: local\n    local_path: /a  # here\n")
-    load.set_url("m", "/b", path=path)
+    edit.set_url("m", "/b", path=path)
     assert path.read_text() == "model_sources:\n  m:\n    type: local\n    local_path: /b  # here\n"
 
 
 def test_the_first_edit_of_a_missing_config_writes_the_defaults_too(tmp_path):
     path = tmp_path / "sub" / "config.yaml"
-    load.add_source("mine", {"type": "local", "local_path": "/data/mine"}, path=path)
-    assert path.read_text() == load.default_sources_text() + (
+    edit.add_source("mine", {"type": "local", "local_path": "/data/mine"}, path=path)
+    assert path.read_text() == schema.default_sources_text() + (
         "  mine:\n    type: local\n    local_path: /data/mine\n")
     assert list(load.load(path).sources) == ["kipoi", "github-permalink", "mine"]
 
 
 def test_a_file_without_model_sources_gets_the_defaults_and_the_change(tmp_path):
     path = write(tmp_path, "# mine\nenv_db_path: /x/envs.json")  # no final newline either
-    load.remove_source("github-permalink", path=path)
+    edit.remove_source("github-permalink", path=path)
     assert path.read_text() == (
-        "# mine\nenv_db_path: /x/envs.json\n" + load.default_sources_text().split(
+        "# mine\nenv_db_path: /x/envs.json\n" + schema.default_sources_text().split(
             "  github-permalink:")[0])
 
 
@@ -220,7 +222,7 @@ def test_a_file_without_model_sources_gets_the_defaults_and_the_change(tmp_path)
 def test_flow_style_and_empty_model_sources_become_a_block(tmp_path, text):
     path = write(tmp_path, text)
     before = load.load(path).sources
-    load.add_source("b", {"type": "local", "local_path": "/b"}, path=path)
+    edit.add_source("b", {"type": "local", "local_path": "/b"}, path=path)
     after = load.load(path)
     assert list(after.sources) == [n for n in before if n != "github-permalink"] + [
         "b", "github-permalink"]
@@ -232,14 +234,14 @@ def test_flow_style_and_empty_model_sources_become_a_block(tmp_path, text):
 
 def test_removing_the_last_source_leaves_an_empty_mapping(tmp_path):
     path = write(tmp_path, "# c\nmodel_sources:\n  a:\n    type: local\n    local_path: /a\n# end\n")
-    load.remove_source("a", path=path)
+    edit.remove_source("a", path=path)
     assert path.read_text() == "# c\nmodel_sources: {}\n# end\n"
 
 
 def test_a_flow_style_entry_is_rewritten_in_block_style_by_set_url(tmp_path):
     path = write(tmp_path, "model_sources:\n  a: {type: git, remote_url: u}  # x\n  b: {type: "
                            "local, local_path: /b}\n")
-    load.set_url("a", "https://new.org/a.git", path=path)
+    edit.set_url("a", "https://new.org/a.git", path=path)
     assert path.read_text() == ("model_sources:\n  a:\n    type: git\n    remote_url: "
                                 "https://new.org/a.git\n  b: {type: local, local_path: /b}\n")
 
@@ -247,8 +249,8 @@ def test_a_flow_style_entry_is_rewritten_in_block_style_by_set_url(tmp_path):
 def test_rename_a_quoted_key_and_keep_crlf_line_ends(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_bytes(b"model_sources:\r\n  'a':\r\n    type: local\r\n    local_path: /a\r\n")
-    load.rename_source("a", "b", path=path)
-    load.add_source("c", {"type": "local", "local_path": "/c"}, path=path)
+    edit.rename_source("a", "b", path=path)
+    edit.add_source("c", {"type": "local", "local_path": "/c"}, path=path)
     assert path.read_bytes() == (b"model_sources:\r\n  b:\r\n    type: local\r\n    local_path: "
                                  b"/a\r\n  c:\r\n    type: local\r\n    local_path: /c\r\n")
 
@@ -256,7 +258,7 @@ def test_rename_a_quoted_key_and_keep_crlf_line_ends(tmp_path):
 def test_names_yaml_would_misread_are_quoted(tmp_path):
     path = write(tmp_path, "model_sources: {}\n")
     for name in ["true", "1", "1.5", "null", "no"]:
-        load.add_source(name, {"type": "local", "local_path": "/" + name}, path=path)
+        edit.add_source(name, {"type": "local", "local_path": "/" + name}, path=path)
     assert list(load.load(path).sources)[:5] == ["true", "1", "1.5", "null", "no"]
 
 
@@ -268,8 +270,8 @@ def test_value_text_reads_back_as_the_same_string(value):
 def test_force_replaces_an_entry_in_place(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
     with pytest.raises(UsageError, match="already exists"):
-        load.add_source("kipoi", {"type": "git", "remote_url": "u"}, path=path)
-    load.add_source("kipoi", {"type": "git", "remote_url": "u"}, force=True, path=path)
+        edit.add_source("kipoi", {"type": "git", "remote_url": "u"}, path=path)
+    edit.add_source("kipoi", {"type": "git", "remote_url": "u"}, force=True, path=path)
     assert path.read_text() == "model_sources:\n  kipoi:\n    type: git\n    remote_url: u\n" + \
         KIPOI_DOCUMENTED.split("\n", 5)[5]
 
@@ -277,13 +279,13 @@ def test_force_replaces_an_entry_in_place(tmp_path):
 def test_unknown_names_and_name_clashes(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
     with pytest.raises(UnknownSourceError, match="configured: kipoi, github-permalink"):
-        load.remove_source("nope", path=path)
+        edit.remove_source("nope", path=path)
     with pytest.raises(UsageError, match="already exists"):
-        load.rename_source("kipoi", "github-permalink", path=path)
+        edit.rename_source("kipoi", "github-permalink", path=path)
     with pytest.raises(UsageError, match="reserved"):
-        load.rename_source("kipoi", "dir", path=path)
+        edit.rename_source("kipoi", "dir", path=path)
     with pytest.raises(UsageError, match="bad URL"):
-        load.set_url("kipoi", "a\nb", path=path)
+        edit.set_url("kipoi", "a\nb", path=path)
     assert path.read_text() == KIPOI_DOCUMENTED
 
 
@@ -291,22 +293,22 @@ def test_bad_settings_are_refused_and_the_file_stays(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
     with pytest.raises(UsageError, match=r"bad settings for source 'x': model_sources\.x\.type: "
                                          r"unknown type 'svn'"):
-        load.add_source("x", {"type": "svn"}, path=path)
+        edit.add_source("x", {"type": "svn"}, path=path)
     assert path.read_text() == KIPOI_DOCUMENTED
 
 
 def test_a_bad_entry_can_still_be_removed_or_renamed(tmp_path):
     text = KIPOI_DOCUMENTED + "  dir:\n    type: local\n    local_path: /d\n  odd: 3\n"
     path = write(tmp_path, text)
-    load.rename_source("dir", "mydir", path=path)
-    load.remove_source("odd", path=path)
+    edit.rename_source("dir", "mydir", path=path)
+    edit.remove_source("odd", path=path)
     assert path.read_text() == KIPOI_DOCUMENTED + "  mydir:\n    type: local\n    local_path: /d\n"
 
 
 def test_invalid_yaml_is_not_edited(tmp_path):
     path = write(tmp_path, "model_sources:\n  a: [\n")
     with pytest.raises(ConfigError, match=r"config.yaml:3: not valid YAML"):
-        load.add_source("b", {"type": "local", "local_path": "/b"}, path=path)
+        edit.add_source("b", {"type": "local", "local_path": "/b"}, path=path)
     assert path.read_text() == "model_sources:\n  a: [\n"
 
 
@@ -315,7 +317,7 @@ def test_an_edit_keeps_the_file_mode_and_writes_through_a_symlink(tmp_path):
     os.chmod(real, 0o600)
     link = tmp_path / "config.yaml"
     link.symlink_to(real)
-    load.add_source("m", {"type": "local", "local_path": "/m"}, path=link)
+    edit.add_source("m", {"type": "local", "local_path": "/m"}, path=link)
     assert link.is_symlink()
     assert stat.S_IMODE(os.stat(real).st_mode) == 0o600
     assert "m" in load.load(link).sources
@@ -329,7 +331,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError):
-        load.add_source("m", {"type": "local", "local_path": "/m"}, path=path)
+        edit.add_source("m", {"type": "local", "local_path": "/m"}, path=path)
     assert path.read_text() == KIPOI_DOCUMENTED
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "config.yaml.lock"]
 
@@ -338,8 +340,8 @@ def test_block_scalars_keep_the_blank_lines_and_comments_after_them(tmp_path):
     head = "model_sources:\n  a:\n    type: git\n    remote_url: |\n      https://x/y.git\n"
     tail = "\n  # about b\n  b:\n    type: git\n    remote_url: >-\n      https://z\n\n# end\n"
     path = write(tmp_path, head + tail)
-    load.set_url("a", "https://n/a.git", path=path)
+    edit.set_url("a", "https://n/a.git", path=path)
     head = "model_sources:\n  a:\n    type: git\n    remote_url: https://n/a.git\n"
     assert path.read_text() == head + tail
-    load.remove_source("b", path=path)
+    edit.remove_source("b", path=path)
     assert path.read_text() == head + "\n  # about b\n\n# end\n"

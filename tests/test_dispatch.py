@@ -18,9 +18,8 @@ from kipoi_store.cli.dispatch import (
     find_program,
     list_commands,
     search_dirs,
-    suggestions,
-    summary_from_head,
 )
+from kipoi_store.cli.listing import suggestions, summary_from_head
 
 BIN = Path(sys.executable).parent
 KIPOI = BIN / "kipoi"

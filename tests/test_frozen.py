@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from kipoi_store.config.load import Config, SourceConfig
+from kipoi_store.config.schema import Config, SourceConfig
 from kipoi_store.frozen import Frozen, fresh
 from kipoi_store.spec import ModelSpec
 

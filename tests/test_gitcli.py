@@ -6,7 +6,8 @@ import subprocess
 import pytest
 
 from gitserver import git, missing_objects
-from kipoi_store.git.cli import CatFile, GitError
+from kipoi_store.git.catfile import CatFile
+from kipoi_store.git.cli import GitError
 
 BIG = bytes(range(256)) * (3 * 4096 + 7)  # ~3 MiB: more than CatFile's default chunk
 CHUNK = 1 << 16

@@ -11,7 +11,8 @@ from gitserver import add_commit, build_kipoi_repo, count_objects, git, missing_
 from kipoi_store.errors import (EXIT_FAILED, EXIT_USAGE, NetworkError, NotFoundError, OfflineError,
                                 UsageError)
 from kipoi_store.git.cli import GitError, scrub
-from kipoi_store.git.remote import GitRemote, check_ref, clone_dir, url_kind
+from kipoi_store.git.remote import GitRemote
+from kipoi_store.git.urls import check_ref, clone_dir, url_kind
 from kipoi_store.git.tree import GitTree
 
 HOUR = 3600.0

@@ -9,7 +9,8 @@ import pytest
 from gitserver import build_kipoi_repo, git
 from kipoi_store.git import cli as gitcli
 from kipoi_store.errors import OfflineError, UnsafePathError
-from kipoi_store.git.cli import CatFile, GitError
+from kipoi_store.git.catfile import CatFile
+from kipoi_store.git.cli import GitError
 from kipoi_store.git.remote import GitRemote
 from kipoi_store.git.tree import GitTree, parse_ls_tree
 from kipoi_store.tree import LocalTree

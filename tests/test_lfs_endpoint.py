@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from kipoi_store.errors import ConfigError
-from kipoi_store.lfs.pointer import Endpoint, SshTarget, discover_endpoint
-from kipoi_store.lfs.endpoint import parse_git_config, redact
+from kipoi_store.lfs.endpoint import Endpoint, SshTarget, discover_endpoint, parse_git_config
+from kipoi_store.net.urls import redact
 
 
 @pytest.mark.parametrize("remote, lfs", [

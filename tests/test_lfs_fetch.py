@@ -13,9 +13,12 @@ from email.utils import format_datetime
 import pytest
 
 from kipoi_store.lfs import pointer
-from kipoi_store.net.download import Client, Options, Progress, retry_after
+from kipoi_store.lfs.batch import Client
+from kipoi_store.lfs.endpoint import Endpoint, SshTarget, discover_endpoint
+from kipoi_store.lfs.fetch import fetch_objects
+from kipoi_store.net.http import Options, retry_after
+from kipoi_store.net.progress import Progress
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
-from kipoi_store.lfs.pointer import Endpoint, SshTarget
 from lfsserver import BATCH, FaultServer
 
 MiB = 1 << 20
@@ -24,7 +27,7 @@ MiB = 1 << 20
 def fetch(server, store, pointers, what=None, **options):
     """fetch_objects against `server`, with test-sized waits: retries sleep 10 ms, not seconds."""
     options.setdefault("backoff", 0.01)
-    pointer.fetch_objects(Endpoint("http", url=server.url), pointers, store, what=what,
+    fetch_objects(Endpoint("http", url=server.url), pointers, store, what=what,
                       progress=False, **options)
 
 
@@ -243,8 +246,8 @@ def test_ssh_endpoints_use_git_lfs_authenticate(fault_server, lfs_store, tmp_pat
     monkeypatch.setenv("GIT_SSH", str(fake_ssh))
     monkeypatch.delenv("GIT_SSH_COMMAND", raising=False)
     p = fault_server.add(b"over ssh")
-    endpoint = pointer.discover_endpoint("ssh://git@example.org:2222/org/repo.git")
-    pointer.fetch_objects(endpoint, [p], lfs_store, progress=False)
+    endpoint = discover_endpoint("ssh://git@example.org:2222/org/repo.git")
+    fetch_objects(endpoint, [p], lfs_store, progress=False)
     assert lfs_store.has_object(p.oid)
     assert log.read_text().splitlines() == ["-p", "2222", "git@example.org",
                                             "git-lfs-authenticate org/repo.git download"]
@@ -265,10 +268,10 @@ def test_a_failing_ssh_falls_back_to_https(tmp_path, monkeypatch):
 
 def test_progress_shows_files_and_bytes_when_asked(fault_server, lfs_store, capsys):
     p = fault_server.add(blob(3000))
-    pointer.fetch_objects(Endpoint("http", url=fault_server.url), [p], lfs_store, progress=True)
+    fetch_objects(Endpoint("http", url=fault_server.url), [p], lfs_store, progress=True)
     err = capsys.readouterr().err
     assert "1/1 files" in err and "2.9 KiB / 2.9 KiB" in err
-    pointer.fetch_objects(Endpoint("http", url=fault_server.url), [fault_server.add(b"q")],
+    fetch_objects(Endpoint("http", url=fault_server.url), [fault_server.add(b"q")],
                       lfs_store, progress=None)  # auto: stderr is not a terminal here
     assert capsys.readouterr().err == ""
 
@@ -287,9 +290,9 @@ def test_progress_meter_line():
 def test_local_remote_objects_are_copied_and_verified(make_lfs_repo, lfs_store, tmp_path):
     repo = tmp_path / "models"
     pointers = make_lfs_repo(repo, {"a/w.bin": blob(5000), "b/w.bin": b"small"})
-    endpoint = pointer.discover_endpoint("file://%s" % repo)
+    endpoint = discover_endpoint("file://%s" % repo)
     assert endpoint.kind == "local"
-    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store)
+    fetch_objects(endpoint, list(pointers.values()), lfs_store)
     assert all(lfs_store.has_object(p.oid) for p in pointers.values())
     # A copy, not a link: the remote's file is untouched by whatever the store does.
     src = repo / ".git" / "lfs" / "objects" / pointers["a/w.bin"].oid[:2]
@@ -300,15 +303,15 @@ def test_local_remote_missing_or_damaged_objects(make_lfs_repo, lfs_store, tmp_p
     repo = tmp_path / "models"
     pointers = make_lfs_repo(repo, {"w.bin": b"original"})
     p = pointers["w.bin"]
-    endpoint = pointer.discover_endpoint(str(repo))
+    endpoint = discover_endpoint(str(repo))
     with pytest.raises(NotFoundError, match="src:other.bin"):
-        pointer.fetch_objects(endpoint, [pointer.Pointer("cd" * 32, 3)], lfs_store,
+        fetch_objects(endpoint, [pointer.Pointer("cd" * 32, 3)], lfs_store,
                           what={"cd" * 32: "src:other.bin"})
     obj = endpoint.objects_dir / p.oid[:2] / p.oid[2:4] / p.oid
     obj.chmod(0o644)
     obj.write_bytes(b"damaged!")
     with pytest.raises(IntegrityError):
-        pointer.fetch_objects(endpoint, [p], lfs_store, what={p.oid: "src:w.bin"})
+        fetch_objects(endpoint, [p], lfs_store, what={p.oid: "src:w.bin"})
     assert not lfs_store.has_object(p.oid)
 
 

@@ -9,6 +9,8 @@ import uuid
 import pytest
 
 from kipoi_store.lfs import pointer
+from kipoi_store.lfs.endpoint import discover_endpoint
+from kipoi_store.lfs.fetch import fetch_objects
 from kipoi_store.errors import NotFoundError
 
 
@@ -33,8 +35,8 @@ def test_objects_pushed_by_git_lfs_are_fetched_and_match(giftless_server, make_l
     pointers = make_lfs_repo(tmp_path / "models", files, lfs_url=url,
                              extra={"rbp_eclip/UPF1/model.yaml": b"type: keras\n"})
     what = {p.oid: "lab:" + path for path, p in pointers.items()}
-    endpoint = pointer.discover_endpoint("https://git.example.org/" + repo_name, lfs_url=url)
-    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store, what=what, workers=3)
+    endpoint = discover_endpoint("https://git.example.org/" + repo_name, lfs_url=url)
+    fetch_objects(endpoint, list(pointers.values()), lfs_store, what=what, workers=3)
     for path, p in pointers.items():
         assert lfs_store.has_object(p.oid)
         assert hashlib.sha256(files[path]).hexdigest() == p.oid
@@ -54,9 +56,9 @@ def test_the_endpoint_derived_from_an_http_remote_is_giftless_own(giftless_serve
     # giftless serves <org>/<repo>.git/info/lfs, which is what git-lfs derives from the remote.
     url = giftless_server.lfs_url(repo_name)
     pointers = make_lfs_repo(tmp_path / "models", {"w.bin": weights(1000, 3)}, lfs_url=url)
-    endpoint = pointer.discover_endpoint("%s/%s" % (giftless_server.base, repo_name))
+    endpoint = discover_endpoint("%s/%s" % (giftless_server.base, repo_name))
     assert endpoint.url == url
-    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store)
+    fetch_objects(endpoint, list(pointers.values()), lfs_store)
     assert lfs_store.has_object(pointers["w.bin"].oid)
 
 
@@ -68,8 +70,8 @@ def test_lfsconfig_in_the_commit_names_the_server(giftless_server, make_lfs_repo
                              extra={".lfsconfig": b'[lfs]\n\turl = "%s"\n' % url.encode()})
     lfsconfig = subprocess.run(["git", "-C", str(repo), "show", "HEAD:.lfsconfig"],
                                capture_output=True, check=True).stdout
-    endpoint = pointer.discover_endpoint("https://elsewhere.example.org/x.git", lfsconfig=lfsconfig)
-    pointer.fetch_objects(endpoint, list(pointers.values()), lfs_store)
+    endpoint = discover_endpoint("https://elsewhere.example.org/x.git", lfsconfig=lfsconfig)
+    fetch_objects(endpoint, list(pointers.values()), lfs_store)
     assert lfs_store.has_object(pointers["m/w.bin"].oid)
 
 
@@ -78,9 +80,9 @@ def test_an_object_the_server_lacks_is_not_found(giftless_server, make_lfs_repo,
     url = giftless_server.lfs_url(repo_name)
     pointers = make_lfs_repo(tmp_path / "models", {"w.bin": weights(100, 5)}, lfs_url=url)
     never_pushed = pointer.Pointer(hashlib.sha256(b"never pushed").hexdigest(), 12)
-    endpoint = pointer.discover_endpoint("x", lfs_url=url)
+    endpoint = discover_endpoint("x", lfs_url=url)
     for asked in ([never_pushed], [pointers["w.bin"], never_pushed]):
         with pytest.raises(NotFoundError, match=r"lab:models/lost\.bin"):
-            pointer.fetch_objects(endpoint, asked, lfs_store,
+            fetch_objects(endpoint, asked, lfs_store,
                               what={never_pushed.oid: "lab:models/lost.bin"})
     assert not lfs_store.has_object(never_pushed.oid)

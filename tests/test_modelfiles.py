@@ -1,4 +1,5 @@
-"""modelfiles.py: finding remote files in arg trees, kipoi's layout, URL candidates, and fetching
+"""models/layout.py and models/files.py: finding remote files in arg trees, kipoi's layout,
+URL candidates, and fetching
 through a faulty server into the store."""
 
 import hashlib
@@ -11,12 +12,13 @@ from hypothesis import strategies as st
 
 from fileserver import FileServer
 from kipoi_store.net import download
+from kipoi_store.net.http import Options
 from kipoi_store.errors import (IntegrityError, NetworkError, NotFoundError, OfflineError,
                                  UnsafePathError)
-from kipoi_store.models.files import (Fetcher, Wanted, dataloader_layout, is_remote,
-                                    model_layout, walk_remote)
+from kipoi_store.models.files import Fetcher
+from kipoi_store.models.layout import Wanted, dataloader_layout, is_remote, model_layout, walk_remote
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.store.core import Store
+from kipoi_store.store.store import Store
 
 FAST = dict(tries=3, backoff=0.0, max_wait=0.0, timeout=(5.0, 5.0))
 
@@ -275,12 +277,12 @@ def test_download_url_hashes_what_is_asked_and_leaves_nothing_behind(store, serv
     data = os.urandom(200_000)
     url = server.add("/cut.bin", data, fault="truncate")  # resumed with Range on the way
     with download.download_url(url, store, algorithms=("md5",),
-                               opts=download.Options(**FAST)) as got:
+                               opts=Options(**FAST)) as got:
         assert (got.size, got.digests) == (len(data), {"sha256": sha256(data), "md5": md5(data)})
         assert open(got.path, "rb").read() == data
         store.commit_verified(got.path, got.sha256)
     assert store.object_path(sha256(data)).read_bytes() == data
-    with download.download_url(url, store, opts=download.Options(**FAST)) as got:
+    with download.download_url(url, store, opts=Options(**FAST)) as got:
         assert set(got.digests) == {"sha256"}  # not committed: dropped when the block ends
     assert os.listdir(store.tmp_dir) == []
 
@@ -290,7 +292,7 @@ def test_download_url_stops_a_body_longer_than_the_size_expected(store, server):
     with pytest.raises(IntegrityError, match="download of weights.bin: wrong content: more than "
                                              "the 99 bytes"):
         with download.download_url(url, store, name="weights.bin", size=99,
-                                   opts=download.Options(**FAST)):
+                                   opts=Options(**FAST)):
             pass
     assert os.listdir(store.tmp_dir) == []
 
@@ -299,5 +301,5 @@ def test_download_url_names_what_was_not_found(store, server):
     url = server.add("/gone.bin", b"", fault="404")
     with pytest.raises(NotFoundError, match=r"download of http://127\.0\.0\.1:\d+/gone\.bin: "
                                             r"not found \(404\)"):
-        with download.download_url(url + "?token=s3cret", store, opts=download.Options(**FAST)):
+        with download.download_url(url + "?token=s3cret", store, opts=Options(**FAST)):
             pass

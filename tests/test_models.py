@@ -1,4 +1,5 @@
-"""models.py: what a model is, how names are found and listed, and what a model needs (its closure)."""
+"""models/catalog.py and models/closure.py: what a model is, how names are found and listed,
+and what a model needs (its closure)."""
 
 import os
 import posixpath
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 from kipoi_store.models import catalog
 from kipoi_store.demo import DEMO_ROOT
 from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, NotFoundError, UnsafePathError
-from kipoi_store.models.catalog import ModelRef, closure, find_model, group_rows, list_models, parse_rows
+from kipoi_store.models.catalog import ModelRef, find_model, group_rows, list_models, parse_rows
+from kipoi_store.models.closure import closure
 from kipoi_store.tree import LocalTree, MemoryTree, is_below, sort_key
 
 DEMO_MODELS = [

@@ -132,14 +132,14 @@ def test_warm_resolve_hashes_nothing(demo, monkeypatch):
     for key in ("HOME", "KIPOI_HOME"):
         monkeypatch.setenv(key, env[key])
     from kipoi_store.config import load
-    from kipoi_store.store import core
+    from kipoi_store.store.store import Store
     from kipoi_store.resolve import Resolver
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("a warm resolve hashed a file")
 
-    monkeypatch.setattr(core.Store, "add_file", no_hashing)
-    resolver = Resolver(load.load(), core.Store.default())
+    monkeypatch.setattr(Store, "add_file", no_hashing)
+    resolver = Resolver(load.load(), Store.default())
     try:
         assert str(resolver.resolve("demo:rbp_eclip/UPF1").directory) == cold
     finally:

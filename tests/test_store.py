@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from kipoi_store.store import hashing
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
-from kipoi_store.store.core import HOST, FileEntry, LinkEntry, Store, check_entries, remove_path
+from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
+from kipoi_store.store.gc import gc_execute, gc_plan
+from kipoi_store.store.info import store_info
+from kipoi_store.store.staging import HOST, remove_path
+from kipoi_store.store.store import Store
+from kipoi_store.store.verify import verify
 
 KEY = "c0ffee" + "0" * 34
 KEY2 = "beef" * 10
@@ -185,7 +190,7 @@ def test_publishing_a_second_model_merges_into_the_same_snapshot(store):
     assert sorted(os.listdir(root / "g")) == ["a", "b", "shared.py"]
     assert os.stat(root / "g/shared.py").st_ino == first_inode
     assert store.manifest(KEY, "g/a") and store.manifest(KEY, "g/b")
-    assert store.verify().ok
+    assert verify(store).ok
 
 
 def test_a_name_with_percent_and_slash_gets_its_own_manifest(store):
@@ -264,8 +269,8 @@ def test_copy_mode_is_remembered_and_makes_independent_files(store):
     assert stat.S_IMODE(os.stat(f).st_mode) == 0o444
     assert stat.S_IMODE(os.stat(root / "m/x").st_mode) == 0o555
     assert Store(store.root).link_mode == "copy"
-    assert store.verify().ok
-    info = store.info()
+    assert verify(store).ok
+    info = store_info(store)
     assert info.link_mode == "copy" and info.bytes_saved == 0
 
 
@@ -322,7 +327,7 @@ def test_any_published_tree_is_byte_identical_and_never_leaves_the_root(tmp_path
         assert os.readlink(root / p) == target
         resolved = os.path.realpath(root / p)
         assert resolved == real_root or resolved.startswith(real_root + os.sep), (p, target)
-    assert store.verify().ok and leftovers(store) == []
+    assert verify(store).ok and leftovers(store) == []
 
 
 # ----------------------------------------------------------------------------------------- verify
@@ -338,20 +343,20 @@ def test_verify_detects_a_corrupted_object_and_repair_drops_it(store):
     publish_files(store, KEY, "bad", {"bad/w": b"weights to be damaged"})
     damaged = sha(b"weights to be damaged")
     corrupt(store.object_path(damaged))
-    report = store.verify()
+    report = verify(store)
     assert not report.ok
     assert any(damaged in line and "object" in line for line in report.problems)
     assert any("bad/w" in line for line in report.problems)
     assert store.has_object(damaged)  # reporting alone changes nothing
-    repaired = store.verify(repair=True)
+    repaired = verify(store, repair=True)
     assert repaired.problems == report.problems and repaired.removed
     assert not store.has_object(damaged)
     assert not (store.snapshot_root(KEY) / "bad/w").exists()
     assert store.manifest(KEY, "bad") is None and store.manifest(KEY, "good")
-    assert store.verify().ok
+    assert verify(store).ok
     # The next resolve puts it back.
     publish_files(store, KEY, "bad", {"bad/w": b"weights to be damaged"})
-    assert store.verify().ok
+    assert verify(store).ok
 
 
 def test_verify_detects_a_damaged_copy_and_missing_files(store):
@@ -360,11 +365,11 @@ def test_verify_detects_a_damaged_copy_and_missing_files(store):
     root = publish_files(store, KEY, "m", {"m/a": b"aaa", "m/b": b"bbb"}, links={"m/l": "a"})
     corrupt(root / "m/a")
     os.unlink(root / "m/l")
-    report = store.verify(repair=True)
+    report = verify(store, repair=True)
     assert sorted(line.split(":")[0] for line in report.problems) == [
         "damaged snapshot file %s/m/a" % KEY, "damaged snapshot file %s/m/l" % KEY]
     assert store.manifest(KEY, "m") is None and store.has_object(sha(b"aaa"))
-    assert store.verify().ok
+    assert verify(store).ok
 
 
 # --------------------------------------------------------------------------------------------- gc
@@ -385,35 +390,35 @@ def test_gc_keeps_current_and_recent_snapshots_and_frees_what_it_planned(store, 
     # ctime cannot be set back: pretend the clock moved two hours ahead instead.
     real_time = time.time
     monkeypatch.setattr(time, "time", lambda: real_time() + 7200)
-    before = store.info().bytes_on_disk
+    before = store_info(store).bytes_on_disk
 
-    plan = store.gc_plan({KEY2}, keep_days=30)
+    plan = gc_plan(store, {KEY2}, keep_days=30)
     assert [i.name for i in plan.snapshots] == [KEY]
     assert [i.name for i in plan.objects] == [sha(b"O" * 1000)]
     assert plan.objects[0].bytes == 1000  # the object carries the bytes its hardlinks share
-    assert store.info().bytes_on_disk == before  # planning deletes nothing
-    freed = store.gc_execute(plan)
+    assert store_info(store).bytes_on_disk == before  # planning deletes nothing
+    freed = gc_execute(store, plan)
     assert freed == plan.bytes_freed
-    assert before - store.info().bytes_on_disk == freed
+    assert before - store_info(store).bytes_on_disk == freed
     assert not store.snapshot_root(KEY).exists() and store.manifest(KEY, "old") is None
     assert store.manifest(KEY2, "current") and store.manifest(recent_key, "recent")
     assert store.has_object(sha(b"S" * 10)) and not store.has_object(sha(b"O" * 1000))
-    assert store.verify().ok
-    assert store.gc_plan({KEY2}, keep_days=30).items == ()
+    assert verify(store).ok
+    assert gc_plan(store, {KEY2}, keep_days=30).items == ()
 
 
 def test_gc_never_drops_young_objects(store):
     store.add_bytes(b"just downloaded, not yet published")
-    assert store.gc_plan(set(), keep_days=0).objects == ()
+    assert gc_plan(store, set(), keep_days=0).objects == ()
 
 
 def test_gc_skips_a_snapshot_resolved_after_the_plan(store, monkeypatch):
     publish_files(store, KEY, "m", {"m/a": b"a"})
     age_everything(store, 40 * 86400)
-    plan = store.gc_plan(set(), keep_days=30)
+    plan = gc_plan(store, set(), keep_days=30)
     assert [i.name for i in plan.snapshots] == [KEY]
     store.touch(KEY, "m")
-    assert store.gc_execute(plan) == 0
+    assert gc_execute(store, plan) == 0
     assert store.manifest(KEY, "m")
 
 
@@ -423,7 +428,7 @@ def test_info_counts_hardlinked_bytes_once(store):
     big = b"W" * 4096
     publish_files(store, KEY, "a", {"a/w": big})
     publish_files(store, KEY2, "b", {"b/w": big, "b/w2": big})
-    info = store.info()
+    info = store_info(store)
     assert (info.snapshots, info.models, info.objects) == (2, 2, 1)
     assert info.link_mode == "hardlink" and info.location == store.root
     assert info.bytes_objects == 4096 and info.bytes_logical == 3 * 4096
@@ -455,13 +460,13 @@ def test_a_file_that_cannot_be_hardlinked_is_copied(store, monkeypatch):
     root = publish_files(store, KEY, "m", {"m/w": b"popular content"})
     assert (root / "m/w").read_bytes() == b"popular content"
     assert os.stat(root / "m/w").st_ino != os.stat(store.object_path(sha(b"popular content"))).st_ino
-    assert store.verify().ok
+    assert verify(store).ok
 
 
 def test_gc_collects_a_dead_process_leftovers(store):
     leftover = store.tmp_dir / ("999999999@%s@0123abcd@publish" % HOST)
     leftover.mkdir(parents=True)
     (leftover / "half").write_bytes(b"x" * 100)
-    plan = store.gc_plan(set(), keep_days=30)
+    plan = gc_plan(store, set(), keep_days=30)
     assert [(i.kind, i.bytes) for i in plan.items] == [("tmp", 100)]
-    assert store.gc_execute(plan) == 100 and not leftover.exists()
+    assert gc_execute(store, plan) == 100 and not leftover.exists()

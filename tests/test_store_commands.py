@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kipoi_store.store.core import FileEntry, LinkEntry, Store
+from kipoi_store.store.entries import FileEntry, LinkEntry
+from kipoi_store.store.info import store_info
+from kipoi_store.store.store import Store
 
 BIN = Path(sys.executable).parent
 OLD, CURRENT = "1" * 40, "c" * 40
@@ -103,11 +105,11 @@ def test_gc_dry_run_then_real_run(env, store):
     assert "would delete 1 snapshot(s)" in dry.stderr
     assert store.snapshot_root(OLD).is_dir()
 
-    before = store.info().bytes_on_disk
+    before = store_info(store).bytes_on_disk
     real = kipoi("store", "gc", env=env)
     assert real.returncode == 0, real.stderr
     assert real.stdout == dry.stdout
-    assert before - store.info().bytes_on_disk == int(size)
+    assert before - store_info(store).bytes_on_disk == int(size)
     assert not store.snapshot_root(OLD).exists() and store.manifest(CURRENT, "new")
     assert kipoi("store", "gc", "--dry-run", "--json", env=env).stdout.count('"kind"') == 0
 

@@ -9,14 +9,17 @@ import time
 
 import pytest
 
-from kipoi_store.store.core import FileEntry, Store
+from kipoi_store.store.entries import FileEntry
+from kipoi_store.store.store import Store
+from kipoi_store.store.verify import verify
 
 KEY = "ab" * 20
 
 # A child publishing models: argv = store root, start flag, JSON list of [model, {path: text}].
 PUBLISHER = r"""
 import json, os, sys, time
-from kipoi_store.store.core import FileEntry, Store
+from kipoi_store.store.entries import FileEntry
+from kipoi_store.store.store import Store
 root, flag, models = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 while not os.path.exists(flag):  # start together, to collide as much as possible
     time.sleep(0.001)
@@ -31,7 +34,8 @@ for name, files in models:
 # "staged": the tree is built in tmp/; "merging": the first directory is already merged in.
 KILLED = r"""
 import os, sys, time
-from kipoi_store.store.core import FileEntry, Store
+from kipoi_store.store.entries import FileEntry
+from kipoi_store.store.store import Store
 root, marker, stage = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def wait_for_death():
@@ -85,7 +89,7 @@ def test_eight_processes_publishing_overlapping_models_all_succeed(tmp_path):
         assert weights.read_text() == ("weights of m%d " % i) * 1000
     assert sorted(os.listdir(store.snapshot_root(KEY) / "g")) == sorted(
         ["m%d" % i for i in range(8)] + ["common", "shared"])
-    assert store.verify().ok
+    assert verify(store).ok
     assert os.listdir(store.tmp_dir) == []
 
 
@@ -133,4 +137,4 @@ def test_a_publisher_killed_mid_publish_leaves_nothing_partial(tmp_path, stage):
     assert visible_files(store.snapshot_root(KEY))["m/b/w"] == b"B" * 300000
     assert [p.name for p in store.clean_tmp()] == sorted(leftovers)
     assert os.listdir(store.tmp_dir) == []
-    assert store.verify().ok
+    assert verify(store).ok

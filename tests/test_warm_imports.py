@@ -20,7 +20,8 @@ DEMO_MODELS = Path(__file__).resolve().parent.parent / "kipoi_store" / "demo" / 
 # Not for a warm resolve: cold-path, edit-path or network modules, and stdlib modules that cost
 # milliseconds for nothing here.
 NOT_WARM = {"dataclasses", "typing", "subprocess", "requests", "yaml", "diskcache",
-            "shutil", "secrets", "tempfile", "inspect", "kipoi_store.models.catalog", "kipoi_store.git.tree"}
+            "shutil", "secrets", "tempfile", "inspect", "kipoi_store.models.catalog",
+            "kipoi_store.models.closure", "kipoi_store.git.tree"}
 
 DRIVER = """
 import json, sys

@@ -1,7 +1,8 @@
 """The git-style front command: `kipoi a b c ARGS` runs the longest existing `kipoi-a-b-c`.
 
 Matching is pure (`command_words`, `candidates`); finding touches only stat (`search_dirs`,
-`find_program`, `list_commands`); printing, running `--summary` and exec live in `main`.
+`find_program`, `list_commands`); printing and exec live in `main`. The listing, summaries and
+suggestions (listing.py) are needed only when no program matched, and imported then.
 Only modules the interpreter has loaded anyway are imported at module level (the rest lazily):
 every warm command pays for this start-up.
 
@@ -24,9 +25,6 @@ ENV_EXEC_PATH = "KIPOI_EXEC_PATH"
 MAX_WORDS = 8
 # NAME_MAX on every filesystem we care about: a longer candidate cannot exist.
 MAX_NAME_BYTES = 255
-SUMMARY_MARK = b"kipoi-summary:"
-SUMMARY_HEAD_BYTES = 1024
-SUMMARY_TIMEOUT = 2.0
 HELP_FLAGS = ("-h", "--help")
 
 _FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
@@ -68,12 +66,6 @@ def candidates(args):
     words = command_words(args)
     names = (program_name(words[:n]) for n in range(len(words), 0, -1))
     return [name for name in names if len(name.encode()) <= MAX_NAME_BYTES]
-
-
-def display_name(suffix):
-    """`source-set-url` -> `source set-url`: how a user types the command (either form works)."""
-    noun, _, rest = suffix.partition("-")
-    return noun + (" " + rest if rest else "")
 
 
 # -- finding (stat only) ----------------------------------------------------------------------
@@ -169,132 +161,13 @@ def list_commands(dirs):
     return found
 
 
-def _sort_key(suffix):
-    # Bytewise, part by part: `source-add` before `source-list`, `store` after every `source-*`.
-    return [p.encode() for p in suffix.split("-")]
-
-
-def under(commands, words):
-    """The command suffixes that lie under the group `words` (all of them for no words)."""
-    group = "-".join(words)
-    return sorted((s for s in commands if not group or s == group or s.startswith(group + "-")),
-                  key=_sort_key)
-
-
-def deepest_group(commands, words):
-    """How many leading `words` name a group (a prefix of some command)."""
-    k = 0
-    while k < len(words) and under(commands, words[:k + 1]):
-        k += 1
-    return k
-
-
-def suggestions(commands, words, typed):
-    """The commands closest to `typed`, the word that follows the group `words`."""
-    import difflib
-    options = set()
-    for suffix in under(commands, words):
-        rest = suffix[len("-".join(words)) + 1:] if words else suffix
-        if rest:
-            options.add(rest.split("-")[0])
-            options.add(rest)
-    close = []  # best first; a group and a command inside it are one suggestion, the closer one
-    for c in difflib.get_close_matches(typed, sorted(options), n=5, cutoff=0.6):
-        if not any(c.startswith(k + "-") or k.startswith(c + "-") for k in close):
-            close.append(c)
-    return [display_name("-".join(list(words) + [c])) for c in close]
-
-
-# -- summaries --------------------------------------------------------------------------------
-
-def summary_from_head(head):
-    """The text of a `# kipoi-summary: TEXT` line in the first bytes of a program, or None."""
-    for line in head[:SUMMARY_HEAD_BYTES].splitlines():
-        text = line.strip()
-        if text.startswith(b"#") and text[1:].lstrip().startswith(SUMMARY_MARK):
-            return _clean(text[1:].lstrip()[len(SUMMARY_MARK):]) or None
-    return None
-
-
-def _clean(raw):
-    text = raw.decode("utf-8", "replace")
-    text = "".join(c if c.isprintable() else " " for c in text)
-    return " ".join(text.split())[:120]
-
-
-def read_summaries(paths, timeout=SUMMARY_TIMEOUT):
-    """{path: summary or None}: the header comment, else the first line of `prog --summary`.
-
-    Programs without the comment run concurrently under one shared deadline, so a slow or hanging
-    third-party program delays a listing by `timeout` at most.
-    """
-    result, ask = {}, []
-    for path in paths:
-        try:
-            with open(path, "rb") as f:
-                result[path] = summary_from_head(f.read(SUMMARY_HEAD_BYTES))
-        except OSError:
-            result[path] = None
-        if result[path] is None:
-            ask.append(path)
-    if ask:
-        result.update(_ask_summaries(ask, timeout))
-    return result
-
-
-def _ask_summaries(paths, timeout):
-    import subprocess
-    import time
-    running = {}
-    for path in paths:
-        try:
-            running[path] = subprocess.Popen(
-                [path, "--summary"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, start_new_session=True)
-        except OSError:
-            pass
-    deadline = time.monotonic() + timeout
-    answers = {}
-    for path, proc in running.items():
-        try:
-            out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            continue
-        if proc.returncode == 0 and out.strip():
-            answers[path] = _clean(out.strip().splitlines()[0]) or None
-    return answers
-
-
-def _kill(proc):
-    import signal
-    try:  # the whole session: a shell script's children must not outlive the listing
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
-    proc.communicate()
-
-
-# -- output -----------------------------------------------------------------------------------
-
-def format_listing(commands, summaries, words=()):
-    """The command table: grouped by noun, one line each, summaries aligned."""
-    suffixes = under(commands, words)
-    width = max((len(display_name(s)) for s in suffixes), default=0)
-    lines, noun = [], None
-    for suffix in suffixes:
-        if noun is not None and suffix.split("-")[0] != noun:
-            lines.append("")
-        noun = suffix.split("-")[0]
-        summary = summaries.get(commands[suffix])
-        name = display_name(suffix)
-        lines.append(("   %-*s  %s" % (width, name, summary)).rstrip() if summary else "   " + name)
-    return "\n".join(lines) + ("\n" if lines else "")
-
+# -- output and running ----------------------------------------------------------------------
 
 def _print_listing(commands, dirs, words=()):
-    suffixes = under(commands, words)
-    summaries = read_summaries([commands[s] for s in suffixes])
+    from kipoi_store.cli import listing
+
+    suffixes = listing.under(commands, words)
+    summaries = listing.read_summaries([commands[s] for s in suffixes])
     out = sys.stdout
     if words:
         out.write("usage: kipoi %s COMMAND [ARGS...]\n\n" % " ".join(words))
@@ -306,7 +179,7 @@ def _print_listing(commands, dirs, words=()):
                   % ENV_EXEC_PATH)
         out.write("Commands:\n" if suffixes else "No commands found in:\n   %s\n"
                   % "\n   ".join(dirs))
-    out.write(format_listing(commands, summaries, words))
+    out.write(listing.format_listing(commands, summaries, words))
     if suffixes:
         out.write("\nSee 'kipoi help %sCOMMAND' for the help of one command.\n"
                   % "".join(w + " " for w in words))
@@ -315,11 +188,13 @@ def _print_listing(commands, dirs, words=()):
 
 
 def _unknown(commands, words, k, typed):
+    from kipoi_store.cli import listing
+
     group = " ".join(words[:k])
     see = "kipoi %s --help" % group if group else "kipoi --help"
     shown = " ".join(list(words[:k]) + [typed])
     msg = "kipoi: '%s' is not a kipoi command. See '%s'.\n" % (shown, see)
-    close = suggestions(commands, words[:k], typed)
+    close = listing.suggestions(commands, words[:k], typed)
     if close:
         msg += "\nThe most similar commands are\n" + "".join("\t%s\n" % c for c in close)
     sys.stderr.write(msg)
@@ -355,7 +230,9 @@ def _dispatch(args, dirs, help_mode):
         return _print_listing(commands, dirs)
     if not words:
         return _unknown(commands, [], 0, args[0])
-    k = deepest_group(commands, words)
+    from kipoi_store.cli import listing
+
+    k = listing.deepest_group(commands, words)
     if k < len(words):
         return _unknown(commands, words, k, words[k])
     rest = args[len(words):]

@@ -1,4 +1,4 @@
-"""~/.kipoi/config.yaml: load and validate it, and edit it in place.
+"""~/.kipoi/config.yaml: read it and validate it into a Config (schema.py).
 
 Reads every form kipoi itself writes (`model_sources:` with `git-lfs`, `git`, `local` and
 `github-permalink` entries, `remote_url`, `local_path`, `auto_update`, `use_lfs`, top-level
@@ -11,134 +11,38 @@ In every case a `github-permalink` source exists, as in kipoi, which adds it whe
 
 A bad config raises ConfigError with one line `FILE:LINE: KEY: what is wrong`. Unknown keys are kept
 and reported in `Config.warnings`. Relative paths in the config are relative to the config's folder.
-
-Edits (add_source, remove_source, rename_source, set_url) change only the entry they touch (see
-configedit.py), serialise on `<config>.lock`, re-read under the lock, check the new text parses to
-exactly the expected data, and replace the file atomically keeping its mode. The first edit of a
-missing config writes kipoi's defaults together with the change.
 """
 
-import os
-import re
 from pathlib import Path
 
 from kipoi_store import names
 from kipoi_store import paths
-from kipoi_store.errors import ConfigError, UnknownSourceError, UsageError
-from kipoi_store.frozen import Frozen, fresh
+from kipoi_store.config.schema import (
+    DEFAULT_BASE_URL,
+    DEFAULT_REFRESH,
+    GIT_TYPES,
+    PERMALINK_SOURCE,
+    SOURCE_KEYS,
+    TOP_KEYS,
+    TYPES,
+    Config,
+    SourceConfig,
+    default_sources_text,
+    parse_duration,
+)
+from kipoi_store.errors import ConfigError, UsageError
 
-TYPES = ("git", "git-lfs", "github-permalink", "local")
-GIT_TYPES = ("git", "git-lfs")
-SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
-               "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites")
-DEFAULT_REFRESH = 3600.0
-DEFAULT_BASE_URL = "https://github.com"
-PERMALINK_SOURCE = "github-permalink"
-
-
-class SourceConfig(Frozen):
-    """One entry of model_sources, validated (immutable, picklable: configcache.py keeps it)."""
-
-    __slots__ = (
-        "name",         # str
-        "type",         # one of TYPES
-        "remote_url",   # str or None
-        "local_path",   # Path or None
-        "auto_update",  # bool
-        "use_lfs",      # bool or None
-        "ref",          # str or None
-        "refresh",      # seconds a cached ref stays fresh (float); None = never
-        "lfs_url",      # str or None
-        "base_url",     # str or None
-        "raw",          # the entry as written (a dict, unknown keys included)
-    )
-    DEFAULTS = {"auto_update": True, "use_lfs": None, "ref": None, "refresh": DEFAULT_REFRESH,
-                "lfs_url": None, "base_url": None, "raw": fresh(dict)}
-
-
-class Config(Frozen):
-    """The whole config, validated (immutable, picklable: configcache.py keeps it)."""
-
-    __slots__ = (
-        "path",          # Path of the file (which may not exist)
-        "exists",        # bool
-        "sources",       # {name: SourceConfig}, in file order
-        "env_db_path",   # Path or None
-        "url_rewrites",  # [(prefix, [replacement, ...]), ...]
-        "warnings",      # [str]: unknown keys, kept but ignored
-    )
-    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list)}
-
-    def source(self, name):
-        try:
-            return self.sources[name]
-        except KeyError:
-            raise UnknownSourceError(unknown_source_message(name, self.sources, self.path)) from None
-
-
-def unknown_source_message(name, known, path):
-    listed = ", ".join(known) if known else "none"
-    return "unknown source '%s' (configured: %s; config %s)" % (name, listed, path)
-
-
-def default_sources_text():
-    """kipoi's default sources, as the first edit of a missing config writes them."""
-    return ("model_sources:\n"
-            "  kipoi:\n"
-            "    type: git-lfs\n"
-            "    remote_url: https://github.com/kipoi/models.git\n"
-            "    local_path: ~/.kipoi/models/\n"
-            "    auto_update: true\n"
-            "  github-permalink:\n"
-            "    type: github-permalink\n"
-            "    local_path: ~/.kipoi/github-permalink/\n")
-
-
-# -- durations --------------------------------------------------------------------------------
-
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*\Z")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text):
-    """Seconds in `text`: a number of seconds, or `30s`, `15m`, `1h`, `2d` (UsageError if not)."""
-    if isinstance(text, bool):
-        raise UsageError("bad duration %r: expected seconds or e.g. 30s, 15m, 1h, 2d" % (text,))
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        match = _DURATION_RE.match(str(text))
-        if not match:
-            raise UsageError("bad duration '%s': expected seconds or e.g. 30s, 15m, 1h, 2d" % text)
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if not (0 <= seconds < float("inf")):  # also refuses NaN
-        raise UsageError("bad duration %r: must be a finite number of seconds >= 0" % (text,))
-    return seconds
-
-
-def format_duration(seconds):
-    """The shortest exact `2d`/`1h`/`15m`/`30s` form of a duration; `never` for None."""
-    if seconds is None:
-        return "never"
-    for unit in ("d", "h", "m"):
-        if seconds and seconds % _UNITS[unit] == 0:
-            return "%d%s" % (seconds // _UNITS[unit], unit)
-    return ("%d" % seconds if seconds == int(seconds) else "%g" % seconds) + "s"
-
-
-# -- loading ----------------------------------------------------------------------------------
 
 def load(path=None):
     """The config at `path` (default: KIPOI_CONFIG, $KIPOI_HOME/config.yaml, ~/.kipoi/config.yaml)."""
     path = Path(path) if path is not None else paths.config_path()
-    text = _read(path)
+    text = read_text(path)
     if text is None:
         return parse(default_sources_text(), path, exists=False)
     return parse(text, path)
 
 
-def _read(path):
+def read_text(path):
     """The file's text, or None when it does not exist."""
     try:
         with open(path, encoding="utf-8", newline="") as f:
@@ -151,7 +55,7 @@ def _read(path):
         raise ConfigError("%s: cannot read the config: %s" % (path, exc.strerror or exc)) from None
 
 
-class _Where:
+class Where:
     """Builds the one-line messages: `FILE:LINE: KEY: what`."""
 
     def __init__(self, path):
@@ -211,7 +115,7 @@ def _check_unique(mapping_node, where, keypath):
         seen[name] = key.start_mark.line + 1
 
 
-def _structure(text, where):
+def structure(text, where):
     """The Document of `text`, checked down to the shape of model_sources (not its entries)."""
     import yaml
 
@@ -238,8 +142,8 @@ def parse(text, path, exists=True, entry_errors=None):
     With `entry_errors` (a dict), a bad entry is recorded there by name instead of raising, so an
     edit can still remove or fix it; everything else still raises.
     """
-    where = _Where(path)
-    doc = _structure(text, where)
+    where = Where(path)
+    doc = structure(text, where)
     data = doc.data if isinstance(doc.data, dict) else {}
     warnings = []
     sources = {}
@@ -390,178 +294,3 @@ def _source(name, key_node, node, entry, config_path, where, warnings):
                         auto_update=auto_update, use_lfs=use_lfs, ref=ref, refresh=refresh,
                         lfs_url=lfs_url, base_url=base_url, raw=dict(entry))
 
-
-# -- editing ----------------------------------------------------------------------------------
-
-def add_source(name, entry, force=False, path=None):
-    """Add source `name` with settings `entry` (a dict); replace an existing one only with force."""
-    problem = names.source_name_problem(name)
-    if problem:
-        raise UsageError("bad source name: %s" % problem)
-    entry = dict(entry)
-
-    def change(text, target, sources):
-        from kipoi_store.config import yamledit
-
-        if name in sources and not force:
-            raise UsageError("source '%s' already exists in %s (--force replaces it)"
-                             % (name, target))
-        expected = dict(sources)
-        expected[name] = entry
-        return yamledit.add_entry(text, name, entry, replace=True), expected
-
-    _edit(path, change, touched=name)
-
-
-def remove_source(name, path=None):
-    def change(text, target, sources):
-        from kipoi_store.config import yamledit
-
-        _require(name, sources, target)
-        expected = {k: v for k, v in sources.items() if k != name}
-        return yamledit.remove_entry(text, name), expected
-
-    _edit(path, change)
-
-
-def rename_source(old, new, path=None):
-    problem = names.source_name_problem(new)
-    if problem:
-        raise UsageError("bad source name: %s" % problem)
-
-    def change(text, target, sources):
-        from kipoi_store.config import yamledit
-
-        _require(old, sources, target)
-        if new in sources and new != old:
-            raise UsageError("source '%s' already exists in %s" % (new, target))
-        expected = {(new if k == old else k): v for k, v in sources.items()}
-        return yamledit.rename_entry(text, old, new), expected
-
-    _edit(path, change, touched=new)
-
-
-def url_key(kind):
-    """Which setting `set-url` changes for a source type."""
-    return {"local": "local_path", PERMALINK_SOURCE: "base_url"}.get(kind, "remote_url")
-
-
-def set_url(name, url, path=None):
-    """Point source `name` elsewhere: remote_url (git types), local_path (local), base_url."""
-    if not isinstance(url, str) or not url or any(c < " " or c == "\x7f" for c in url):
-        raise UsageError("bad URL %r: must be non-empty, without control characters" % (url,))
-
-    def change(text, target, sources):
-        from kipoi_store.config import yamledit
-
-        _require(name, sources, target)
-        entry = sources[name]
-        key = url_key(entry.get("type") if isinstance(entry, dict) else None)
-        expected = dict(sources)
-        expected[name] = dict(entry) if isinstance(entry, dict) else {}
-        expected[name][key] = url
-        return yamledit.set_entry_value(text, name, key, url), expected
-
-    _edit(path, change, touched=name)
-
-
-def _require(name, sources, target):
-    if name not in sources:
-        raise UnknownSourceError(unknown_source_message(name, list(sources), target))
-
-
-def _edit(path, change, touched=None):
-    """Apply `change(text, target, sources) -> (new_text, expected_sources)` under the lock."""
-    path = Path(path) if path is not None else paths.config_path()
-    target = Path(os.path.realpath(path))  # through a symlink: edit the file it points to
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(target):
-        original = _read(target)  # re-read under the lock: another process may just have written
-        mode = None if original is None else os.stat(target).st_mode & 0o7777
-        text = default_sources_text() if original is None else original
-        new_text = _checked_edit(text, target, change, touched)
-        if new_text != original:
-            _write_atomic(target, new_text, mode)
-
-
-def _checked_edit(text, target, change, touched):
-    from kipoi_store.config import yamledit
-
-    where = _Where(target)
-    doc = _structure(text, where)
-    if doc.sources_key is None:
-        import yaml
-
-        if isinstance(doc.root, yaml.MappingNode) and doc.root.flow_style:
-            raise ConfigError("%s: the top level is written in flow style ({...}); add "
-                              "model_sources by hand" % target)
-        text = yamledit.add_sources_key(text, default_sources_text())
-        doc = _structure(text, where)
-    before = doc.data if isinstance(doc.data, dict) else {}
-    sources = dict(before.get("model_sources") or {})
-    new_text, expected_sources = change(text, target, sources)
-    errors = {}
-    try:
-        new_doc = _structure(new_text, where)
-        parse(new_text, target, entry_errors=errors)
-    except ConfigError as exc:
-        raise ConfigError("%s: the edit would not give a valid config, file left unchanged (%s)"
-                          % (target, exc)) from None
-    if touched in errors:
-        raise UsageError("bad settings for source '%s': %s"
-                         % (touched, getattr(errors[touched], "detail", errors[touched])))
-    after = new_doc.data if isinstance(new_doc.data, dict) else {}
-    got = dict(after.get("model_sources") or {})
-    expected = dict(before, model_sources=expected_sources)
-    actual = dict(after, model_sources=got)
-    if actual != expected or list(got) != list(expected_sources):
-        raise ConfigError("%s: could not edit the config in place safely, file left unchanged "
-                          "(edit it by hand)" % target)
-    return new_text
-
-
-class _locked:
-    """An exclusive flock on `<config>.lock`: serialises edits from several processes."""
-
-    def __init__(self, target):
-        self.lock_path = target.with_name(target.name + ".lock")
-
-    def __enter__(self):
-        import fcntl
-
-        self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        os.close(self.fd)  # closing releases the lock; the file stays (unlinking it would race)
-
-
-def _write_atomic(target, text, mode):
-    """Temp file in the same folder, fsync, rename over: readers see the old or the new file."""
-    import secrets
-
-    tmp = target.with_name(".%s.%s.tmp" % (target.name, secrets.token_hex(6)))
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on a directory; the rename already happened

@@ -4,7 +4,7 @@ PyYAML's composer gives each node a start and end mark (character offsets). An e
 `model_sources:` block runs from the start of its key's line to the end of the line holding its
 last piece of content, so an inline comment on that line goes with it, while comments and blank
 lines after it stay (they usually introduce the next entry). Edits are pure functions from text to
-text; config.py checks that the result parses to exactly the expected data before writing it.
+text; edit.py checks that the result parses to exactly the expected data before writing it.
 
 Where the layout is not a block mapping (`model_sources: {}`, `model_sources:` with nothing, a
 flow-style entry), the affected value is rewritten in block style: a reasonable fallback that still

@@ -1,4 +1,4 @@
-"""One git remote, mirrored as a bare partial clone under the store.
+"""A git remote as a resolve asks of it: refs to commits, each commit here with all its trees.
 
     remote = GitRemote(store_root, "https://github.com/kipoi/models")
     commit = remote.resolve_ref("v0.4", max_age=3600)   # cached answer, refreshed when older
@@ -6,15 +6,9 @@
     remote.fetch_blobs([oid, ...])                       # the blobs a model needs, one round trip
     data = remote.cat().read(oid)
 
-Layout: `<store>/git/<16 hex of sha256(normalised url)>.git`, a bare repository with no work tree,
-plus `kipoi.json` in it (the ref -> commit answers with their times, and whether the server
-filters). Fetched commits are kept reachable by `refs/kipoi/c/<commit>`, which is also what makes
-the next fetch send only what is new.
-
-The clone's own config names no promisor remote: only our fetches say `remote.origin.promisor=true`
-(and `partialclonefilter`, which would otherwise be written to the config and make `origin` a
-promisor too). So no other git command can start a lazy fetch behind our back (one request per
-missing object); an object that was not fetched in a batch is an error, not a slow surprise.
+The clone itself (its directory, state file and fetches) is `clone.BareClone`. Fetched commits are
+kept reachable by `refs/kipoi/c/<commit>`, which is also what makes the next fetch send only what is
+new.
 
 An abbreviated commit that is not here is expanded among commit objects only: all branches and tags
 are fetched with `--filter=tree:0` (commits, no trees, no blobs), then only that commit's trees are
@@ -32,260 +26,27 @@ temporary ref); the fetched id is read from the ref's file and peeled through th
 
 from __future__ import annotations  # annotations stay strings: no typing import
 
-import hashlib
-import json
 import os
-import re
 import time
-from pathlib import Path
 
 from kipoi_store.git import cli
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError, UsageError
-from kipoi_store.git.cli import GitError, scrub
+from kipoi_store.git.clone import PARTIAL_COMMITS, BareClone
+from kipoi_store.git.cli import GitError
+from kipoi_store.git.urls import FULL_COMMIT, SHORT_COMMIT, check_ref
 
-FILTER = "blob:none"
 COMMITS_ONLY = "tree:0"   # what expanding an abbreviation needs: commit objects, nothing below them
-STATE = "kipoi.json"
 COMPLETE = "kipoi-complete"  # <git_dir>/kipoi-complete/<commit>: its trees are all here
-# <git_dir>/kipoi-commits-only: a fetch that may leave commits without their trees was made here
-PARTIAL_COMMITS = "kipoi-commits-only"
 MAX_TAG_DEPTH = 16  # a tag of a tag of ...: as far as any real history goes
-FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
-SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{4,63}$")
-_SCP = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
-# What git prints when the server has no such ref or object: not a network failure.
-_NOT_FOUND = ("couldn't find remote ref", "not our ref", "no such remote ref",
-              "unadvertised object", "remote error: upload-pack: not our ref")
 
 
-# -- urls ------------------------------------------------------------------------------------
-
-def url_kind(url):
-    """"url" (scheme://), "scp" (`user@host:path`) or "path" (a local repository), as git decides."""
-    if "://" in url:
-        return "url"
-    colon, slash = url.find(":"), url.find("/")
-    if colon > 0 and (slash < 0 or colon < slash):
-        return "scp"
-    return "path"
-
-
-def is_local(url):
-    return url_kind(url) == "path" or url.lower().startswith("file://")
-
-
-def check_url(url):
-    if not isinstance(url, str) or not url.strip():
-        raise UsageError("empty git remote url")
-    if url.startswith("-"):
-        raise UsageError("git remote url %r looks like an option" % scrub(url))
-    if any(ord(c) < 32 or ord(c) == 127 for c in url):
-        raise UsageError("git remote url %r has control characters" % scrub(url))
-    return url
-
-
-def normalise_url(url):
-    """The identity of a remote: credentials, a trailing `/` or `.git`, and the case of scheme and
-    host do not make another repository; scp-like and ssh:// forms of one address are the same;
-    a local path is made absolute and file:// is the same path."""
-    kind = url_kind(url)
-    if kind == "path":
-        path = os.path.abspath(os.path.expanduser(url))
-        scheme, host = "file", ""
-    elif kind == "scp":
-        m = _SCP.match(url)
-        scheme, host, path = "ssh", m.group("host"), "/" + m.group("path").lstrip("/")
-    else:
-        scheme, _, rest = url.partition("://")
-        scheme = scheme.lower()
-        host, _, path = rest.partition("/")
-        host = host.rpartition("@")[2].lower()
-        path = "/" + path
-        if scheme == "file":
-            from urllib.parse import unquote
-
-            path = os.path.abspath(unquote(path))
-    path = path.rstrip("/")
-    if path.endswith(".git"):
-        path = path[:-4]
-    return "%s://%s%s" % (scheme, host, path.rstrip("/"))
-
-
-def clone_dir(store_root, url):
-    digest = hashlib.sha256(normalise_url(url).encode("utf-8", "surrogateescape")).hexdigest()
-    return Path(store_root) / "git" / (digest[:16] + ".git")
-
-
-# -- refs --------------------------------------------------------------------------------------
-
-def check_ref(ref):
-    """A ref as the user gave it, or UsageError: nothing option-like or outside git's ref rules."""
-    if ref is None:
-        return None
-    if not isinstance(ref, str) or ref == "":
-        raise UsageError("empty ref")
-    if ref.startswith("-"):
-        raise UsageError("ref %r looks like an option" % ref)
-    bad = [c for c in ref if ord(c) <= 32 or ord(c) == 127 or c in ":?*[\\^~"]
-    if (bad or ".." in ref or "@{" in ref or ref.endswith((".", "/", ".lock"))
-            or ref.startswith("/") or "//" in ref or "/." in ref or ref.startswith(".")):
-        raise UsageError("%r is not a valid git ref" % ref)
-    return ref
-
-
-def config_quote(value):
-    """`value` as a git config value: quoted, so `#`, `;` and spaces stay part of it."""
-    return '"%s"' % value.replace("\\", "\\\\").replace('"', '\\"')
-
-
-class GitRemote:
+class GitRemote(BareClone):
     def __init__(self, store_root, url, warn=None):
-        self.url = check_url(url)
-        if url_kind(url) == "path":
-            self.url = os.path.abspath(os.path.expanduser(url))  # fetches may run from any directory
-        self.display_url = scrub(self.url)
-        self.git_dir = clone_dir(store_root, self.url)
-        self.warn = warn or (lambda message: None)
-        self.filter_refused = False   # set when a fetch found the server ignoring our filter
-        self._state = None
-        self._cat = None
-        self._have = set()  # objects seen here: they never go away (gc is off)
+        super().__init__(store_root, url, warn)
         self._complete = set()  # commits whose trees are all here
-        self._url_synced = False
 
     def __repr__(self):
         return "GitRemote(%r)" % self.display_url
-
-    # -- local state -------------------------------------------------------------------------
-    def exists(self):
-        return (self.git_dir / "HEAD").is_file()
-
-    def _load(self):
-        if self._state is None:
-            try:
-                with open(self.git_dir / STATE, encoding="utf-8") as f:
-                    self._state = json.load(f)
-            except (OSError, ValueError):
-                self._state = {}
-            self._state.setdefault("refs", {})
-        return self._state
-
-    def _save(self):
-        state = self._load()
-        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), os.urandom(4).hex()))
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.git_dir / STATE)
-
-    def _remember(self, key, commit):
-        # Re-read first: another process may have learnt other refs meanwhile (last writer wins
-        # per key, which is all a cache needs).
-        self._state = None
-        self._load()["refs"][key] = {"commit": commit, "time": time.time()}
-        self._save()
-
-    def cached(self, ref=None):
-        """(commit, unix time learnt) of the cached answer for `ref`, or None."""
-        entry = self._load()["refs"].get(ref or "HEAD")
-        return (entry["commit"], entry["time"]) if entry else None
-
-    def _git(self, args, **kw):
-        return cli.run(self.git_dir, args, **kw)
-
-    # -- the clone ---------------------------------------------------------------------------
-    def ensure_clone(self, offline=False):
-        """Create the bare repository if needed; True when it was created now.
-
-        Creating needs no network: the first fetch (of whatever is asked for first) fills it, so a
-        cold resolve makes no extra round trip for a HEAD it may not need.
-        """
-        if self.exists():
-            return False
-        if offline:
-            raise OfflineError("offline: git remote %s has never been fetched" % self.display_url)
-        self.git_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.git_dir.parent / ("%s.tmp-%d-%s" % (self.git_dir.name, os.getpid(), os.urandom(4).hex()))
-        try:
-            # No template: nothing of a user's init.templateDir (hooks, say) is copied in.
-            cli.run(None, ["init", "-q", "--bare", "--template=", "--end-of-options", str(tmp)])
-            # Appended in one write rather than five `git config` runs (a cold resolve pays each).
-            with open(tmp / "config", "a", encoding="utf-8", errors="surrogateescape") as f:
-                f.write('[remote "origin"]\n\turl = %s\n' % config_quote(self.url))
-                # Nothing may ever delete what we fetched by id, and no maintenance may start in
-                # the background of a command.
-                f.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n"
-                        "[core]\n\tlogAllRefUpdates = false\n")
-            try:
-                os.rename(tmp, self.git_dir)
-            except OSError:
-                if not self.exists():
-                    raise
-                return False  # another process made it meanwhile: theirs is as good
-        finally:
-            if tmp.exists():
-                import shutil  # only to clean up a failed init: keeps the warm path's imports small
-
-                shutil.rmtree(tmp, ignore_errors=True)
-        self._state = None
-        self._url_synced = True
-        return True
-
-    def _sync_url(self):
-        """The configured url may differ from the clone's (credentials, .git suffix): use ours."""
-        if self._url_synced:
-            return
-        self._url_synced = True
-        current = cli.run(self.git_dir, ["config", "--get", "remote.origin.url"], check=False)
-        if current.decode("utf-8", "surrogateescape").strip() != self.url:
-            self._git(["config", "--end-of-options", "remote.origin.url", self.url])
-
-    def _fetch_config(self):
-        config = ["remote.origin.promisor=true"]
-        if self._load().get("filter", FILTER):
-            config.append("remote.origin.partialclonefilter=" + FILTER)
-        if is_local(self.url):
-            # A local repository is read by a local upload-pack, whose defaults refuse filters and
-            # fetching by id; it is the user's own disk, so let it serve them.
-            config.append("remote.origin.uploadpack=git -c uploadpack.allowFilter=true "
-                          "-c uploadpack.allowAnySHA1InWant=true upload-pack")
-        return config
-
-    def _fetch(self, refspecs, what, stdin=False, extra_config=(), filter_spec=FILTER):
-        """Run one `git fetch origin` (refspecs after --end-of-options, or on stdin).
-
-        `filter_spec` is asked for unless the server is known to ignore filters.
-        """
-        self._sync_url()
-        filtering = self._load().get("filter", FILTER)
-        args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                "--no-auto-gc", "--no-show-forced-updates"]
-        if filtering:
-            args.append("--filter=" + filter_spec)
-            if filter_spec != FILTER:
-                # Before the fetch: commits (or trees) may arrive without what is below them, and a
-                # fetch killed halfway may leave them too.
-                (self.git_dir / PARTIAL_COMMITS).touch()
-        if stdin:
-            args += ["--stdin", "origin"]
-            input_ = "".join(r + "\n" for r in refspecs).encode()
-        else:
-            args += ["--end-of-options", "origin"] + list(refspecs)
-            input_ = None
-        code, _, stderr = cli.run_full(self.git_dir, args, input=input_,
-                                          config=self._fetch_config() + list(extra_config))
-        if filtering and "filtering not recognized by server" in stderr:
-            # The server sent everything: from now on this is a full clone, said once.
-            self._state = None
-            self._load()["filter"] = None
-            self._save()
-            self.filter_refused = True
-            self.warn("git server %s does not support partial clone (filters): fetched the whole "
-                      "repository instead" % self.display_url)
-        if code != 0:
-            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
-            if any(s in stderr for s in _NOT_FOUND):
-                raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
-            raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))
 
     # -- commits -----------------------------------------------------------------------------
     def _commit_object(self, commit):
@@ -553,48 +314,3 @@ class GitRemote:
             raise
         self._remember(key, commit)
         return commit
-
-    # -- blobs -------------------------------------------------------------------------------
-    def missing(self, oids):
-        """Those of `oids` that are not here (asks git without ever fetching)."""
-        if not self.exists():
-            return list(dict.fromkeys(oids))
-        cat = self.cat()
-        missing = []
-        for oid in dict.fromkeys(oids):
-            if oid in self._have:
-                continue
-            if cat.exists(oid):
-                self._have.add(oid)
-            else:
-                missing.append(oid)
-        return missing
-
-    def fetch_blobs(self, oids, offline=False):
-        """Fetch those of `oids` that are missing, all in one request to the server."""
-        missing = self.missing(oids)
-        if not missing:
-            return 0
-        if offline:
-            raise OfflineError("offline: %d file(s) of git remote %s are not in the store"
-                               % (len(missing), self.display_url))
-        # As git's own lazy fetch does it, but for all of them at once: wants only, no negotiation
-        # (we have none of these), ids on stdin (no command-line limit).
-        self._fetch(missing, "%d file(s)" % len(missing), stdin=True,
-                    extra_config=["fetch.negotiationAlgorithm=noop"])
-        still = self.missing(missing)
-        if still:
-            raise NotFoundError("git remote %s did not send %d object(s), e.g. %s"
-                                % (self.display_url, len(still), still[0]))
-        return len(missing)
-
-    def cat(self):
-        """The shared `git cat-file --batch` reader of this clone."""
-        if self._cat is None:
-            self._cat = cli.CatFile(self.git_dir)
-        return self._cat
-
-    def close(self):
-        if self._cat is not None:
-            self._cat.close()
-            self._cat = None

@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from kipoi_store.errors import ConfigError
+from kipoi_store.net.urls import redact
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,6 @@ def _ssh_target(url):
 def _https_fallback(ssh):
     path = ssh.path.lstrip("/")
     return _info_lfs("https://%s/%s" % (ssh.host, path))
-
-
-def redact(url):
-    """`url` without a password, fit for messages."""
-    parts = urlsplit(url) if "://" in url else None
-    if parts is None or parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    return url.replace(parts.netloc, "%s:***@%s" % (parts.username or "", netloc), 1)
 
 
 # git-config syntax, enough of it for .lfsconfig: sections, subsections, quoting, escapes,

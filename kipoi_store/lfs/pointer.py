@@ -1,17 +1,12 @@
-"""Git LFS, natively: pointer files, endpoint discovery, and fetching objects into the store.
+"""Git LFS pointer files: what stands in a git tree for an object kept elsewhere.
 
-No git-lfs binary is needed. Pointers are recognised by content (spec: docs/spec.md of git-lfs);
-objects come from the endpoint's batch API (`download.py`) or, for local remotes, straight from the
-remote's `lfs/objects/`. Every object is verified (sha256 and size) before it enters the store.
+Pointers are recognised by content, exactly as the spec says (docs/spec.md of git-lfs); no git-lfs
+binary is needed.
 """
 
-import functools
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, Optional
-
-from kipoi_store.errors import KipoiError, NotFoundError
-from kipoi_store.lfs.endpoint import Endpoint, SshTarget, discover_endpoint  # noqa: F401  (re-exported)
+from typing import Optional
 
 POINTER_MAX = 1024
 SPEC_V1 = "https://git-lfs.github.com/spec/v1"
@@ -70,49 +65,3 @@ def format_pointer(pointer: Pointer) -> bytes:
     """The canonical pointer file, as `git lfs pointer` writes it."""
     return b"version %s\noid sha256:%s\nsize %d\n" % (SPEC_V1.encode(), pointer.oid.encode(),
                                                       pointer.size)
-
-
-def fetch_objects(endpoint: Endpoint, pointers: Iterable[Pointer], store,
-                  what: Optional[Dict[str, str]] = None, progress: Optional[bool] = None,
-                  workers: int = 4, **options) -> None:
-    """Bring every object of `pointers` into `store`; afterwards `store.has_object(p.oid)` holds.
-
-    `what` maps an oid to a name for messages (e.g. "source:path/in/repo"). `progress`: None shows
-    progress on stderr when it is a terminal. `options` tune the transfer (see download.fetch:
-    tries, backoff, timeout, credentials).
-
-    Raises NotFoundError (the server or remote lacks an object), IntegrityError (wrong bytes; nothing
-    kept), NetworkError (gave up after retries, or refused).
-    """
-    what = dict(what or {})
-    wanted = {}
-    for p in pointers:
-        if not store.has_object(p.oid):
-            wanted.setdefault(p.oid, p)
-    if not wanted:
-        return
-    if endpoint.kind == "local":
-        _copy_local(endpoint, list(wanted.values()), store, what)
-        return
-    from kipoi_store.net import download
-
-    download.fetch(endpoint, list(wanted.values()), store, what, progress=progress,
-                   workers=workers, **options)
-
-
-def _copy_local(endpoint, pointers, store, what):
-    """A local remote: stream each object from its `lfs/objects/ab/cd/<oid>` through the store's
-    verification (a copy, never a link: store objects are made read-only)."""
-    for p in pointers:
-        src = endpoint.objects_dir / p.oid[0:2] / p.oid[2:4] / p.oid
-        name = what.get(p.oid, p.oid)
-        try:
-            f = open(src, "rb")
-        except FileNotFoundError:
-            raise NotFoundError("LFS object %s (%s) is not in %s"
-                                % (p.oid, name, endpoint.objects_dir)) from None
-        except OSError as e:
-            raise KipoiError("cannot read LFS object %s (%s): %s" % (p.oid, name, e)) from None
-        with f:
-            store.add_stream(iter(functools.partial(f.read, 1 << 20), b""),
-                             expected_sha256=p.oid, expected_size=p.size, what=name)

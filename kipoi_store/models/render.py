@@ -78,7 +78,7 @@ def _clean(name):
 
 
 def find_row(rows, model, where=""):
-    """The row whose `model` names `model` (compared as models.py lists names: stripped, no empty
+    """The row whose `model` names `model` (compared as catalog.py lists names: stripped, no empty
     segments); NotFoundError if none does."""
     wanted = _clean(model)
     for row in rows:

@@ -5,7 +5,7 @@ gives real bytes, and a `git-lfs` source without LFS files is simply a git sourc
 """
 
 from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store.core import FileEntry, LinkEntry
+from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
 from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.sources import Resolution
@@ -23,7 +23,7 @@ MODEL_MARKERS = ("model.yaml", "model.yml", "model-template.yaml", "model-templa
 def likely_blobs(tree, model):
     """The blobs to fetch in one round trip before looking at the model: everything below its
     directory except nested models (the closure takes it all, weights and LFS pointers included),
-    and what models.py reads around it: yaml, tsv, python files and symlinks directly in each
+    and what models/ reads around it: yaml, tsv, python files and symlinks directly in each
     directory above it (`..` references, group templates), and the commit's .lfsconfig. Only what
     the closure then finds elsewhere (symlink targets, referenced directories) costs one more."""
     ancestors = {""}
@@ -128,7 +128,7 @@ class GitSource:
 
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
-        from kipoi_store.models import catalog  # the cold path only: a warm resolve reads a record instead
+        from kipoi_store.models import catalog, closure  # cold path only: a warm resolve reads a record
 
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
@@ -137,7 +137,7 @@ class GitSource:
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
         mref = catalog.find_model(tree, model, source=self.name)
-        paths = catalog.closure(tree, mref, source=self.name)
+        paths = closure.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
         if self.store.manifest(commit, model) is None:
             self.store.publish(commit, model, entries)
@@ -200,13 +200,14 @@ class GitSource:
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
-        from kipoi_store.lfs import pointer
+        from kipoi_store.lfs.endpoint import discover_endpoint
+        from kipoi_store.lfs.fetch import fetch_objects
 
         wanted = [p for p in pointers.values() if not self.store.has_object(p.oid)]
         if not wanted:
             return
         lfsconfig = tree.read(".lfsconfig") if tree.kind(".lfsconfig") == "file" else None
-        endpoint = pointer.discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
+        endpoint = discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
         what = {p.oid: "%s:%s" % (self.name, path) for path, p in pointers.items()}
         if self.offline:
             missing = sorted(what[p.oid] for p in wanted)
@@ -214,7 +215,7 @@ class GitSource:
 
             raise OfflineError("offline: LFS objects of source '%s' are not in the store: %s"
                                % (self.name, ", ".join(missing)))
-        pointer.fetch_objects(endpoint, wanted, self.store, what=what)
+        fetch_objects(endpoint, wanted, self.store, what=what)
         for p in wanted:
             if not self.store.has_object(p.oid):
                 raise IntegrityError("LFS object %s (%s) did not arrive" % (p.oid, what[p.oid]))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kipoi_store.errors import UsageError
 from kipoi_store.store.statcache import stat_key
-from kipoi_store.store.core import FileEntry, LinkEntry
+from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.sources import Resolution
 
 
@@ -69,13 +69,13 @@ class LocalSource:
                           group=record["group"])
 
     def _materialise(self, model):
-        from kipoi_store.models import catalog
+        from kipoi_store.models import catalog, closure
         from kipoi_store.tree import LocalTree
 
         tree = LocalTree(self.root)
         ref = catalog.find_model(tree, model, source=self.name)
         entries, stats = {}, []
-        for path in catalog.closure(tree, ref, source=self.name):
+        for path in closure.closure(tree, ref, source=self.name):
             full = os.path.join(self.root, path)
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):

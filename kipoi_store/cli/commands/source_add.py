@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from kipoi_store.cli import boundary
-from kipoi_store.config import load as configmod
+from kipoi_store.config import edit as configedit
+from kipoi_store.config import schema as configschema
 from kipoi_store import paths
 from kipoi_store.errors import UsageError
 
@@ -25,7 +26,7 @@ def parser():
     p.add_argument("location", metavar="URL_OR_PATH", help="git URL, repository path or folder")
     # `kipoi source add NAME TYPE URL_OR_PATH` (the design card's form) works too.
     p.add_argument("more", nargs="?", help=argparse.SUPPRESS)
-    p.add_argument("--type", choices=configmod.TYPES, help="source type (default: guessed)")
+    p.add_argument("--type", choices=configschema.TYPES, help="source type (default: guessed)")
     p.add_argument("--local-path", help="where kipoi itself checks the repository out")
     p.add_argument("--ref", help="branch, tag or commit to follow (default: the remote HEAD)")
     p.add_argument("--lfs-url", help="Git LFS endpoint (default: discovered from the remote)")
@@ -51,10 +52,10 @@ def guess_entry(location, kind=None):
             raise UsageError("'%s' is a file, not a folder or a git repository" % location)
         repo = is_git_repository(path)
         kind = kind or ("git" if repo else "local")
-        if kind in configmod.GIT_TYPES and not repo:
+        if kind in configschema.GIT_TYPES and not repo:
             raise UsageError("'%s' is not a git repository (use --type local for a plain folder)"
                              % location)
-        if kind == configmod.PERMALINK_SOURCE:
+        if kind == configschema.PERMALINK_SOURCE:
             raise UsageError("a github-permalink source takes a base URL such as "
                              "https://github.com, not a folder")
         key = "local_path" if kind == "local" else "remote_url"
@@ -63,7 +64,7 @@ def guess_entry(location, kind=None):
         kind = kind or "git"
         if kind == "local":
             raise UsageError("'%s' is a URL; a local source needs an existing folder" % location)
-        key = "base_url" if kind == configmod.PERMALINK_SOURCE else "remote_url"
+        key = "base_url" if kind == configschema.PERMALINK_SOURCE else "remote_url"
         return kind, {"type": kind, key: location}
     if kind == "local":
         boundary.warn("folder '%s' does not exist (yet)" % path)
@@ -80,9 +81,9 @@ def check_ref(ref):
 def main(argv):
     args = parser().parse_args(argv)
     if args.more is not None:
-        if args.location not in configmod.TYPES or args.type not in (None, args.location):
+        if args.location not in configschema.TYPES or args.type not in (None, args.location):
             raise UsageError("expected NAME [TYPE] URL_OR_PATH with TYPE one of %s, got '%s'"
-                             % (", ".join(configmod.TYPES), args.location))
+                             % (", ".join(configschema.TYPES), args.location))
         args.type, args.location = args.location, args.more
     kind, entry = guess_entry(args.location, args.type)
     if args.local_path is not None:
@@ -91,15 +92,15 @@ def main(argv):
                              "URL_OR_PATH")
         entry["local_path"] = str(Path(os.path.abspath(paths.expand(args.local_path))))
     if args.ref is not None:
-        if kind not in configmod.GIT_TYPES:
+        if kind not in configschema.GIT_TYPES:
             raise UsageError("--ref needs a git or git-lfs source, not %s" % kind)
         check_ref(args.ref)
         entry["ref"] = args.ref
     if args.lfs_url is not None:
-        if kind not in configmod.GIT_TYPES:
+        if kind not in configschema.GIT_TYPES:
             raise UsageError("--lfs-url needs a git or git-lfs source, not %s" % kind)
         entry["lfs_url"] = args.lfs_url
-    configmod.add_source(args.name, entry, force=args.force)
+    configedit.add_source(args.name, entry, force=args.force)
     where = entry.get("remote_url") or entry.get("local_path") or entry.get("base_url")
     boundary.note("added source '%s' (%s %s) to %s" % (args.name, kind, where, paths.config_path()))
     return 0

@@ -1,7 +1,7 @@
 """kipoi source remove: remove a model source from the config."""
 
 from kipoi_store.cli import boundary
-from kipoi_store.config import load as configmod
+from kipoi_store.config import edit as configedit
 from kipoi_store import paths
 
 SUMMARY = "Remove a model source from the config"
@@ -16,6 +16,6 @@ def parser():
 
 def main(argv):
     args = parser().parse_args(argv)
-    configmod.remove_source(args.name)
+    configedit.remove_source(args.name)
     boundary.note("removed source '%s' from %s" % (args.name, paths.config_path()))
     return 0

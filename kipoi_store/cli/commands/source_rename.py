@@ -1,7 +1,7 @@
 """kipoi source rename: rename a model source in the config."""
 
 from kipoi_store.cli import boundary
-from kipoi_store.config import load as configmod
+from kipoi_store.config import edit as configedit
 
 SUMMARY = "Rename a model source"
 
@@ -15,6 +15,6 @@ def parser():
 
 def main(argv):
     args = parser().parse_args(argv)
-    configmod.rename_source(args.old, args.new)
+    configedit.rename_source(args.old, args.new)
     boundary.note("renamed source '%s' to '%s'" % (args.old, args.new))
     return 0

@@ -3,7 +3,7 @@
 import os
 
 from kipoi_store.cli import boundary
-from kipoi_store.config import load as configmod
+from kipoi_store.config import edit as configedit
 from kipoi_store import paths
 from kipoi_store.cli.commands import load_config
 
@@ -25,6 +25,6 @@ def main(argv):
     url = args.url
     if source.type == "local":
         url = os.path.abspath(paths.expand(url))
-    configmod.set_url(args.name, url)
-    boundary.note("source '%s': %s = %s" % (args.name, configmod.url_key(source.type), url))
+    configedit.set_url(args.name, url)
+    boundary.note("source '%s': %s = %s" % (args.name, configedit.url_key(source.type), url))
     return 0

@@ -4,7 +4,7 @@ import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.config import load as configmod
+from kipoi_store.config import schema as configschema
 from kipoi_store.cli.commands import load_config, source_fields
 
 SUMMARY = "Show every setting of a model source"
@@ -32,7 +32,7 @@ def main(argv):
     config = load_config()
     source = config.source(args.name)
     fields = source_fields(source)
-    extra = {k: v for k, v in source.raw.items() if k not in configmod.SOURCE_KEYS}
+    extra = {k: v for k, v in source.raw.items() if k not in configschema.SOURCE_KEYS}
     fields["config"] = str(config.path)
     fields["config_exists"] = config.exists
     out = sys.stdout
@@ -40,7 +40,7 @@ def main(argv):
         json.dump(dict(fields, other_settings=extra), out, indent=2, default=str)
         out.write("\n")
         return 0
-    fields["refresh"] = configmod.format_duration(source.refresh)
+    fields["refresh"] = configschema.format_duration(source.refresh)
     for key, value in fields.items():
         if key == "config_exists":
             continue

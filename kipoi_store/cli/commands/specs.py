@@ -7,7 +7,7 @@ from kipoi_store.cli import boundary
 from kipoi_store import paths
 from kipoi_store.config.cache import load_cached
 from kipoi_store.errors import EXIT_OK, KipoiError
-from kipoi_store.store.core import Store
+from kipoi_store.store.store import Store
 
 
 def add_spec_options(p, json=True):

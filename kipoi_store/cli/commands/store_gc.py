@@ -4,7 +4,8 @@ import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.store.core import Store
+from kipoi_store.store.gc import gc_execute, gc_plan
+from kipoi_store.store.store import Store
 from kipoi_store.cli.commands.store_info import human
 
 SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"
@@ -42,7 +43,7 @@ def main(argv):
 
     store = Store.default()
     keep = current_keys(load_config(), store)
-    plan = store.gc_plan(keep, args.keep_days)
+    plan = gc_plan(store, keep, args.keep_days)
     if args.json:
         json.dump({"store": str(store.root), "dry_run": args.dry_run,
                    "bytes": plan.bytes_freed, "kept_snapshots": plan.kept_snapshots,
@@ -58,6 +59,6 @@ def main(argv):
         boundary.note("would delete %s, freeing %s; keeping %d snapshot(s)"
                  % (counts, human(plan.bytes_freed), plan.kept_snapshots))
         return 0
-    freed = store.gc_execute(plan)
+    freed = gc_execute(store, plan)
     boundary.note("deleted %s, freed %s; kept %d snapshot(s)" % (counts, human(freed), plan.kept_snapshots))
     return 0

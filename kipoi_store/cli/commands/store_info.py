@@ -4,7 +4,8 @@ import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.store.core import Store
+from kipoi_store.store.info import store_info
+from kipoi_store.store.store import Store
 
 SUMMARY = "Show the store's location, link mode, contents and size"
 
@@ -30,7 +31,7 @@ def parser(prog="kipoi store info"):
 
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
-    info = Store.default().info()
+    info = store_info(Store.default())
     if args.json:
         json.dump(info.as_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -4,7 +4,8 @@ import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.store.core import Store
+from kipoi_store.store.store import Store
+from kipoi_store.store.verify import verify
 
 SUMMARY = "Re-hash the store and report (or --repair) damage"
 
@@ -25,7 +26,7 @@ def parser():
 def main(argv):
     args = parser().parse_args(argv)
     store = Store.default()
-    report = store.verify(repair=args.repair)
+    report = verify(store, repair=args.repair)
     if args.json:
         json.dump({"store": str(store.root), "ok": report.ok,
                    "objects_checked": report.objects_checked,

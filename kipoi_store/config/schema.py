@@ -1,0 +1,111 @@
+"""What a config holds: the keys and source types it may have, their defaults, and the
+validated values (Config, SourceConfig) that load.py builds and the rest of kipoi_store reads.
+
+Durations (`refresh: 15m`) are read and written here too, so `kipoi source show` prints the form
+the config accepts.
+"""
+
+import re
+
+from kipoi_store.errors import UnknownSourceError, UsageError
+from kipoi_store.frozen import Frozen, fresh
+
+TYPES = ("git", "git-lfs", "github-permalink", "local")
+GIT_TYPES = ("git", "git-lfs")
+SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
+               "lfs_url", "base_url")
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites")
+DEFAULT_REFRESH = 3600.0
+DEFAULT_BASE_URL = "https://github.com"
+PERMALINK_SOURCE = "github-permalink"
+
+
+class SourceConfig(Frozen):
+    """One entry of model_sources, validated (immutable, picklable: cache.py keeps it)."""
+
+    __slots__ = (
+        "name",         # str
+        "type",         # one of TYPES
+        "remote_url",   # str or None
+        "local_path",   # Path or None
+        "auto_update",  # bool
+        "use_lfs",      # bool or None
+        "ref",          # str or None
+        "refresh",      # seconds a cached ref stays fresh (float); None = never
+        "lfs_url",      # str or None
+        "base_url",     # str or None
+        "raw",          # the entry as written (a dict, unknown keys included)
+    )
+    DEFAULTS = {"auto_update": True, "use_lfs": None, "ref": None, "refresh": DEFAULT_REFRESH,
+                "lfs_url": None, "base_url": None, "raw": fresh(dict)}
+
+
+class Config(Frozen):
+    """The whole config, validated (immutable, picklable: cache.py keeps it)."""
+
+    __slots__ = (
+        "path",          # Path of the file (which may not exist)
+        "exists",        # bool
+        "sources",       # {name: SourceConfig}, in file order
+        "env_db_path",   # Path or None
+        "url_rewrites",  # [(prefix, [replacement, ...]), ...]
+        "warnings",      # [str]: unknown keys, kept but ignored
+    )
+    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list)}
+
+    def source(self, name):
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise UnknownSourceError(unknown_source_message(name, self.sources, self.path)) from None
+
+
+def unknown_source_message(name, known, path):
+    listed = ", ".join(known) if known else "none"
+    return "unknown source '%s' (configured: %s; config %s)" % (name, listed, path)
+
+
+def default_sources_text():
+    """kipoi's default sources, as the first edit of a missing config writes them."""
+    return ("model_sources:\n"
+            "  kipoi:\n"
+            "    type: git-lfs\n"
+            "    remote_url: https://github.com/kipoi/models.git\n"
+            "    local_path: ~/.kipoi/models/\n"
+            "    auto_update: true\n"
+            "  github-permalink:\n"
+            "    type: github-permalink\n"
+            "    local_path: ~/.kipoi/github-permalink/\n")
+
+
+# -- durations --------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*\Z")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text):
+    """Seconds in `text`: a number of seconds, or `30s`, `15m`, `1h`, `2d` (UsageError if not)."""
+    if isinstance(text, bool):
+        raise UsageError("bad duration %r: expected seconds or e.g. 30s, 15m, 1h, 2d" % (text,))
+    if isinstance(text, (int, float)):
+        seconds = float(text)
+    else:
+        match = _DURATION_RE.match(str(text))
+        if not match:
+            raise UsageError("bad duration '%s': expected seconds or e.g. 30s, 15m, 1h, 2d" % text)
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if not (0 <= seconds < float("inf")):  # also refuses NaN
+        raise UsageError("bad duration %r: must be a finite number of seconds >= 0" % (text,))
+    return seconds
+
+
+def format_duration(seconds):
+    """The shortest exact `2d`/`1h`/`15m`/`30s` form of a duration; `never` for None."""
+    if seconds is None:
+        return "never"
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return "%d%s" % (seconds // _UNITS[unit], unit)
+    return ("%d" % seconds if seconds == int(seconds) else "%g" % seconds) + "s"
+

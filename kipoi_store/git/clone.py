@@ -1,0 +1,224 @@
+"""A bare partial clone of one git remote under the store, and the one way to fetch into it.
+
+Layout: `<store>/git/<16 hex of sha256(normalised url)>.git`, a bare repository with no work tree,
+plus `kipoi.json` in it (the ref -> commit answers with their times, and whether the server
+filters).
+
+The clone's own config names no promisor remote: only our fetches say `remote.origin.promisor=true`
+(and `partialclonefilter`, which would otherwise be written to the config and make `origin` a
+promisor too). So no other git command can start a lazy fetch behind our back (one request per
+missing object); an object that was not fetched in a batch is an error, not a slow surprise.
+Blobs are fetched that way, by id, all that a model needs in one request.
+"""
+
+import json
+import os
+import time
+
+from kipoi_store.git import cli
+from kipoi_store.errors import NetworkError, NotFoundError, OfflineError
+from kipoi_store.git.catfile import CatFile
+from kipoi_store.git.cli import scrub
+from kipoi_store.git.urls import check_url, clone_dir, config_quote, is_local, url_kind
+
+FILTER = "blob:none"
+STATE = "kipoi.json"
+# <git_dir>/kipoi-commits-only: a fetch that may leave commits without their trees was made here
+PARTIAL_COMMITS = "kipoi-commits-only"
+# What git prints when the server has no such ref or object: not a network failure.
+_NOT_FOUND = ("couldn't find remote ref", "not our ref", "no such remote ref",
+              "unadvertised object", "remote error: upload-pack: not our ref")
+
+
+class BareClone:
+    """The clone of `url` in `store_root`: created on first need, fetched into by `_fetch`."""
+
+    def __init__(self, store_root, url, warn=None):
+        self.url = check_url(url)
+        if url_kind(url) == "path":
+            self.url = os.path.abspath(os.path.expanduser(url))  # fetches may run from any directory
+        self.display_url = scrub(self.url)
+        self.git_dir = clone_dir(store_root, self.url)
+        self.warn = warn or (lambda message: None)
+        self.filter_refused = False   # set when a fetch found the server ignoring our filter
+        self._state = None
+        self._cat = None
+        self._have = set()  # objects seen here: they never go away (gc is off)
+        self._url_synced = False
+
+    # -- local state -------------------------------------------------------------------------
+    def exists(self):
+        return (self.git_dir / "HEAD").is_file()
+
+    def _load(self):
+        if self._state is None:
+            try:
+                with open(self.git_dir / STATE, encoding="utf-8") as f:
+                    self._state = json.load(f)
+            except (OSError, ValueError):
+                self._state = {}
+            self._state.setdefault("refs", {})
+        return self._state
+
+    def _save(self):
+        state = self._load()
+        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), os.urandom(4).hex()))
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.git_dir / STATE)
+
+    def _remember(self, key, commit):
+        # Re-read first: another process may have learnt other refs meanwhile (last writer wins
+        # per key, which is all a cache needs).
+        self._state = None
+        self._load()["refs"][key] = {"commit": commit, "time": time.time()}
+        self._save()
+
+    def cached(self, ref=None):
+        """(commit, unix time learnt) of the cached answer for `ref`, or None."""
+        entry = self._load()["refs"].get(ref or "HEAD")
+        return (entry["commit"], entry["time"]) if entry else None
+
+    def _git(self, args, **kw):
+        return cli.run(self.git_dir, args, **kw)
+
+    # -- the clone ---------------------------------------------------------------------------
+    def ensure_clone(self, offline=False):
+        """Create the bare repository if needed; True when it was created now.
+
+        Creating needs no network: the first fetch (of whatever is asked for first) fills it, so a
+        cold resolve makes no extra round trip for a HEAD it may not need.
+        """
+        if self.exists():
+            return False
+        if offline:
+            raise OfflineError("offline: git remote %s has never been fetched" % self.display_url)
+        self.git_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.git_dir.parent / ("%s.tmp-%d-%s" % (self.git_dir.name, os.getpid(), os.urandom(4).hex()))
+        try:
+            # No template: nothing of a user's init.templateDir (hooks, say) is copied in.
+            cli.run(None, ["init", "-q", "--bare", "--template=", "--end-of-options", str(tmp)])
+            # Appended in one write rather than five `git config` runs (a cold resolve pays each).
+            with open(tmp / "config", "a", encoding="utf-8", errors="surrogateescape") as f:
+                f.write('[remote "origin"]\n\turl = %s\n' % config_quote(self.url))
+                # Nothing may ever delete what we fetched by id, and no maintenance may start in
+                # the background of a command.
+                f.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n"
+                        "[core]\n\tlogAllRefUpdates = false\n")
+            try:
+                os.rename(tmp, self.git_dir)
+            except OSError:
+                if not self.exists():
+                    raise
+                return False  # another process made it meanwhile: theirs is as good
+        finally:
+            if tmp.exists():
+                import shutil  # only to clean up a failed init: keeps the warm path's imports small
+
+                shutil.rmtree(tmp, ignore_errors=True)
+        self._state = None
+        self._url_synced = True
+        return True
+
+    def _sync_url(self):
+        """The configured url may differ from the clone's (credentials, .git suffix): use ours."""
+        if self._url_synced:
+            return
+        self._url_synced = True
+        current = cli.run(self.git_dir, ["config", "--get", "remote.origin.url"], check=False)
+        if current.decode("utf-8", "surrogateescape").strip() != self.url:
+            self._git(["config", "--end-of-options", "remote.origin.url", self.url])
+
+    def _fetch_config(self):
+        config = ["remote.origin.promisor=true"]
+        if self._load().get("filter", FILTER):
+            config.append("remote.origin.partialclonefilter=" + FILTER)
+        if is_local(self.url):
+            # A local repository is read by a local upload-pack, whose defaults refuse filters and
+            # fetching by id; it is the user's own disk, so let it serve them.
+            config.append("remote.origin.uploadpack=git -c uploadpack.allowFilter=true "
+                          "-c uploadpack.allowAnySHA1InWant=true upload-pack")
+        return config
+
+    def _fetch(self, refspecs, what, stdin=False, extra_config=(), filter_spec=FILTER):
+        """Run one `git fetch origin` (refspecs after --end-of-options, or on stdin).
+
+        `filter_spec` is asked for unless the server is known to ignore filters.
+        """
+        self._sync_url()
+        filtering = self._load().get("filter", FILTER)
+        args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                "--no-auto-gc", "--no-show-forced-updates"]
+        if filtering:
+            args.append("--filter=" + filter_spec)
+            if filter_spec != FILTER:
+                # Before the fetch: commits (or trees) may arrive without what is below them, and a
+                # fetch killed halfway may leave them too.
+                (self.git_dir / PARTIAL_COMMITS).touch()
+        if stdin:
+            args += ["--stdin", "origin"]
+            input_ = "".join(r + "\n" for r in refspecs).encode()
+        else:
+            args += ["--end-of-options", "origin"] + list(refspecs)
+            input_ = None
+        code, _, stderr = cli.run_full(self.git_dir, args, input=input_,
+                                          config=self._fetch_config() + list(extra_config))
+        if filtering and "filtering not recognized by server" in stderr:
+            # The server sent everything: from now on this is a full clone, said once.
+            self._state = None
+            self._load()["filter"] = None
+            self._save()
+            self.filter_refused = True
+            self.warn("git server %s does not support partial clone (filters): fetched the whole "
+                      "repository instead" % self.display_url)
+        if code != 0:
+            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
+            if any(s in stderr for s in _NOT_FOUND):
+                raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
+            raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))
+
+
+    # -- blobs -------------------------------------------------------------------------------
+    def missing(self, oids):
+        """Those of `oids` that are not here (asks git without ever fetching)."""
+        if not self.exists():
+            return list(dict.fromkeys(oids))
+        cat = self.cat()
+        missing = []
+        for oid in dict.fromkeys(oids):
+            if oid in self._have:
+                continue
+            if cat.exists(oid):
+                self._have.add(oid)
+            else:
+                missing.append(oid)
+        return missing
+
+    def fetch_blobs(self, oids, offline=False):
+        """Fetch those of `oids` that are missing, all in one request to the server."""
+        missing = self.missing(oids)
+        if not missing:
+            return 0
+        if offline:
+            raise OfflineError("offline: %d file(s) of git remote %s are not in the store"
+                               % (len(missing), self.display_url))
+        # As git's own lazy fetch does it, but for all of them at once: wants only, no negotiation
+        # (we have none of these), ids on stdin (no command-line limit).
+        self._fetch(missing, "%d file(s)" % len(missing), stdin=True,
+                    extra_config=["fetch.negotiationAlgorithm=noop"])
+        still = self.missing(missing)
+        if still:
+            raise NotFoundError("git remote %s did not send %d object(s), e.g. %s"
+                                % (self.display_url, len(still), still[0]))
+        return len(missing)
+
+    def cat(self):
+        """The shared `git cat-file --batch` reader of this clone."""
+        if self._cat is None:
+            self._cat = CatFile(self.git_dir)
+        return self._cat
+
+    def close(self):
+        if self._cat is not None:
+            self._cat.close()
+            self._cat = None

@@ -1,0 +1,208 @@
+"""What a model needs beyond its own files: its closure, every path of the source to materialise.
+
+A model directory is rarely self-contained in kipoi's sources: model.yaml points at `../` helpers and
+at a shared dataloader (`default_dataloader: ..`), templates use symlinks, and a group's directory
+holds the files of all its rows. The closure takes what the model uses and leaves its neighbours.
+"""
+
+from kipoi_store.models.catalog import PRESENT, ModelRef, group_rows, is_model_or_group
+from kipoi_store.models.kipoi_names import DATALOADER_FILES, DOWNLOADS, MODEL_FILES, TEMPLATE_FILES
+from kipoi_store.models.links import follow, lexically_outside, outside, read_following
+from kipoi_store.models.yamldoc import parse_lenient
+from kipoi_store.tree import DIR, FILE, basename, is_below, join, parent, sort_key
+
+MAX_REFERENCE_LENGTH = 512  # longer yaml strings are prose, not paths
+
+
+def closure(tree, ref: ModelRef, source=None) -> list:
+    """Every path (files and symlinks) a model needs, bytewise sorted.
+
+    - everything below the model directory, except nested directories that are models or groups
+      themselves (and, for a group model, the directories of the group's other rows);
+    - each symlink and, when inside the tree, its target (a link to a directory brings the
+      directory's files, a link to a link is followed); a target outside the tree is refused
+      (UnsafePathError), a dangling one keeps the link only;
+    - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that
+      directory's dataloader.yaml and, transitively, what it references; any string naming an
+      existing path relative to the yaml's directory (`../model_architecture.py`) brings it along.
+    """
+    return _Closure(tree, source).run(ref)
+
+
+class _Closure:
+    def __init__(self, tree, source):
+        self.tree = tree
+        self.where = " in source '%s'" % source if source else ""
+        self.paths = set()
+        self.dirs_done = set()
+        self.links_done = set()
+        self.dataloaders_done = set()
+        self.home = ""
+
+    def run(self, ref):
+        self.home = ref.directory
+        skip = None
+        if ref.group is not None:
+            skip = _other_rows_filter(group_rows(self.tree, ref.group), ref.group,
+                                      ref.name[len(ref.group):].lstrip("/"))
+        self.add_dir(ref.directory, skip)
+        self.dataloaders_done.add(ref.directory)
+        yamls = MODEL_FILES + DATALOADER_FILES
+        if ref.group is not None:
+            self.add_yaml_refs(ref.directory, TEMPLATE_FILES, template=True)
+        self.add_yaml_refs(ref.directory, yamls)
+        return sorted(self.paths, key=sort_key)
+
+    # directories and links
+    def add_dir(self, d, skip=None):
+        if d in self.dirs_done:
+            return
+        self.dirs_done.add(d)
+        entries = list(self.tree.walk(d))
+        present = {}
+        for path, kind in entries:
+            if kind in PRESENT:
+                present.setdefault(parent(path), set()).add(basename(path))
+        nested = {x for x, names in present.items() if x != d and is_model_or_group(names)}
+        # kipoi's own download cache in a model folder is not part of the model: the store lays
+        # out verified files there itself (layout.py), and stale copies must not shadow them.
+        nested.add(join(d, DOWNLOADS))
+        for path, kind in entries:
+            if kind == DIR or (skip is not None and skip(path)):
+                continue
+            if nested and _under_any(path, d, nested):
+                continue
+            if kind == FILE:
+                self.paths.add(path)
+            else:
+                self.add_link(path)
+
+    def add_link(self, link):
+        if link in self.links_done:
+            return
+        self.links_done.add(link)
+        self.paths.add(link)
+        target = self.tree.readlink(link)
+        if lexically_outside(parent(link), target):
+            # Also when it dangles inside: a copy must not hold a link that reads as leaving it.
+            outside(link, link, target, self.where)
+        found = self.resolve(parent(link), target, origin=link)
+        if found is not None:
+            self.take(*found)
+
+    def take(self, path, kind):
+        if kind == FILE:
+            self.paths.add(path)
+        elif kind == DIR:
+            self.add_dir(path)
+
+    def resolve(self, start, target, origin=None):
+        """links.follow from directory `start`: (path, kind) of what `target` names, or None."""
+        found = follow(self.tree, start, target, origin, self.where)
+        if found is None:
+            return None
+        here, kind, via = found
+        # The links passed through are kept so the copy resolves alike; each is still followed in
+        # full when met on its own (a link to a directory brings the whole directory then).
+        self.paths.update(via)
+        return here, kind
+
+    # yaml references
+    def add_yaml_refs(self, d, names, template=False):
+        for name in names:
+            data = read_following(self.tree, join(d, name))
+            if data is None:
+                continue
+            doc = parse_lenient(data, template)
+            if doc is None:
+                continue
+            if isinstance(doc, dict):
+                loader = doc.get("default_dataloader")
+                if isinstance(loader, dict):
+                    loader = loader.get("defined_as")
+                if isinstance(loader, str):
+                    self.add_dataloader(d, loader)
+            for value in _strings(doc):
+                self.add_reference(d, value)
+
+    def add_dataloader(self, d, reference):
+        """`default_dataloader: ..` (or a path): that directory's dataloader.yaml and its references."""
+        if "::" in reference or len(reference) > MAX_REFERENCE_LENGTH or "\n" in reference:
+            return  # `module.py::Class` or a python path: not a dataloader directory
+        found = self.resolve(d, reference)
+        if found is None or found[1] != DIR or found[0] in self.dataloaders_done:
+            return
+        directory = found[0]
+        self.dataloaders_done.add(directory)
+        for name in DATALOADER_FILES:
+            if self.tree.kind(join(directory, name)) in PRESENT:
+                self.take(*self.resolve(directory, name) or (None, None))
+        self.add_yaml_refs(directory, DATALOADER_FILES)
+
+    def add_reference(self, d, value):
+        if len(value) > MAX_REFERENCE_LENGTH or "\n" in value or "\0" in value or "://" in value:
+            return
+        value = value.split("::", 1)[0].strip()  # `dataloader.py::SeqDataset` names dataloader.py
+        if not value or value.startswith(("/", "~")) or not value.strip("./"):
+            return  # absolute, or only dots: `.`/`..` are dataloader references, not files
+        found = self.resolve(d, value)
+        if found is None:
+            return
+        path, kind = found
+        if kind == DIR and is_below(self.home, path):
+            return  # a directory holding the model itself: that would be everything around it
+        self.take(path, kind)
+
+
+def _under_any(path, top, dirs):
+    """Whether `path` lies below one of `dirs` (each strictly below `top`)."""
+    d = parent(path)
+    while d != top and d:
+        if d in dirs:
+            return True
+        d = parent(d)
+    return False
+
+
+def _other_rows_filter(rows, group, own):
+    """For a group model: skip what lies in the directory of another row of the same group.
+
+    Old kipoi groups kept one weights directory per row (DeepBind/<row>/model_files/...); one model
+    should not bring the weights of hundreds of siblings.
+    """
+    others = set(rows) - {own}
+    if not others:
+        return None
+    offset = len(group) + 1 if group else 0
+
+    def skip(path):
+        rel = path[offset:]
+        parts = rel.split("/")
+        # The deepest row claiming the path decides (rows may nest: `a` and `a/b`).
+        for i in range(len(parts), 0, -1):
+            candidate = "/".join(parts[:i])
+            if candidate == own:
+                return False
+            if candidate in others:
+                return True
+        return False
+
+    return skip
+
+
+def _strings(doc):
+    """Every string value in a parsed yaml document (keys are names, not references).
+
+    yaml anchors make shared and even self-containing nodes: each container is visited once, so
+    neither a `&a [*a]` loop nor a billion-laughs document can make this run away.
+    """
+    stack, seen = [doc], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, (dict, list, tuple)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            stack.extend(item.values() if isinstance(item, dict) else item)

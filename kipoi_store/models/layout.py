@@ -1,0 +1,245 @@
+"""Which remote files a model names, and where kipoi expects them: the weights and data that
+model.yaml and dataloader.yaml give as `{url, md5}`, each with its path in the source tree.
+
+    wanted = wanted_files(snapshot_root, "rbp_eclip/UPF1")   # [Wanted(path, arg, url, md5, ...)]
+
+Where kipoi puts a download (kipoi/sources.py `_get_component_download_dir`, kipoi/model.py,
+kipoi/specs.py `download_default_args`), relative to the source root:
+    model M:              M/downloaded/model_files/<arg>/<md5>
+    group row G/R:        G/downloaded/model_files/R/<arg>/<md5>
+    tensorflow checkpoint <model files>/ckp/model.meta, model.index, model.data-00000-of-00001
+    tensorflow2 saved     <model files>/sdm/saved_model.pb, sdm/variables/variables.index, ...data...
+    dataloader D:         D/downloaded/dataloader_files/<md5>          (only each arg's `default`)
+`<md5>` is `file` when a file declares none (then its sha256 must be given: nothing unverified is
+ever published). kipoi downloads only top-level remote args; deeper `{url, md5}` leaves are laid out
+by their arg path (`<arg>/<key>/.../<md5>`) so that they too are there offline.
+"""
+
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from kipoi_store.errors import IntegrityError, NotFoundError, UnsafePathError
+from kipoi_store.models.kipoi_names import (DATALOADER_FILES, DATALOADER_TEMPLATES, DOWNLOADS, GROUP_TABLE,
+                                            MODEL_FILES, TEMPLATE_FILES)
+from kipoi_store.models.yamldoc import load_strict, parse_rendered
+from kipoi_store.store.entries import check_relpath
+
+UNNAMED = "file"  # kipoi's file name for a download without an md5
+
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+# kipoi's fixed names for tensorflow's multi-file arguments (kipoi/model.py).
+TF_CHECKPOINT = ("checkpoint_path", "ckp", {"meta": "model.meta", "index": "model.index",
+                                            "data": "model.data-00000-of-00001"})
+TF2_SAVEDMODEL = ("savedmodel_path", "sdm", {"pb": "saved_model.pb",
+                                             "index": "variables/variables.index",
+                                             "data": "variables/variables.data-00000-of-00001"})
+
+
+# -- the arg tree ---------------------------------------------------------------------------------
+
+def is_remote(node) -> bool:
+    """Whether a yaml node is a remote file: a mapping with a string `url` (kipoi turns every such
+    mapping into a RemoteFile, and looks no deeper)."""
+    return isinstance(node, dict) and isinstance(node.get("url"), str)
+
+
+def walk_remote(tree, path=()):
+    """Every remote-file leaf of a parsed yaml tree of any nesting, as (arg path, leaf) in document
+    order; an arg path is a tuple of mapping keys and list indexes (as strings). yaml anchors can
+    share a node or make one contain itself: each container is entered once per path only."""
+    out = []
+    stack = [(path, tree, frozenset())]
+    while stack:
+        here, node, above = stack.pop()
+        if is_remote(node):
+            out.append((here, node))
+            continue
+        if isinstance(node, dict):
+            items = [(str(k), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            items = [(str(i), v) for i, v in enumerate(node)]
+        else:
+            continue
+        if id(node) in above:
+            continue  # a self-containing anchor: its own leaves were found on the way in
+        inner = above | {id(node)}
+        stack.extend((here + (k,), v, inner) for k, v in reversed(items))
+    return out
+
+
+# -- what to fetch, and where it goes ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Wanted:
+    path: str                # where the file goes, relative to the snapshot root
+    component: str           # "model" or "dataloader"
+    arg: str                 # the arg path, dotted: "weights", "checkpoint_path.meta"
+    url: str
+    md5: Optional[str]       # lower-case hex, or None
+    sha256: Optional[str]    # lower-case hex, or None
+
+    @property
+    def content(self):
+        """What identifies the bytes: two Wanted with the same content are one download."""
+        return (self.md5, self.sha256)
+
+
+def _digest(leaf, key, pattern, what):
+    value = leaf.get(key)
+    if value is None or value == "":
+        return None
+    value = str(value).strip()
+    if not pattern.fullmatch(value):
+        raise IntegrityError("%s: %s %r is not a hex digest" % (what, key, value))
+    return value
+
+
+def _wanted(path, component, arg, leaf, what):
+    md5 = _digest(leaf, "md5", _MD5, what)
+    sha256 = _digest(leaf, "sha256", _SHA256, what)
+    for segment in path.split("/"):
+        if segment in ("", ".", "..") or "\0" in segment:
+            raise UnsafePathError("%s: arg %s gives the unsafe download path %r" % (what, arg, path))
+    check_relpath(path)
+    return Wanted(path, component, arg, leaf["url"].strip(), md5 and md5.lower(),
+                  sha256 and sha256.lower())
+
+
+def _file_name(leaf):
+    md5 = leaf.get("md5")
+    return str(md5).strip() if md5 not in (None, "") else UNNAMED
+
+
+def model_layout(doc, download_dir, what="model"):
+    """The remote files of a parsed model.yaml with their kipoi paths under `download_dir`."""
+    args = doc.get("args") if isinstance(doc, dict) else None
+    if not isinstance(args, dict):
+        return []
+    special = {}
+    defined_as = doc.get("defined_as")
+    if doc.get("type") == "tensorflow" or defined_as == "kipoi.model.TensorFlowModel":
+        special[TF_CHECKPOINT[0]] = TF_CHECKPOINT[1:]
+    if defined_as == "kipoi.model.TensorFlow2Model":
+        special[TF2_SAVEDMODEL[0]] = TF2_SAVEDMODEL[1:]
+    out = []
+    for argpath, leaf in walk_remote(args):
+        arg = ".".join(argpath)
+        fixed = special.get(argpath[0])
+        value = args.get(argpath[0])
+        if (fixed and len(argpath) == 2 and isinstance(value, dict)
+                and set(value) == set(fixed[1]) and all(is_remote(v) for v in value.values())):
+            rel = posixpath.join(fixed[0], fixed[1][argpath[1]])
+        else:
+            rel = posixpath.join(*argpath, _file_name(leaf))
+        out.append(_wanted(posixpath.join(download_dir, rel), "model", arg, leaf, what))
+    return out
+
+
+def dataloader_layout(doc, download_dir, what="dataloader"):
+    """The remote `default`s of a parsed dataloader.yaml's args under `download_dir`."""
+    args = doc.get("args") if isinstance(doc, dict) else None
+    if isinstance(args, list):  # the list form: [{name: ..., default: ...}, ...]
+        args = {a.get("name"): a for a in args if isinstance(a, dict) and a.get("name")}
+    if not isinstance(args, dict):
+        return []
+    out = []
+    for name, spec in args.items():
+        if not isinstance(spec, dict) or "default" not in spec:
+            continue
+        default = spec["default"]
+        for subpath, leaf in walk_remote(default):
+            arg = ".".join((str(name),) + subpath)
+            if subpath:
+                rel = posixpath.join(str(name), *subpath, _file_name(leaf))
+            else:
+                rel = _file_name(leaf)
+            out.append(_wanted(posixpath.join(download_dir, rel), "dataloader", arg, leaf, what))
+    return out
+
+
+# -- reading the published snapshot -----------------------------------------------------------------
+
+def _first(root, directory, names):
+    for name in names:
+        path = os.path.join(root, directory, name) if directory else os.path.join(root, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _read_text(path):
+    with open(path, "rb") as f:
+        return f.read().decode("utf-8", "replace")
+
+
+def _group_doc(root, group, row, templates, what):
+    """A group row's rendered yaml, parsed; None when `group` holds no such template."""
+    from kipoi_store.models import render
+
+    template = _first(root, group, templates)
+    table = _first(root, group, (GROUP_TABLE,))
+    if template is None or table is None:
+        return None
+    text = render.render_row(_read_text(template), _read_text(table), row, where=group or ".")
+    return parse_rendered(text, what, os.path.basename(template))
+
+
+def _join(*parts):
+    return "/".join(p for p in parts if p)
+
+
+def _dataloader_component(model, reference):
+    """kipoi's name for the default dataloader of `model`: `os.path.join("/" + model, ref)[1:]`,
+    normalised; None when it names another source or leaves the source root."""
+    if not isinstance(reference, str) or ":" in reference or not reference.strip():
+        return None
+    joined = posixpath.normpath(posixpath.join("/" + model, reference.strip()))
+    if not joined.startswith("/"):
+        return None
+    name = joined.lstrip("/")
+    return None if name.startswith("..") else name
+
+
+def wanted_files(root, model, group=None, what=None):
+    """Every remote file of `model` (and of its default dataloader) in snapshot tree `root`, with
+    its kipoi path relative to `root`. `group` is the group directory of a group model."""
+    what = what or "model %s" % model
+    if group is not None:
+        row = model[len(group):].lstrip("/") if group else model
+        doc = _group_doc(root, group, row, TEMPLATE_FILES, what)
+        model_dir = _join(group, DOWNLOADS, "model_files", row)
+    else:
+        path = _first(root, model, MODEL_FILES)
+        doc = load_strict(path, what) if path else None
+        model_dir = _join(model, DOWNLOADS, "model_files")
+    if not isinstance(doc, dict):
+        return []
+    found = model_layout(doc, model_dir, what)
+    component = _dataloader_component(model, doc.get("default_dataloader", "."))
+    if component is not None:
+        found += _dataloader_files(root, component, what)
+    return found
+
+
+def _dataloader_files(root, component, what):
+    path = _first(root, component, DATALOADER_FILES)
+    if path is not None:
+        return dataloader_layout(load_strict(path, what), _join(component, DOWNLOADS, "dataloader_files"),
+                                 "%s, dataloader %s" % (what, component or "."))
+    # A dataloader group (dataloader-template.yaml + models.tsv) above the component.
+    parts = component.split("/") if component else []
+    for i in range(len(parts) - 1, -1, -1):
+        group, row = "/".join(parts[:i]), "/".join(parts[i:])
+        if _first(root, group, DATALOADER_TEMPLATES) is None:
+            continue
+        try:
+            doc = _group_doc(root, group, row, DATALOADER_TEMPLATES, what)
+        except NotFoundError:
+            return []
+        return dataloader_layout(doc, _join(group, DOWNLOADS, "dataloader_files", row),
+                                 "%s, dataloader %s" % (what, component))
+    return []

@@ -1,0 +1,165 @@
+"""Garbage collection: plan what nothing kept uses, then delete it unless used since the plan.
+
+Kept: the snapshots of `keep_keys`, those a model was resolved from in the last keep_days days
+(and, while younger than GRACE_SECONDS, a snapshot with no manifest yet: a publish under way),
+every object a kept manifest names, every object younger than GRACE_SECONDS, and tmp/ entries
+that are not stale. gc_execute re-checks each item's stamp before deleting it.
+"""
+
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import FrozenSet, Optional, Tuple
+
+from kipoi_store.store.scan import read_manifest, walk_files
+from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, stale_entries
+from kipoi_store.store.store import Store
+
+# Objects this young are never collected: a concurrent resolve may have added them and be about to
+# publish. Linking an object into a snapshot updates its ctime, so "young" covers recent use too.
+GRACE_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class GcItem:
+    kind: str  # "snapshot" | "object" | "tmp"
+    name: str  # snapshot key, object file name, or tmp entry name
+    paths: Tuple[Path, ...]  # everything deleted for it
+    bytes: int  # bytes this item frees (each inode counted for the first item that frees it)
+    stamp: Optional[float] = None  # snapshots: newest manifest mtime when planned; objects: its age stamp
+
+
+@dataclass(frozen=True)
+class GcPlan:
+    items: Tuple[GcItem, ...]
+    bytes_freed: int
+    keep_keys: FrozenSet[str] = field(default_factory=frozenset)
+    kept_snapshots: int = 0
+
+    @property
+    def snapshots(self):
+        return tuple(i for i in self.items if i.kind == "snapshot")
+
+    @property
+    def objects(self):
+        return tuple(i for i in self.items if i.kind == "object")
+
+    @property
+    def tmp(self):
+        return tuple(i for i in self.items if i.kind == "tmp")
+
+    @property
+    def manifests(self):
+        return tuple(p for i in self.snapshots for p in i.paths[1:])
+
+
+def _stamp(st):
+    # ctime moves when a hardlink is made or the object is renamed in: "last used", roughly.
+    return max(st.st_mtime, st.st_ctime)
+
+
+def _newest_manifest(store, key):
+    stamps = []
+    for m in store.manifest_files(key):
+        try:
+            stamps.append(os.lstat(m).st_mtime)
+        except FileNotFoundError:
+            pass
+    return max(stamps) if stamps else None
+
+
+def _account(groups):
+    """Given [(item index, [paths])], the bytes each item frees: an inode is freed once every one of
+    its links is deleted, and is credited to the first item holding one of them."""
+    inodes = {}  # (dev, ino) -> [links seen, nlink, size, first item]
+    for index, item_paths in groups:
+        for p in item_paths:
+            for _path, st in walk_files(p):
+                if not stat.S_ISREG(st.st_mode):
+                    continue
+                rec = inodes.setdefault((st.st_dev, st.st_ino), [0, st.st_nlink, st.st_size, index])
+                rec[0] += 1
+    freed = {}
+    for seen, nlink, size, index in inodes.values():
+        if seen >= nlink:
+            freed[index] = freed.get(index, 0) + size
+    return freed
+
+
+def gc_plan(store: Store, keep_keys, keep_days) -> GcPlan:
+    now = time.time()
+    keep_keys = frozenset(keep_keys)
+    referenced = set()
+    candidates = []  # (kind, name, paths, stamp)
+    kept = 0
+    for key in store.keys():
+        manifests = store.manifest_files(key)
+        newest = _newest_manifest(store, key)
+        root = store.snapshot_root(key)
+        keep = key in keep_keys or (newest is not None and now - newest < keep_days * 86400)
+        if not keep and newest is None:
+            try:  # no manifest yet: maybe a publish under way
+                keep = now - _stamp(os.lstat(root)) < GRACE_SECONDS
+            except FileNotFoundError:
+                pass
+        if keep:
+            kept += 1
+            for m in manifests:
+                doc = read_manifest(m)
+                if doc:
+                    referenced.update(v for v in doc["files"].values() if not v.startswith("->"))
+            continue
+        candidates.append(("snapshot", key, (root, store.manifests_dir / key), newest))
+    for digest, _executable, path in store.iter_objects():
+        if digest is None or digest in referenced:
+            continue  # strays are verify's business
+        try:
+            stamp = _stamp(os.lstat(path))
+        except FileNotFoundError:
+            continue
+        if now - stamp >= GRACE_SECONDS:
+            candidates.append(("object", path.name, (path,), stamp))
+    for path in stale_entries(store.tmp_dir, TMP_MAX_AGE):
+        candidates.append(("tmp", path.name, (path,), None))
+    # Objects first: the bytes of a hardlinked file belong to its object.
+    order = {"object": 0, "snapshot": 1, "tmp": 2}
+    candidates.sort(key=lambda c: (order[c[0]], c[1]))
+    freed = _account([(i, c[2]) for i, c in enumerate(candidates)])
+    items = tuple(GcItem(kind, name, paths, freed.get(i, 0), stamp)
+                  for i, (kind, name, paths, stamp) in enumerate(candidates))
+    return GcPlan(items, sum(i.bytes for i in items), keep_keys, kept)
+
+
+def gc_execute(store: Store, plan: GcPlan) -> int:
+    """Delete what `plan` lists, skipping anything used since it was made; returns bytes freed."""
+    todo = []
+    for item in plan.items:
+        if item.kind == "snapshot":
+            if _newest_manifest(store, item.name) != item.stamp:
+                continue  # resolved (or published) since the plan
+        elif item.kind == "object":
+            try:
+                if _stamp(os.lstat(item.paths[0])) != item.stamp:
+                    continue  # linked or re-added since the plan
+            except FileNotFoundError:
+                continue
+        todo.append(item)
+    freed = _account([(i, item.paths) for i, item in enumerate(todo)])
+    for item in todo:
+        if item.kind == "snapshot":
+            root, manifests = item.paths
+            # Move the tree out of sight first: nobody may see it half deleted.
+            moved = store.new_tmp_path("gc-" + item.name[:16])
+            try:
+                os.rename(root, moved)
+            except FileNotFoundError:
+                moved = None
+            remove_path(manifests)
+            if moved is not None:
+                remove_path(moved)
+        else:
+            remove_path(item.paths[0])
+    return sum(freed.values())
+

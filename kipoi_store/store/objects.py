@@ -1,0 +1,190 @@
+"""ObjectStore: the store's objects/, every content once, named by its sha256 and read-only.
+
+    objects/sha256/ab/<64 hex>[.x]   `.x`: the 0555 variant; a hardlink shares its inode's mode,
+                                     so an executable needs its own inode
+
+Content is hashed while it is written to a tmp/ file, checked against what the caller expected,
+and only then renamed into place: an object exists only once its bytes are known to match its name.
+Store (store.py) extends this with snapshots and manifests.
+"""
+
+import errno
+import os
+import re
+from pathlib import Path
+
+from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.store import hashing, staging
+from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, unlink_quiet
+
+_OBJECT_NAME = re.compile(r"([0-9a-f]{64})(\.x)?")
+
+
+class ObjectStore:
+    def __init__(self, root):
+        self.root = Path(os.path.abspath(os.path.expanduser(str(root))))  # printed paths are absolute
+        self.objects_dir = self.root / "objects" / "sha256"
+        self.tmp_dir = self.root / "tmp"
+
+    def object_path(self, digest, executable=False) -> Path:
+        if not hashing.is_sha256(digest):
+            raise UsageError("not a sha256 digest: %r" % (digest,))
+        return self.objects_dir / digest[:2] / (digest + (".x" if executable else ""))
+
+    def has_object(self, digest) -> bool:
+        return hashing.is_sha256(digest) and os.path.isfile(self.object_path(digest))
+
+    # --------------------------------------------------------------------------------- adding
+
+    @staticmethod
+    def _check(hasher, expected_sha256, expected_size, what):
+        if expected_size is not None and hasher.size != int(expected_size):
+            raise IntegrityError("%s: expected %d bytes, got %d" % (what, int(expected_size),
+                                                                     hasher.size))
+        digest = hasher.hexdigest()
+        if expected_sha256 is not None and digest != str(expected_sha256).lower():
+            raise IntegrityError("%s: sha256 mismatch, expected %s, got %s"
+                                 % (what, expected_sha256, digest))
+        return digest
+
+    def commit_verified(self, tmp, digest):
+        """Make file `tmp` under tmp/, whose sha256 the caller computed while writing it, the object
+        `digest` (or drop it when that object exists). Saves re-reading a download to hash it."""
+        if not hashing.is_sha256(digest):
+            raise IntegrityError("not a sha256 digest: %r" % (digest,))
+        return self._commit(tmp, digest)
+
+    def _commit(self, tmp, digest):
+        """Make verified file `tmp` the object `digest` (or drop it when that object exists)."""
+        target = self.object_path(digest)
+        if target.is_file():
+            unlink_quiet(tmp)
+            return digest
+        os.chmod(tmp, 0o444)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)  # identical bytes if someone beat us to it: harmless
+        return digest
+
+    def add_file(self, src, expected_sha256=None, expected_size=None, move=False, what=None) -> str:
+        """Add the content of file `src`; returns its sha256. With move=True `src` (best in tmp/)
+        becomes the object, or is deleted: it never survives a failed check."""
+        what = what or str(src)
+        if move:
+            try:
+                digest = self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
+            except BaseException:
+                unlink_quiet(src)
+                raise
+            try:
+                return self._commit(src, digest)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+            # Another filesystem: fall through to a verified copy, then drop the source.
+            try:
+                return self.add_file(src, digest, expected_size, what=what)
+            finally:
+                unlink_quiet(src)
+        if expected_sha256 is not None and self.has_object(str(expected_sha256).lower()):
+            # Already stored: only confirm the claim, no need to write a second copy.
+            return self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
+        tmp = self.new_tmp_path("add")
+        try:
+            with open(src, "rb") as f, open(tmp, "xb") as out:
+                hasher = hashing.copy_hashing(f, out)
+            digest = self._check(hasher, expected_sha256, expected_size, what)
+            return self._commit(tmp, digest)
+        finally:
+            unlink_quiet(tmp)
+
+    def add_bytes(self, data, expected_sha256=None, what=None) -> str:
+        hasher = hashing.Hasher()
+        hasher.update(data)
+        digest = self._check(hasher, expected_sha256, None, what or "data")
+        if self.has_object(digest):
+            return digest
+        tmp = self.new_tmp_path("bytes")
+        try:
+            with open(tmp, "xb") as out:
+                out.write(data)
+            return self._commit(tmp, digest)
+        finally:
+            unlink_quiet(tmp)
+
+    def add_stream(self, chunks, expected_sha256=None, expected_size=None, what=None) -> str:
+        tmp = self.new_tmp_path("stream")
+        try:
+            with open(tmp, "xb") as out:
+                hasher = hashing.write_hashing(chunks, out)
+            digest = self._check(hasher, expected_sha256, expected_size, what or "stream")
+            return self._commit(tmp, digest)
+        finally:
+            unlink_quiet(tmp)
+
+    # --------------------------------------------------------------------------------- copies
+
+    def _copy_object(self, digest, dst, executable):
+        """Copy object `digest` to `dst` (mode 0555 or 0444), checking its bytes on the way."""
+        with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
+            hasher = hashing.copy_hashing(f, out)
+        if hasher.hexdigest() != digest:
+            unlink_quiet(dst)
+            raise IntegrityError("object %s is damaged (run 'kipoi store verify --repair')" % digest)
+        os.chmod(dst, 0o555 if executable else 0o444)
+
+    def _ensure_executable(self, digest):
+        target = self.object_path(digest, executable=True)
+        if target.is_file():
+            return
+        tmp = self.new_tmp_path("exec")
+        try:
+            self._copy_object(digest, tmp, executable=True)
+            os.replace(tmp, target)
+        finally:
+            unlink_quiet(tmp)
+
+    # ---------------------------------------------------------------------------- enumerating
+
+    def iter_objects(self):
+        """(digest, executable, path) for every object, and (None, None, path) for stray files."""
+        try:
+            fans = sorted(os.listdir(self.objects_dir))
+        except FileNotFoundError:
+            return
+        for fan in fans:
+            folder = self.objects_dir / fan
+            if not folder.is_dir():
+                yield None, None, folder
+                continue
+            for name in sorted(os.listdir(folder)):
+                m = _OBJECT_NAME.fullmatch(name)
+                if m and name[:2] == fan:
+                    yield m.group(1), bool(m.group(2)), folder / name
+                else:
+                    yield None, None, folder / name
+
+    # ------------------------------------------------------------------------------------ tmp
+
+    def new_tmp_path(self, hint="") -> Path:
+        """A fresh name under tmp/ (nothing is created there). The name carries our pid and host, so
+        clean_tmp can tell a dead process's leftovers from a live one's work."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / staging.new_name(hint)
+
+    def _write_atomic(self, path, data):
+        tmp = self.new_tmp_path("write")
+        try:
+            with open(tmp, "xb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        finally:
+            unlink_quiet(tmp)
+
+    def clean_tmp(self, max_age=TMP_MAX_AGE):
+        """Remove tmp/ entries whose owner died on this host, or that are older than `max_age`
+        seconds and not owned by a live process here; returns the paths removed."""
+        removed = []
+        for path in staging.stale_entries(self.tmp_dir, max_age):
+            remove_path(path)
+            removed.append(path)
+        return removed

@@ -1,0 +1,116 @@
+"""tmp/: where every change to the store is staged before one rename makes it visible.
+
+Each entry is named <pid>@<host>@<random>[@hint], so its owner can be told from its name: an
+entry whose owner died on this host, or a foreign one old enough, is a killed process's leftover
+(stale_entries) that anyone may remove. Also the removal helpers the store deletes with.
+"""
+
+import os
+import re
+import stat
+import time
+
+TMP_MAX_AGE = 86400
+
+_UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.+-]")
+
+
+def _host():
+    return _UNSAFE_NAME_CHARS.sub("_", os.uname().nodename or "localhost")[:64]
+
+
+HOST = _host()
+
+
+def new_name(hint=""):
+    """A fresh tmp/ entry name carrying our pid and host (see tmp_owner)."""
+    name = "%d@%s@%s" % (os.getpid(), HOST, os.urandom(8).hex())
+    if hint:
+        name += "@" + _UNSAFE_NAME_CHARS.sub("_", hint)[:48]
+    return name
+
+
+def tmp_owner(name):
+    """(pid, host) encoded in a tmp/ entry name, or None for a name we did not make."""
+    parts = name.split("@")
+    if len(parts) < 3 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1]
+
+
+def _owner_dead(name):
+    """True only when we can tell: the owner ran on this host and no such process exists now."""
+    owner = tmp_owner(name)
+    if owner is None or owner[1] != HOST:
+        return False
+    try:
+        os.kill(owner[0], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def remove_path(path):
+    """Delete a file, link or whole tree, making read-only directories writable as needed; a path
+    that is already gone is fine."""
+    path = str(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        try:
+            os.unlink(path)
+        except PermissionError:
+            os.chmod(os.path.dirname(path) or ".", 0o755)
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+
+    def retry(func, p, exc_info):
+        if isinstance(exc_info[1], FileNotFoundError):
+            return
+        os.chmod(os.path.dirname(p) or ".", 0o755)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, 0o755)
+        func(p)
+
+    import shutil  # only when something is deleted: keeps the warm path's imports small
+
+    shutil.rmtree(path, onerror=retry)
+
+
+def unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def stale_entries(tmp_dir, max_age=TMP_MAX_AGE):
+    """Paths of the tmp_dir entries whose owner died on this host, or that are older than
+    `max_age` seconds and not owned by a live process here."""
+    try:
+        names = sorted(os.listdir(tmp_dir))
+    except FileNotFoundError:
+        return []
+    now = time.time()
+    stale = []
+    for name in names:
+        path = tmp_dir / name
+        if _owner_dead(name):
+            stale.append(path)
+            continue
+        owner = tmp_owner(name)
+        if owner is not None and owner[1] == HOST:
+            continue  # a live process of this host is still working on it
+        try:
+            age = now - os.lstat(path).st_mtime
+        except FileNotFoundError:
+            continue
+        if age > max_age:
+            stale.append(path)
+    return stale

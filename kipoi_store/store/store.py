@@ -1,0 +1,284 @@
+"""The content-addressed store: objects once, snapshots as read-only hardlink views, atomic publish.
+
+    store = Store.default()                       # $KIPOI_STORE, else $KIPOI_HOME/store
+    digest = store.add_file("weights.h5")         # hashed while copied into objects/sha256/..
+    store.publish(commit, "rbp_eclip/UPF1", {"rbp_eclip/UPF1/model.yaml": FileEntry(digest),
+                                             "rbp_eclip/UPF1/dl.py": LinkEntry("../template/dl.py")})
+    store.manifest(commit, "rbp_eclip/UPF1")      # a dict once that model is completely published
+
+Layout under the root:
+    objects/sha256/ab/<64 hex>[.x]   every content once, read-only (`.x`: the 0555 variant; a hardlink
+                                     shares its inode's mode, so an executable needs its own inode)
+    snapshots/<key>/<path...>        read-only files (hardlinks to objects, copies in copy mode),
+                                     relative symlinks that never leave snapshots/<key>
+    manifests/<key>/<name>.json      "model `name` is complete under <key>": written last
+    tmp/<pid>@<host>@<random>[@hint] staging on the same filesystem, owned by one process
+    link-mode                        "hardlink" or "copy", chosen once per store
+    cache/                           other modules' diskcache databases
+
+Correctness never rests on a lock: every change becomes visible through one rename of something
+complete (an object, a directory subtree, a manifest), so a process killed at any moment leaves
+at most garbage in tmp/ (see clean_tmp) and never a half-written file where a reader looks.
+Nothing here prints.
+
+Where the rest lives: adding and checking objects, and tmp/, in objects.py (ObjectStore, which
+Store extends); what a snapshot may contain in entries.py; verify, gc and info in their own modules.
+"""
+
+from __future__ import annotations  # annotations stay strings: no typing import
+
+import errno
+import json
+import os
+import re
+import stat
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from kipoi_store import paths
+from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.store import hashing
+from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
+from kipoi_store.store.objects import ObjectStore
+from kipoi_store.store.staging import remove_path, unlink_quiet
+
+LINK_MODES = ("hardlink", "copy")
+
+_KEY = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64}")
+# os.link failures that mean "this file cannot be linked here", not "something is broken":
+# too many links (ext4 caps an inode at 65000), protected_hardlinks, another device, no support.
+_LINK_REFUSALS = {errno.EMLINK, errno.EPERM, errno.EACCES, errno.EXDEV, errno.ENOTSUP,
+                  errno.EOPNOTSUPP}
+
+
+def _manifest_filename(name):
+    encoded = name.replace("%", "%25").replace("/", "%2F")
+    if len(encoded.encode("utf-8", "surrogateescape")) > 200:  # file names stop at 255 bytes
+        encoded = encoded[:100] + "~" + hashing.sha256_bytes(
+            name.encode("utf-8", "surrogateescape"))[:32]
+    return encoded + ".json"
+
+
+class Store(ObjectStore):
+    def __init__(self, root):
+        super().__init__(root)
+        self.snapshots_dir = self.root / "snapshots"
+        self._snapshots = str(self.snapshots_dir)
+        self.manifests_dir = self.root / "manifests"
+        self._manifests = str(self.manifests_dir)
+        self.cache_dir = self.root / "cache"
+        self._link_mode = None
+        self._tmp_cleaned = False
+
+    @classmethod
+    def default(cls):
+        return cls(paths.store_root())
+
+    def __repr__(self):
+        return "Store(%r)" % str(self.root)
+
+    # ------------------------------------------------------------------------------ link mode
+
+    def recorded_link_mode(self) -> str | None:
+        """The link mode written in root/link-mode, or None while none has been chosen."""
+        try:
+            mode = (self.root / "link-mode").read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return mode if mode in LINK_MODES else None
+
+    @property
+    def link_mode(self):
+        if self._link_mode is None:
+            mode = self.recorded_link_mode()
+            if mode is None:
+                mode = self._probe_link_mode()
+                self._write_atomic(self.root / "link-mode", (mode + "\n").encode())
+            self._link_mode = mode
+        return self._link_mode
+
+    def _probe_link_mode(self):
+        probe = self.new_tmp_path("link-probe")
+        try:
+            probe.write_bytes(b"")
+            os.link(probe, str(probe) + "-link")
+            return "hardlink"
+        except OSError:
+            return "copy"
+        finally:
+            unlink_quiet(probe)
+            unlink_quiet(str(probe) + "-link")
+
+    # ------------------------------------------------------------------------------ snapshots
+
+    @staticmethod
+    def check_key(key):
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise UsageError("not a snapshot key (a 40/64-hex commit or local-<hex>): %r" % (key,))
+        return key
+
+    def snapshot_root(self, key) -> Path:
+        return self.snapshots_dir / self.check_key(key)
+
+    def snapshot_location(self, key, relpath) -> str:
+        """str(snapshot_root(key) / relpath), built as one string: it is on the per-spec path."""
+        return "%s/%s/%s" % (self._snapshots, self.check_key(key), relpath)
+
+    def manifest_path(self, key, name) -> Path:
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise UsageError("not a model name: %r" % (name,))
+        return self.manifests_dir / self.check_key(key) / _manifest_filename(name)
+
+    def manifest(self, key, name) -> dict | None:
+        path = self.manifest_path(key, name)
+        try:
+            doc = json.loads(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+        if not isinstance(doc, dict) or doc.get("name") != name or doc.get("key") != key:
+            return None
+        if not self.snapshot_root(key).is_dir():  # collected by gc since
+            return None
+        return doc
+
+    def use(self, key, name) -> bool:
+        """Whether model `name` is completely published under `key`, recording the use for gc's
+        --keep-days. The cheap check a warm resolve makes (the manifest is written last)."""
+        key = self.check_key(key)
+        if not isinstance(name, str) or not name or "\0" in name:
+            raise UsageError("not a model name: %r" % (name,))
+        # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
+        try:
+            os.utime("%s/%s/%s" % (self._manifests, key, _manifest_filename(name)))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return os.path.isdir("%s/%s" % (self._snapshots, key))
+
+    def touch(self, key, name):
+        try:
+            os.utime(self.manifest_path(key, name))
+        except FileNotFoundError:
+            pass
+
+    # ----------------------------------------------------------------------------- publishing
+
+    def publish(self, key, name, entries: Mapping) -> Path:
+        """Make `entries` ({relative path: FileEntry | LinkEntry}) visible under snapshot_root(key)
+        and record model `name` as complete there. Safe against concurrent publishers of the same
+        or overlapping trees: what exists already is kept."""
+        root = self.snapshot_root(key)
+        manifest_path = self.manifest_path(key, name)
+        entries = dict(entries)
+        check_entries(entries)
+        if not self._tmp_cleaned:
+            # Whoever publishes tidies up after killed processes, once per process: the cold
+            # path is the one that already pays for file system work.
+            self._tmp_cleaned = True
+            self.clean_tmp()
+        for path, entry in sorted(entries.items()):
+            if isinstance(entry, FileEntry):
+                if not self.has_object(entry.digest):
+                    raise IntegrityError("cannot publish %s of %s: object %s is not in the store"
+                                         % (path, name, entry.digest))
+                if entry.executable:
+                    self._ensure_executable(entry.digest)
+        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(3):
+            staging = self.new_tmp_path("publish")
+            try:
+                self._build(staging, entries)
+                self._staged(staging)
+                self._merge(staging, root, key, "")
+            finally:
+                remove_path(staging)
+            # A concurrent gc may have moved the tree away under us: publish again.
+            missing = [p for p in entries if not os.path.lexists(root / p)]
+            if not missing:
+                break
+        else:
+            raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
+                                 % (key, missing[0], name))
+        doc = {"name": name, "key": key,
+               "files": {p: ("->" + e.target if isinstance(e, LinkEntry) else e.digest)
+                         for p, e in sorted(entries.items())},
+               "executable": sorted(p for p, e in entries.items()
+                                    if isinstance(e, FileEntry) and e.executable),
+               "published": time.time()}
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
+        return root
+
+    def _staged(self, staging):
+        """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
+
+    def _build(self, staging, entries):
+        os.mkdir(staging, 0o755)
+        hardlink = self.link_mode == "hardlink"
+        made = {""}
+        for path in sorted(entries):
+            entry = entries[path]
+            parent = os.path.dirname(path)
+            if parent not in made:
+                os.makedirs(os.path.join(staging, parent), 0o755, exist_ok=True)
+                made.add(parent)
+            dst = os.path.join(staging, path)
+            if isinstance(entry, LinkEntry):
+                os.symlink(entry.target, dst)
+                continue
+            if hardlink:
+                try:
+                    os.link(self.object_path(entry.digest, entry.executable), dst)
+                    continue
+                except FileNotFoundError:
+                    raise IntegrityError("object %s vanished while publishing %s (a concurrent gc?)"
+                                         % (entry.digest, path)) from None
+                except OSError as exc:
+                    if exc.errno not in _LINK_REFUSALS:
+                        raise
+            self._copy_object(entry.digest, dst, entry.executable)
+
+    def _merge(self, src, dst, key, rel):
+        """Move tree `src` into `dst`: whatever is missing arrives by one rename (complete), existing
+        directories are merged into, existing files and links are kept (same content)."""
+        try:
+            st = os.lstat(dst)
+        except FileNotFoundError:
+            try:
+                os.rename(src, dst)
+                return
+            except OSError as exc:  # appeared meanwhile: merge into what is there now
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                    raise
+            st = os.lstat(dst)
+        mine = os.lstat(src)
+        if stat.S_ISDIR(mine.st_mode) and stat.S_ISDIR(st.st_mode):
+            for name in sorted(os.listdir(src)):
+                self._merge(os.path.join(src, name), os.path.join(dst, name), key,
+                            name if not rel else rel + "/" + name)
+            return
+        if stat.S_IFMT(mine.st_mode) == stat.S_IFMT(st.st_mode):
+            return
+        kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+        raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
+                             % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
+                                kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
+
+    # ---------------------------------------------------------------------------- enumerating
+
+    def keys(self):
+        """Every snapshot key with a snapshot tree or manifests, sorted."""
+        found = set()
+        for folder in (self.snapshots_dir, self.manifests_dir):
+            try:
+                found.update(k for k in os.listdir(folder) if _KEY.fullmatch(k))
+            except FileNotFoundError:
+                pass
+        return sorted(found)
+
+    def manifest_files(self, key):
+        folder = self.manifests_dir / self.check_key(key)
+        try:
+            return sorted(folder / n for n in os.listdir(folder) if n.endswith(".json"))
+        except FileNotFoundError:
+            return []

@@ -1,0 +1,148 @@
+"""Verifying the store: re-hash every object and every file a manifest records, optionally repair.
+
+Repair deletes what is damaged (objects, snapshot files, the manifests that relied on them), so
+the next resolve fetches and publishes them again.
+"""
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Tuple
+
+from kipoi_store.errors import UnsafePathError
+from kipoi_store.store import hashing
+from kipoi_store.store.entries import check_relpath
+from kipoi_store.store.scan import read_manifest, walk_files
+from kipoi_store.store.staging import remove_path
+from kipoi_store.store.store import Store
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    objects_checked: int
+    files_checked: int
+    problems: Tuple[str, ...]  # one line each
+    removed: Tuple[str, ...] = ()  # what --repair deleted
+
+    @property
+    def ok(self):
+        return not self.problems
+
+
+def verify(store: Store, repair=False) -> VerifyReport:
+    problems, damaged, bad_manifests = [], [], []
+    good = {}  # (dev, ino) -> digest of objects that hash to their name
+    bad_inodes, bad_objects = set(), set()  # bad_objects: (digest, executable)
+    n_objects = 0
+    for digest, executable, path in store.iter_objects():
+        if digest is None:
+            problems.append("stray %s: not an object name" % path.relative_to(store.root))
+            damaged.append(path)
+            continue
+        n_objects += 1
+        try:
+            st = os.lstat(path)
+            actual = hashing.sha256_file(path) if stat.S_ISREG(st.st_mode) else "not a file"
+        except OSError as exc:
+            st, actual = None, "unreadable (%s)" % exc.strerror
+        if actual == digest:
+            good[(st.st_dev, st.st_ino)] = digest
+            continue
+        problems.append("damaged object %s%s: content is %s" % (digest, ".x" if executable else "",
+                                                               actual))
+        damaged.append(path)
+        bad_objects.add((digest, executable))
+        if st is not None:
+            bad_inodes.add((st.st_dev, st.st_ino))
+
+    hashed = {}  # (dev, ino) -> digest of snapshot files hashed so far (shared inodes once)
+    reported = set()
+    n_files = 0
+    for key in store.keys():
+        root = store.snapshot_root(key)
+        for mpath in store.manifest_files(key):
+            doc = read_manifest(mpath)
+            if doc is None:
+                problems.append("damaged manifest %s: unreadable" % mpath.relative_to(store.root))
+                bad_manifests.append(mpath)
+                continue
+            executable = set(doc.get("executable") or ())
+            broken = False
+            for rel, value in sorted(doc["files"].items()):
+                n_files += 1
+                where = "%s/%s" % (key, rel)
+                try:
+                    check_relpath(rel)
+                except UnsafePathError as exc:
+                    problems.append("damaged manifest %s: %s" % (mpath.relative_to(store.root), exc))
+                    broken = True
+                    break
+                path = root / rel
+                if where in reported:
+                    broken = True
+                    continue
+                problem = _check_file(path, value, rel in executable, good, bad_inodes,
+                                      bad_objects, hashed)
+                if problem is not None:
+                    problems.append("damaged snapshot file %s: %s" % (where, problem))
+                    reported.add(where)
+                    if os.path.lexists(path):
+                        damaged.append(path)
+                    broken = True
+                elif (value, rel in executable) in bad_objects:
+                    broken = True  # its object goes: let the next resolve bring both back
+            if broken:
+                bad_manifests.append(mpath)
+
+    if bad_inodes:
+        # Hardlinks of a damaged object that no manifest names (a publish killed before its
+        # manifest): the next publish would keep them, so they go too.
+        for key in store.keys():
+            for path, st in walk_files(store.snapshot_root(key)):
+                rel = os.path.relpath(path, store.snapshot_root(key))
+                if (st.st_dev, st.st_ino) in bad_inodes and "%s/%s" % (key, rel) not in reported:
+                    problems.append("damaged snapshot file %s/%s: a link to a damaged object"
+                                    % (key, rel))
+                    damaged.append(Path(path))
+
+    removed = []
+    if repair:
+        for path in damaged + bad_manifests:
+            if os.path.lexists(path):
+                remove_path(path)
+                removed.append(str(path))
+    return VerifyReport(n_objects, n_files, tuple(problems), tuple(removed))
+
+
+def _check_file(path, value, executable, good, bad_inodes, bad_objects, hashed):
+    """What is wrong with snapshot file `path` that a manifest records as `value`, or None."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return "unreadable (%s)" % exc.strerror
+    if value.startswith("->"):
+        if not stat.S_ISLNK(st.st_mode):
+            return "should be a symlink to %s" % value[2:]
+        if os.readlink(path) != value[2:]:
+            return "points to %s, should point to %s" % (os.readlink(path), value[2:])
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    inode = (st.st_dev, st.st_ino)
+    if inode in bad_inodes:
+        return "a link to damaged object %s" % value
+    if good.get(inode) == value:
+        return None  # the object check covered these very bytes
+    actual = hashed.get(inode)
+    if actual is None:
+        try:
+            actual = hashed[inode] = hashing.sha256_file(path)
+        except OSError as exc:
+            return "unreadable (%s)" % exc.strerror
+    if actual != value:
+        return "content is %s, should be %s" % (actual, value)
+    return None
+
