@@ -30,3 +30,22 @@ def store_root(env=None):
 def offline(env=None):
     env = os.environ if env is None else env
     return env.get("KIPOI_OFFLINE", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def user_cache(env=None):
+    """Per-user bookkeeping (records, stat caches, the parsed config): never inside a store, which
+    may be read-only or shared with other users."""
+    return kipoi_home(env) / "cache"
+
+
+def system_config_path(env=None):
+    """The admin's config, read beneath the user's: KIPOI_SYSTEM_CONFIG, else /etc/kipoi/config.yaml."""
+    env = os.environ if env is None else env
+    explicit = env.get("KIPOI_SYSTEM_CONFIG")
+    return expand(explicit) if explicit else Path("/etc/kipoi/config.yaml")
+
+
+def site_stores_env(env=None):
+    """The stores KIPOI_SITE_STORES names (colon-separated), in order; empty entries skipped."""
+    env = os.environ if env is None else env
+    return [expand(p) for p in env.get("KIPOI_SITE_STORES", "").split(":") if p.strip()]

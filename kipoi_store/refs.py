@@ -1,7 +1,7 @@
 """Which snapshot keys the current config still reaches: what `kipoi store gc` must keep."""
 
 from kipoi_store.errors import KipoiError
-from kipoi_store.store.records import Records
+from kipoi_store.store.records import user_records
 
 
 def current_keys(config, store):
@@ -14,7 +14,7 @@ def current_keys(config, store):
     local_roots = {str(s.local_path) for s in config.sources.values()
                    if s.type == "local" and s.local_path is not None}
     if local_roots:
-        for key, record in Records(store.cache_dir / "records").items():
+        for key, record in user_records().items():
             if len(key) == 3 and key[0] == "local" and key[1] in local_roots and isinstance(record, dict):
                 keys.add(record.get("key"))
         keys.discard(None)
@@ -29,4 +29,18 @@ def current_keys(config, store):
                 keys.add(git.commit_for(None))
         except KipoiError:
             continue  # never resolved here: nothing of it to keep
+    return keys
+
+
+def used_keys(since):
+    """Keys of the snapshots this user resolved a model from since `since` (unix time), wherever
+    the store: what the per-user records say, for stores whose manifests are not stamped on use
+    (shared ones, and those we cannot write)."""
+    keys = set()
+    for key, record in user_records().items(since=since):
+        if len(key) == 3 and key[0] == "git":
+            keys.add(key[1])
+        elif len(key) == 3 and key[0] == "local" and isinstance(record, dict):
+            keys.add(record.get("key"))
+    keys.discard(None)
     return keys

@@ -1,9 +1,32 @@
 """Spec -> config -> source -> store: the one pipeline every resolving command shares."""
 
+import os
+
+from kipoi_store import paths
 from kipoi_store import spec as specmod
 from kipoi_store.errors import UsageError
-from kipoi_store.store.records import Records
+from kipoi_store.store.records import user_records
 from kipoi_store.store.statcache import StatCache
+from kipoi_store.store.store import Store
+
+
+def site_store_paths(config, store_root):
+    """The site stores, in the order they are searched: KIPOI_SITE_STORES, then the config's
+    site_stores (the user's, then the system config's); each once, never the user's own store."""
+    found = []
+    for path in paths.site_stores_env() + list(getattr(config, "site_stores", ())):
+        path = os.path.abspath(path)
+        if path != str(store_root) and path not in found:
+            found.append(path)
+    return found
+
+
+def open_store(config):
+    """The user's store (KIPOI_STORE, else $KIPOI_HOME/store), with the site stores behind it:
+    models complete there are used in place, and their objects are taken before the network's."""
+    store = Store.default()
+    store.sites = tuple(Store(p) for p in site_store_paths(config, store.root))
+    return store
 
 
 class Resolver:
@@ -15,8 +38,8 @@ class Resolver:
         self.offline = offline
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
-        self.statcache = StatCache(store.cache_dir / "stat")
-        self.records = Records(store.cache_dir / "records")
+        self.statcache = StatCache(paths.user_cache() / "stat")  # per user: never in a shared store
+        self.records = user_records()
         self._backends = {}
 
     def backend(self, source_name):
@@ -34,7 +57,7 @@ class Resolver:
             from kipoi_store.sources.git import GitSource
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
-                             warn=self.warn, rewrites=self.config.url_rewrites)
+                             warn=self.warn, rewrites=self.config.url_rewrites, records=self.records)
         if source.type == "github-permalink":
             from kipoi_store.sources.github import PermalinkSource
 

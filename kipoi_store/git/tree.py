@@ -65,10 +65,16 @@ class GitTree(Tree):
         data = cli.run(self.remote.git_dir,
                           ["ls-tree", "-r", "-t", "-z", "--full-tree", "--end-of-options", self.commit],
                           what="ls-tree %s in %s" % (self.commit[:12], self.remote.display_url))
-        cache.parent.mkdir(exist_ok=True)
         tmp = cache.with_name("%s.%d.%s.tmp" % (self.commit, os.getpid(), os.urandom(4).hex()))
-        tmp.write_bytes(data)
-        os.replace(tmp, cache)
+        try:
+            cache.parent.mkdir(exist_ok=True)
+            tmp.write_bytes(data)
+            os.replace(tmp, cache)
+        except OSError:  # a store we cannot write: listed again next time, which is only slower
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
         return data
 
     @property

@@ -3,7 +3,7 @@ and published at kipoi's path in the model's snapshot.
 
     paths = fetch_model_files(resolution, store, config)   # after Resolver(...).resolve(spec)
 
-A file is fetched at most once per store: an md5 -> sha256 index (store.cache_dir/"md5", rebuildable:
+A file is fetched at most once per store: an md5 -> sha256 index (the user's cache dir, rebuildable:
 every hit is checked against the objects) finds it again from any model of any commit. Downloads
 try each URL from `url_rewrites` (mirrors) before the original, run in a few threads, and go
 through download.download_url (resume with Range, retry with backoff, md5 and sha256 hashed while
@@ -42,19 +42,20 @@ class Md5Index:
     @property
     def cache(self):
         if self._cache is None:
-            import diskcache
+            from kipoi_store import paths
+            from kipoi_store.store.statcache import StatCache
 
-            self._cache = diskcache.Cache(str(self.store.cache_dir / "md5"), eviction_policy="none")
+            self._cache = StatCache(paths.user_cache() / "md5")  # per user: never in a shared store
         return self._cache
 
     def get(self, md5):
         with self._lock:
-            sha256 = self.cache.get(md5)
+            sha256 = self.cache.get_raw(md5)
         return sha256 if sha256 is not None and self.store.has_object(sha256) else None
 
     def put(self, md5, sha256):
         with self._lock:
-            self.cache.set(md5, sha256)
+            self.cache.put_raw(md5, sha256)
 
     def close(self):
         if self._cache is not None:
@@ -165,10 +166,11 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
     backoff, max_wait, timeout, sleep)."""
     name = resolution.model + FILES_SUFFIX
     root = store.snapshot_root(resolution.key)
-    done = store.manifest(resolution.key, name)
-    if done is not None:
-        store.touch(resolution.key, name)
-        return sorted(str(root / p) for p in done["files"])
+    holder = store.use(resolution.key, name)  # here, or in a site store
+    if holder is not None:
+        done = holder.manifest(resolution.key, name)
+        if done is not None:
+            return sorted(str(holder.snapshot_root(resolution.key) / p) for p in done["files"])
     what = "model %s:%s" % (resolution.source, resolution.model)
     wanted = wanted_files(str(root), resolution.model, resolution.group, what)
     by_path = {}

@@ -4,9 +4,9 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
-from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store.entries import FileEntry, LinkEntry
-from kipoi_store.store.records import Records
+from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
+from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
+from kipoi_store.store.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.sources import Resolution
 
@@ -14,6 +14,7 @@ LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
 MODE_EXEC = "100755"
 MODE_DIR = "040000"
+RECORD = ("directory", "group")  # what a warm resolve needs of a model: also its manifest's info
 
 
 STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv", ".py")
@@ -61,9 +62,22 @@ def _import_requests_in_background():
         _requests_import.start()
 
 
+def model_info(manifest):
+    """The record a manifest's info gives ({"directory", "group"}), or None when it has none or
+    not of that shape (an older store, or a file nobody should trust)."""
+    info = manifest.get("info") if isinstance(manifest, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("group"), (str, type(None))):
+        return None
+    try:
+        check_relpath(info.get("directory"))  # a location inside the snapshot, nowhere else
+    except UnsafePathError:
+        return None
+    return {"directory": info["directory"], "group": info["group"]}
+
+
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
-                 remote_url=None):
+                 remote_url=None, records=None):
         from kipoi_store.git.remote import GitRemote
 
         self.config = config
@@ -78,7 +92,7 @@ class GitSource:
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
-        self.records = Records(store.cache_dir / "records")
+        self.records = records if records is not None else user_records()
         self._blobs = None
 
     # -- refs ---------------------------------------------------------------------------------
@@ -94,9 +108,10 @@ class GitSource:
     def blobs(self):
         """git blob id -> sha256 of its bytes (diskcache: opened on the cold path only)."""
         if self._blobs is None:
+            from kipoi_store import paths
             from kipoi_store.store.statcache import StatCache
 
-            self._blobs = StatCache(self.store.cache_dir / "git-blobs")
+            self._blobs = StatCache(paths.user_cache() / "git-blobs")
         return self._blobs
 
     def tree(self, commit):
@@ -118,18 +133,27 @@ class GitSource:
         return self.resolve_at(model, commit, ref)
 
     def resolve_at(self, model, commit, ref=None):
-        # The warm path: one small record file and one utime, no git process, no tree.
-        record = self.records.get(("git", commit, model))
-        if record is None or not self.store.use(commit, model):
+        # The warm path: one small record file and a stat or two, no git process, no tree. The
+        # model may be complete in a site store: then it is used from there, as it is.
+        key = ("git", commit, model)
+        record = self.records.get(key, RECORD, touch=True)
+        holder = self.store.use(commit, model)
+        if holder is not None and record is None:
+            record = model_info(holder.manifest(commit, model))  # published by another user
+            if record is not None:
+                self.records.put(key, record)
+        if holder is None or record is None:
             record = self._materialise(model, commit)
+            holder = self.store.use(commit, model) or self.store
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
-                          location=self.store.snapshot_location(commit, record["directory"]),
+                          location=holder.snapshot_location(commit, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------
     def _materialise(self, model, commit):
         from kipoi_store.models import catalog, closure  # cold path only: a warm resolve reads a record
 
+        self.store.require_writable()  # before git writes to the clone in it
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
             _import_requests_in_background()
@@ -137,11 +161,10 @@ class GitSource:
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
         mref = catalog.find_model(tree, model, source=self.name)
-        paths = closure.closure(tree, mref, source=self.name)
-        entries = self._entries(tree, paths)
-        if self.store.manifest(commit, model) is None:
-            self.store.publish(commit, model, entries)
         record = {"directory": mref.directory, "group": mref.group}
+        if self.store.use(commit, model) is None:
+            paths = closure.closure(tree, mref, source=self.name)
+            self.store.publish(commit, model, self._entries(tree, paths), info=record)
         self.records.put(("git", commit, model), record)
         return record
 

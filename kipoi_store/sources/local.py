@@ -10,6 +10,8 @@ from kipoi_store.store.statcache import stat_key
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.sources import Resolution
 
+RECORD = ("key", "directory", "group", "stats")
+
 
 def content_key(entries):
     """The snapshot key of a set of entries: the same content gives the same key, wherever it lives."""
@@ -41,30 +43,33 @@ class LocalSource:
 
     def _warm(self, model):
         """The earlier resolution of `model`, if nothing it was built from has changed since."""
-        record = self.records.get(self._record_key(model))
+        record = self.records.get(self._record_key(model), RECORD, touch=True)
         if record is None:
             return None
         root = self._prefix
-        for path, recorded in record["stats"]:
-            try:
-                st = os.lstat(root + path)
-            except OSError:
-                return None
-            if stat_key(st) != recorded:
-                return None
-        if not self.store.use(record["key"], model):
+        try:
+            for path, recorded in record["stats"]:
+                try:
+                    st = os.lstat(root + path)
+                except OSError:
+                    return None
+                if stat_key(st) != tuple(recorded):
+                    return None
+            holder = self.store.use(record["key"], model)
+        except (TypeError, ValueError, UsageError):  # a damaged record: build it again
             return None
-        return record
+        return None if holder is None else (holder, record)
 
     def resolve(self, model, ref=None):
         if ref is not None:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
-        record = self._warm(model)
-        if record is None:
+        warm = self._warm(model)
+        if warm is None:
             if not self.root.is_dir():
                 raise UsageError("source '%s': local_path %s is not a directory" % (self.name, self.root))
-            record = self._materialise(model)
-        location = self.store.snapshot_location(record["key"], record["directory"])
+            warm = self._materialise(model)
+        holder, record = warm
+        location = holder.snapshot_location(record["key"], record["directory"])
         return Resolution(source=self.name, model=model, location=location, key=record["key"],
                           group=record["group"])
 
@@ -91,19 +96,25 @@ class LocalSource:
         for d in sorted(dirs):
             stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
         key = content_key(entries)
-        if self.store.manifest(key, model) is None:
-            self.store.publish(key, model, entries)
-        else:
-            self.store.touch(key, model)
+        holder = self.store.use(key, model)  # here, or in a site store: used from there
+        if holder is None:
+            self.store.publish(key, model, entries,
+                               info={"directory": ref.directory, "group": ref.group})
+            holder = self.store
         record = {"key": key, "directory": ref.directory, "group": ref.group, "stats": stats}
         self.records.put(self._record_key(model), record)
-        return record
+        return holder, record
 
     def _file_digest(self, full, st):
         digest = self.statcache.get("sha256", full, st)
         if digest is not None and self.store.has_object(digest):
             return digest
-        digest = self.store.add_file(full, what=full)
+        if self.store.writable:
+            digest = self.store.add_file(full, what=full)
+        else:  # a store we can only read: it may hold the model complete all the same
+            from kipoi_store.store.hashing import sha256_file
+
+            digest = sha256_file(full)
         after = os.lstat(full)
         if stat_key(after) == stat_key(st):  # changed while we read it: learn nothing from this pass
             self.statcache.put("sha256", full, st, digest)

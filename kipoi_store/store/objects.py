@@ -13,11 +13,22 @@ import os
 import re
 from pathlib import Path
 
-from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.errors import IntegrityError, KipoiError, UsageError
 from kipoi_store.store import hashing, staging
 from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, unlink_quiet
 
 _OBJECT_NAME = re.compile(r"([0-9a-f]{64})(\.x)?")
+# os.link failures that mean "this file cannot be linked here", not "something is broken":
+# too many links (ext4 caps an inode at 65000), protected_hardlinks, another device, no support.
+LINK_REFUSALS = {errno.EMLINK, errno.EPERM, errno.EACCES, errno.EXDEV, errno.ENOTSUP,
+                 errno.EOPNOTSUPP}
+
+
+def _read_only(path):
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 class ObjectStore:
@@ -25,6 +36,8 @@ class ObjectStore:
         self.root = Path(os.path.abspath(os.path.expanduser(str(root))))  # printed paths are absolute
         self.objects_dir = self.root / "objects" / "sha256"
         self.tmp_dir = self.root / "tmp"
+        self.sites = ()  # read-only stores behind this one, searched in order (see has_object)
+        self._unwritable = None  # why we cannot write here ("" when we can), once asked
 
     def object_path(self, digest, executable=False) -> Path:
         if not hashing.is_sha256(digest):
@@ -32,7 +45,37 @@ class ObjectStore:
         return self.objects_dir / digest[:2] / (digest + (".x" if executable else ""))
 
     def has_object(self, digest) -> bool:
-        return hashing.is_sha256(digest) and os.path.isfile(self.object_path(digest))
+        """Whether object `digest` is here, or was just brought here from a site store."""
+        if not hashing.is_sha256(digest):
+            return False
+        if os.path.isfile(self.object_path(digest)):
+            return True
+        return any(self._take_from(site, digest) for site in self.sites)
+
+    def _take_from(self, site, digest):
+        """Bring object `digest` from read-only store `site`: a hardlink (its bytes checked first),
+        or a verified copy where the link is refused (another device, protected_hardlinks). A site
+        object that is missing, unreadable or damaged is not taken: the origin is asked instead."""
+        src = site.object_path(digest)
+        if not os.path.isfile(src):
+            return False
+        target = self.object_path(digest)
+        try:
+            if hashing.sha256_file(src) != digest:
+                return False
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, target)
+            return True
+        except FileExistsError:
+            return True
+        except OSError as exc:
+            if exc.errno not in LINK_REFUSALS:
+                return False
+        try:
+            self.add_file(src, expected_sha256=digest, what="%s in site store %s" % (digest, site.root))
+        except (OSError, IntegrityError):
+            return False
+        return True
 
     # --------------------------------------------------------------------------------- adding
 
@@ -168,8 +211,27 @@ class ObjectStore:
     def new_tmp_path(self, hint="") -> Path:
         """A fresh name under tmp/ (nothing is created there). The name carries our pid and host, so
         clean_tmp can tell a dead process's leftovers from a live one's work."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.require_writable()
         return self.tmp_dir / staging.new_name(hint)
+
+    def require_writable(self):
+        """KipoiError, saying why, unless we can add to this store."""
+        if not self.writable:
+            raise KipoiError("cannot write to the store %s (%s): what is complete in it still "
+                             "resolves; anything else needs a store you can write (KIPOI_STORE)"
+                             % (self.root, self._unwritable))
+
+    @property
+    def writable(self):
+        """Whether we can add to this store (asked once: a read-only mount, another user's store)."""
+        if self._unwritable is None:
+            try:
+                self.tmp_dir.mkdir(parents=True, exist_ok=True)
+                self._unwritable = "" if os.access(self.tmp_dir, os.W_OK | os.X_OK) else \
+                    os.strerror(errno.EROFS if _read_only(self.tmp_dir) else errno.EACCES)
+            except OSError as exc:
+                self._unwritable = exc.strerror or str(exc)
+        return not self._unwritable
 
     def _write_atomic(self, path, data):
         tmp = self.new_tmp_path("write")

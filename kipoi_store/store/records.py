@@ -1,18 +1,27 @@
 """Small records keyed by a tuple of strings: what a warm resolve needs to answer at once.
 
-One file per record under the store's cache dir, written atomically, in `marshal` format (a
-builtin: no import, and ~5x faster to read than JSON; it is only ever read by the Python that wrote
-the store's cache, and a record it cannot read is just missing). Reading one costs a single open(),
+One file per record under the user's cache dir (paths.user_cache: never in a store, which may be
+read-only or shared), written atomically, in `marshal` format (a builtin: no import, ~5x faster to
+read than JSON, and it builds plain values only, never running code; a record it cannot read, or of
+the wrong shape, is just missing). Reading one costs a single open(),
 where diskcache would cost ~25 ms to import and open sqlite before its first lookup: on the warm
 path that is most of the budget. Everything here is rebuildable; a missing, stale or damaged
-record only means the cold path runs again.
+record only means the cold path runs again. A record file's mtime is when it was last used: a
+warm resolve stamps it, which is how gc learns what this user used from stores it cannot stamp.
 """
 
 import hashlib
 import marshal
 import os
 
+from kipoi_store import paths
+
 SUFFIX = ".rec"
+
+
+def user_records():
+    """The records of the user running us (paths.user_cache)."""
+    return Records(paths.user_cache() / "records")
 
 
 class Records:
@@ -24,20 +33,31 @@ class Records:
         digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
         return "%s/%s/%s%s" % (self.directory, digest[:2], digest[2:34], SUFFIX), text
 
-    def get(self, key):
+    def get(self, key, fields=None, touch=False):
+        """The value stored under `key`, or None. With `fields`, only a dict holding each of them
+        counts; `touch` stamps the record as used now."""
         path, text = self._path(key)
         try:
             with open(path, "rb") as f:
                 stored_key, value = marshal.loads(f.read())
         except (OSError, ValueError, EOFError, TypeError):
             return None
-        return value if stored_key == text else None
+        if stored_key != text:
+            return None
+        if fields is not None and not (isinstance(value, dict) and all(k in value for k in fields)):
+            return None
+        if touch:
+            try:
+                os.utime(path)
+            except OSError:
+                pass
+        return value
 
     def put(self, key, value):
         path, text = self._path(key)
         tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
             with open(tmp, "wb") as f:
                 f.write(marshal.dumps((text, value)))
             os.replace(tmp, path)
@@ -48,8 +68,9 @@ class Records:
                 pass
             # A read-only store still resolves; it just takes the cold path next time.
 
-    def items(self):
-        """Every readable record as (key tuple, value), in no particular order."""
+    def items(self, since=None):
+        """Every readable record as (key tuple, value), in no particular order; with `since` (a
+        unix time), only those used (or written) since then."""
         try:
             shards = os.listdir(self.directory)
         except OSError:
@@ -62,8 +83,11 @@ class Records:
             for name in names:
                 if not name.endswith(SUFFIX):
                     continue
+                path = os.path.join(self.directory, shard, name)
                 try:
-                    with open(os.path.join(self.directory, shard, name), "rb") as f:
+                    if since is not None and os.stat(path).st_mtime < since:
+                        continue
+                    with open(path, "rb") as f:
                         text, value = marshal.loads(f.read())
                     yield tuple(text.split("\0")), value
                 except (OSError, ValueError, EOFError, TypeError, AttributeError):

@@ -2,6 +2,9 @@
 
 Keys on (size, mtime_ns, ctime_ns, inode) as git's index does: an in-place edit that restores the
 mtime still changes ctime, so it is still seen.
+
+The map is a diskcache database, whose values may be pickles: it is opened only in a directory
+private to the user (store/private.py), and where there is none it keeps nothing.
 """
 
 import os
@@ -27,14 +30,19 @@ class StatCache:
     @property
     def cache(self):
         if self._cache is None:
-            import diskcache  # 20 ms: only when a local source is actually resolved
+            from kipoi_store.store.private import private_dir
 
-            self._cache = diskcache.Cache(self.directory, eviction_policy="none")
+            if private_dir(self.directory) is None:
+                self._cache = _Nothing()
+            else:
+                import diskcache  # 20 ms: only when a local source is actually resolved
+
+                self._cache = diskcache.Cache(self.directory, eviction_policy="none")
         return self._cache
 
     def get(self, namespace, path, st):
         hit = self.cache.get(_encode((namespace, os.fspath(path))))
-        if hit is not None and hit[0] == stat_key(st):
+        if isinstance(hit, tuple) and len(hit) == 2 and hit[0] == stat_key(st):
             return hit[1]
         return None
 
@@ -51,3 +59,16 @@ class StatCache:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+class _Nothing:
+    """Where no private directory is to be had: remembers nothing, so every lookup misses."""
+
+    def get(self, key):
+        return None
+
+    def set(self, key, value):
+        pass
+
+    def close(self):
+        pass

@@ -40,16 +40,13 @@ from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
 from kipoi_store.store import hashing
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
-from kipoi_store.store.objects import ObjectStore
+from kipoi_store.store.objects import LINK_REFUSALS, ObjectStore
 from kipoi_store.store.staging import remove_path, unlink_quiet
 
 LINK_MODES = ("hardlink", "copy")
+SHARED_MODES = ("group",)
 
 _KEY = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64}")
-# os.link failures that mean "this file cannot be linked here", not "something is broken":
-# too many links (ext4 caps an inode at 65000), protected_hardlinks, another device, no support.
-_LINK_REFUSALS = {errno.EMLINK, errno.EPERM, errno.EACCES, errno.EXDEV, errno.ENOTSUP,
-                  errno.EOPNOTSUPP}
 
 
 def _manifest_filename(name):
@@ -70,6 +67,7 @@ class Store(ObjectStore):
         self.cache_dir = self.root / "cache"
         self._link_mode = None
         self._tmp_cleaned = False
+        self._private = None
 
     @classmethod
     def default(cls):
@@ -142,35 +140,68 @@ class Store(ObjectStore):
             return None
         return doc
 
-    def use(self, key, name) -> bool:
-        """Whether model `name` is completely published under `key`, recording the use for gc's
-        --keep-days. The cheap check a warm resolve makes (the manifest is written last)."""
+    def use(self, key, name):
+        """The store of the chain (this one, then each site store) where model `name` is completely
+        published under `key`, or None: the cheap check a warm resolve makes (the manifest is
+        written last). The use is recorded for gc --keep-days only where that writes to nobody
+        else's store (see touch); otherwise the caller's per-user records carry it."""
         key = self.check_key(key)
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
-        try:
-            os.utime("%s/%s/%s" % (self._manifests, key, _manifest_filename(name)))
-        except (FileNotFoundError, NotADirectoryError):
-            return False
-        return os.path.isdir("%s/%s" % (self._snapshots, key))
+        filename = _manifest_filename(name)
+        for store in (self, *self.sites):
+            if (os.path.isfile("%s/%s/%s" % (store._manifests, key, filename))
+                    and os.path.isdir("%s/%s" % (store._snapshots, key))):
+                if store is self:
+                    self.touch(key, name)
+                return store
+        return None
+
+    @property
+    def private(self):
+        """Whether this store is ours alone: not shared (store init --shared), owned by us and
+        writable. Only such a store keeps the last use of a model in its manifest's mtime."""
+        if self._private is None:
+            try:
+                st = os.stat(self._manifests)
+                self._private = (st.st_uid == os.geteuid() and self.shared_mode() is None
+                                 and os.access(self._manifests, os.W_OK))
+            except OSError:
+                self._private = False
+        return self._private
 
     def touch(self, key, name):
+        """Record a use of model `name` under `key` in its manifest's mtime, in a private store only:
+        a read never writes to a shared store or one we cannot write."""
+        if not self.private:
+            return
         try:
-            os.utime(self.manifest_path(key, name))
-        except FileNotFoundError:
+            os.utime("%s/%s/%s" % (self._manifests, self.check_key(key), _manifest_filename(name)))
+        except OSError:
             pass
+
+    def shared_mode(self):
+        """What `kipoi store init --shared` recorded in the store ("group"), or None."""
+        try:
+            with open(self.root / "shared", encoding="ascii") as f:
+                mode = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return mode if mode in SHARED_MODES else None
 
     # ----------------------------------------------------------------------------- publishing
 
-    def publish(self, key, name, entries: Mapping) -> Path:
+    def publish(self, key, name, entries: Mapping, info=None) -> Path:
         """Make `entries` ({relative path: FileEntry | LinkEntry}) visible under snapshot_root(key)
-        and record model `name` as complete there. Safe against concurrent publishers of the same
-        or overlapping trees: what exists already is kept."""
+        and record model `name` as complete there, with `info` (plain JSON values: what a reader
+        of another user needs to use the model without rebuilding it). Safe against concurrent
+        publishers of the same or overlapping trees: what exists already is kept."""
         root = self.snapshot_root(key)
         manifest_path = self.manifest_path(key, name)
         entries = dict(entries)
         check_entries(entries)
+        self.require_writable()
         if not self._tmp_cleaned:
             # Whoever publishes tidies up after killed processes, once per process: the cold
             # path is the one that already pays for file system work.
@@ -205,6 +236,8 @@ class Store(ObjectStore):
                "executable": sorted(p for p, e in entries.items()
                                     if isinstance(e, FileEntry) and e.executable),
                "published": time.time()}
+        if info:
+            doc["info"] = info
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
         self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
         return root
@@ -234,7 +267,7 @@ class Store(ObjectStore):
                     raise IntegrityError("object %s vanished while publishing %s (a concurrent gc?)"
                                          % (entry.digest, path)) from None
                 except OSError as exc:
-                    if exc.errno not in _LINK_REFUSALS:
+                    if exc.errno not in LINK_REFUSALS:
                         raise
             self._copy_object(entry.digest, dst, entry.executable)
 

@@ -7,7 +7,6 @@ from kipoi_store.cli import boundary
 from kipoi_store import paths
 from kipoi_store.config.cache import load_cached
 from kipoi_store.errors import EXIT_OK, KipoiError
-from kipoi_store.store.store import Store
 
 
 def add_spec_options(p, json=True):
@@ -34,11 +33,12 @@ class Run:
     def __init__(self, args):
         self.args = args
         self.offline = args.offline or paths.offline()
-        self.store = Store.default()
-        self.config = load_cached(self.store.cache_dir)
+        self.config = load_cached()
         for message in self.config.warnings:
             boundary.warn(message)
-        from kipoi_store.resolve import Resolver
+        from kipoi_store.resolve import Resolver, open_store
+
+        self.store = open_store(self.config)
 
         self.resolver = Resolver(self.config, self.store, offline=self.offline,
                                  refresh=args.refresh, warn=boundary.warn)

@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 
 from kipoi_store.cli import boundary
 from kipoi_store.store.gc import gc_execute, gc_plan
@@ -43,6 +44,9 @@ def main(argv):
 
     store = Store.default()
     keep = current_keys(load_config(), store)
+    from kipoi_store.refs import used_keys
+
+    keep |= used_keys(time.time() - args.keep_days * 86400)  # from stores not stamped on use
     plan = gc_plan(store, keep, args.keep_days)
     if args.json:
         json.dump({"store": str(store.root), "dry_run": args.dry_run,

@@ -1,0 +1,126 @@
+"""Real other users for permission tests: CI runs as root, and root ignores file modes.
+
+    alice = user("kst-alice", groups=["kst-lab"])       # useradd/groupadd, once per machine
+    r = alice.kipoi("source", "resolve", "lab:X", env=env, umask=0o077)
+    r = bob.kipoi("source", "resolve", "lab:X", env=env, read_only=[site])   # a real EROFS mount
+
+Commands run under `setpriv --reuid --regid --groups` (no capabilities left), optionally inside
+`unshare -m` with read-only bind mounts that vanish with the process. The interpreter is the
+system's python3.11 with this checkout and the venv's packages on PYTHONPATH: the venv's own
+interpreter lives under /root (0700), which other users cannot enter.
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import subprocess
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = "/usr/bin/python3.11"
+
+
+def need_real_users():
+    """Skip, saying why, where the machine cannot give us other users and private mounts."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create users and mounts (CI runs as root)")
+    for tool in ("useradd", "groupadd", "setpriv", "unshare", "mount"):
+        if shutil.which(tool) is None:
+            pytest.skip("%s is not installed" % tool)
+    if not os.access(PYTHON, os.X_OK):
+        pytest.skip("%s is missing: other users need an interpreter outside /root" % PYTHON)
+
+
+def _group(name):
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", "-f", name], check=True, capture_output=True)
+        return grp.getgrnam(name).gr_gid
+
+
+class User:
+    def __init__(self, name, groups=()):
+        self.name = name
+        self.group_names = list(groups)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "-M", "-N", "-s", "/usr/sbin/nologin", "-g", "nogroup", name],
+                           check=True, capture_output=True)
+        entry = pwd.getpwnam(name)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        self.groups = [_group(g) for g in groups]
+
+    def own(self, *paths):
+        for p in paths:
+            os.chown(p, self.uid, self.gid)
+
+    def command(self, argv, umask=None, read_only=()):
+        groups = ",".join(str(g) for g in self.groups) or "-"
+        cmd = ["setpriv", "--reuid=%d" % self.uid, "--regid=%d" % self.gid,
+               "--groups=%s" % groups if self.groups else "--clear-groups", "--"]
+        if umask is not None:
+            cmd += ["sh", "-c", 'umask %03o && exec "$@"' % umask, "sh"]
+        cmd += list(argv)
+        if read_only:
+            script = " && ".join("mount --bind '%s' '%s' && mount -o remount,bind,ro '%s'" % (p, p, p)
+                                 for p in map(str, read_only))
+            cmd = ["unshare", "-m", "sh", "-c", script + ' && exec "$@"', "sh"] + cmd
+        return cmd
+
+    def run(self, argv, env, umask=None, read_only=(), timeout=180, input=None):
+        env = dict(env)
+        env.update(PATH="/usr/bin:/bin", PYTHONDONTWRITEBYTECODE="1",
+                   PYTHONPATH="%s:%s" % (ROOT, sysconfig.get_paths()["purelib"]))
+        return subprocess.run(self.command(argv, umask, read_only), env=env, capture_output=True,
+                              text=True, timeout=timeout, input=input)
+
+    def kipoi(self, *args, env, **kw):
+        return self.run([PYTHON, str(ROOT / "bin" / "kipoi"), *args], env=env, **kw)
+
+    def python(self, code, *args, env, **kw):
+        return self.run([PYTHON, "-c", code, *args], env=env, **kw)
+
+
+def user(name, groups=()):
+    need_real_users()
+    return User(name, groups)
+
+
+def world_dir(prefix="kst-"):
+    """A fresh directory every user can enter (pytest's tmp_path lies under root's 0700 dir)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(path, 0o755)
+    return path
+
+
+def home_of(u, base, name=None, **env):
+    """An environment for user `u`: its own HOME and KIPOI_HOME under `base` (in `name`, default
+    the user's name), no KIPOI_* leaking in."""
+    home = base / (name or u.name)
+    home.mkdir(mode=0o700)
+    u.own(home)
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("KIPOI_", "GIT_", "PYTHON")) and k != "HOME"}
+    clean.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), GIT_CONFIG_NOSYSTEM="1",
+                 GIT_TERMINAL_PROMPT="0", NO_PROXY="127.0.0.1,localhost")
+    clean.update({k: str(v) for k, v in env.items()})
+    return clean
+
+
+def inodes(root):
+    """Everything observable of every entry under `root`: a write of any kind changes it."""
+    seen = {}
+    for folder, dirs, files in os.walk(root):
+        for name in [""] + dirs + files:
+            p = os.path.join(folder, name) if name else folder
+            st = os.lstat(p)
+            seen[os.path.relpath(p, root)] = (st.st_ino, st.st_mode, st.st_uid, st.st_gid, st.st_size,
+                                              st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+    return seen
