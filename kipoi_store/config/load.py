@@ -2,7 +2,8 @@
 
 Reads every form kipoi itself writes (`model_sources:` with `git-lfs`, `git`, `local` and
 `github-permalink` entries, `remote_url`, `local_path`, `auto_update`, `use_lfs`, top-level
-`env_db_path`) plus our own keys: `ref`, `refresh`, `lfs_url`, `base_url`, top-level `url_rewrites`.
+`env_db_path`) plus our own keys: `ref`, `refresh`, `lfs_url`, `base_url`, top-level `url_rewrites`
+and `site_stores`. A system config (/etc/kipoi/config.yaml) is read beneath the user's (load).
 
 What counts as "no sources":
 - no file at all, or a file without a `model_sources` key: kipoi's defaults (`kipoi`, `github-permalink`);
@@ -33,13 +34,43 @@ from kipoi_store.config.schema import (
 from kipoi_store.errors import ConfigError, UsageError
 
 
-def load(path=None):
-    """The config at `path` (default: KIPOI_CONFIG, $KIPOI_HOME/config.yaml, ~/.kipoi/config.yaml)."""
+def load(path=None, system_path=None):
+    """The config at `path` (default: KIPOI_CONFIG, $KIPOI_HOME/config.yaml, ~/.kipoi/config.yaml)
+    over the system config (default: KIPOI_SYSTEM_CONFIG, /etc/kipoi/config.yaml), when there is
+    one: an admin defines sources, site stores and url_rewrites once; the user's entries win by name.
+    """
     path = Path(path) if path is not None else paths.config_path()
     text = read_text(path)
-    if text is None:
-        return parse(default_sources_text(), path, exists=False)
-    return parse(text, path)
+    user = parse(text if text is not None else default_sources_text(), path, exists=text is not None)
+    system_path = Path(system_path) if system_path is not None else paths.system_config_path()
+    system_text = read_text(system_path)
+    if system_text is None:
+        return user
+    return _beneath(user, text is not None and _has_sources(text, path),
+                    parse(system_text, system_path), _has_sources(system_text, system_path))
+
+
+def _has_sources(text, path):
+    return structure(text, Where(path)).sources_key is not None
+
+
+def _beneath(user, user_explicit, system, system_explicit):
+    """`user` read over `system`: kipoi's defaults (when the user names no sources) < the system's
+    sources < the user's; the user's rewrite rules first; site stores the user's, then the system's."""
+    sources = {} if user_explicit else dict(user.sources)  # kipoi's defaults
+    if system_explicit:
+        sources.update(system.sources)
+    if user_explicit:
+        mine = dict(user.sources)
+        if PERMALINK_SOURCE in sources and mine.get(PERMALINK_SOURCE) == _implicit_permalink():
+            del mine[PERMALINK_SOURCE]  # added for the user, not written: the admin's counts
+        sources.update(mine)
+    prefixes = {prefix for prefix, _ in user.url_rewrites}
+    rewrites = list(user.url_rewrites) + [r for r in system.url_rewrites if r[0] not in prefixes]
+    sites = list(user.site_stores) + [s for s in system.site_stores if s not in user.site_stores]
+    return user.replace(sources=sources, url_rewrites=rewrites, site_stores=sites,
+                        warnings=list(system.warnings) + list(user.warnings),
+                        system_path=system.path)
 
 
 def read_text(path):
@@ -164,6 +195,7 @@ def parse(text, path, exists=True, entry_errors=None):
         sources[PERMALINK_SOURCE] = _implicit_permalink()
     env_db_path = None
     rewrites = []
+    site_stores = []
     if doc.root is not None:
         for key, value in doc.root.value:
             name = key.value if key.tag.endswith(":str") else None
@@ -171,11 +203,13 @@ def parse(text, path, exists=True, entry_errors=None):
                 env_db_path = _path_value(data["env_db_path"], value, "env_db_path", path, where)
             elif name == "url_rewrites":
                 rewrites = _rewrites(data["url_rewrites"], value, where)
+            elif name == "site_stores":
+                site_stores = _site_stores(data["site_stores"], value, path, where)
             elif name not in TOP_KEYS:
                 warnings.append(where.message(key, name if name is not None else "?",
                                               "unknown top-level key, kept but ignored"))
     return Config(path=path, exists=exists, sources=sources, env_db_path=env_db_path,
-                  url_rewrites=rewrites, warnings=warnings)
+                  url_rewrites=rewrites, warnings=warnings, site_stores=site_stores)
 
 
 def _implicit_permalink():
@@ -192,6 +226,20 @@ def _path_value(value, node, key, config_path, where):
     if not expanded.is_absolute():
         expanded = Path(config_path).parent / expanded
     return expanded
+
+
+def _site_stores(value, node, config_path, where):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.error(node, "site_stores", "must be a list of store directories, found %s"
+                          % _describe(value))
+    found = []
+    for item, item_node in zip(value, node.value, strict=True):
+        path = _path_value(item, item_node, "site_stores", config_path, where)
+        if path not in found:
+            found.append(path)
+    return found
 
 
 def _rewrites(value, node, where):

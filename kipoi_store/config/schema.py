@@ -14,7 +14,7 @@ TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites")
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "site_stores")
 DEFAULT_REFRESH = 3600.0
 DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
@@ -50,8 +50,11 @@ class Config(Frozen):
         "env_db_path",   # Path or None
         "url_rewrites",  # [(prefix, [replacement, ...]), ...]
         "warnings",      # [str]: unknown keys, kept but ignored
+        "site_stores",   # [Path]: read-only stores searched after the user's own, in order
+        "system_path",   # Path of the system config read beneath this one, or None
     )
-    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list)}
+    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list),
+                "site_stores": fresh(list), "system_path": None}
 
     def source(self, name):
         try:

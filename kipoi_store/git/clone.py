@@ -19,7 +19,7 @@ from kipoi_store.git import cli
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError
 from kipoi_store.git.catfile import CatFile
 from kipoi_store.git.cli import scrub
-from kipoi_store.git.urls import check_url, clone_dir, config_quote, is_local, url_kind
+from kipoi_store.git.urls import FULL_COMMIT, check_url, clone_dir, config_quote, is_local, url_kind
 
 FILTER = "blob:none"
 STATE = "kipoi.json"
@@ -30,15 +30,40 @@ _NOT_FOUND = ("couldn't find remote ref", "not our ref", "no such remote ref",
               "unadvertised object", "remote error: upload-pack: not our ref")
 
 
+def _read_state(git_dir):
+    """The clone's kipoi.json, checked: {} (with "refs") for anything missing or malformed."""
+    try:
+        with open(git_dir / STATE, encoding="utf-8") as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        state = {}
+    if not isinstance(state, dict):
+        state = {}
+    if not isinstance(state.get("refs"), dict):
+        state["refs"] = {}
+    return state
+
+
+def _answer(entry):
+    """(commit, time) of a cached ref answer, or None when it is not one."""
+    if (isinstance(entry, dict) and isinstance(entry.get("commit"), str)
+            and FULL_COMMIT.match(entry["commit"])
+            and isinstance(entry.get("time"), (int, float)) and not isinstance(entry["time"], bool)):
+        return entry["commit"], float(entry["time"])
+    return None
+
+
 class BareClone:
     """The clone of `url` in `store_root`: created on first need, fetched into by `_fetch`."""
 
-    def __init__(self, store_root, url, warn=None):
+    def __init__(self, store_root, url, warn=None, site_roots=()):
         self.url = check_url(url)
         if url_kind(url) == "path":
             self.url = os.path.abspath(os.path.expanduser(url))  # fetches may run from any directory
         self.display_url = scrub(self.url)
         self.git_dir = clone_dir(store_root, self.url)
+        # The clones of the same remote in site stores: read only, for the ref answers they hold.
+        self.site_dirs = [clone_dir(root, self.url) for root in site_roots]
         self.warn = warn or (lambda message: None)
         self.filter_refused = False   # set when a fetch found the server ignoring our filter
         self._state = None
@@ -52,12 +77,7 @@ class BareClone:
 
     def _load(self):
         if self._state is None:
-            try:
-                with open(self.git_dir / STATE, encoding="utf-8") as f:
-                    self._state = json.load(f)
-            except (OSError, ValueError):
-                self._state = {}
-            self._state.setdefault("refs", {})
+            self._state = _read_state(self.git_dir)
         return self._state
 
     def _save(self):
@@ -75,9 +95,13 @@ class BareClone:
         self._save()
 
     def cached(self, ref=None):
-        """(commit, unix time learnt) of the cached answer for `ref`, or None."""
-        entry = self._load()["refs"].get(ref or "HEAD")
-        return (entry["commit"], entry["time"]) if entry else None
+        """(commit, unix time learnt) of the freshest cached answer for `ref`, ours or a site
+        store's clone's, or None."""
+        answers = [_answer(self._load()["refs"].get(ref or "HEAD"))]
+        for git_dir in self.site_dirs:
+            answers.append(_answer(_read_state(git_dir)["refs"].get(ref or "HEAD")))
+        answers = [a for a in answers if a is not None]
+        return max(answers, key=lambda a: a[1]) if answers else None
 
     def _git(self, args, **kw):
         return cli.run(self.git_dir, args, **kw)

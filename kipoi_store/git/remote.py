@@ -41,8 +41,8 @@ MAX_TAG_DEPTH = 16  # a tag of a tag of ...: as far as any real history goes
 
 
 class GitRemote(BareClone):
-    def __init__(self, store_root, url, warn=None):
-        super().__init__(store_root, url, warn)
+    def __init__(self, store_root, url, warn=None, site_roots=()):
+        super().__init__(store_root, url, warn, site_roots)
         self._complete = set()  # commits whose trees are all here
 
     def __repr__(self):
@@ -287,7 +287,7 @@ class GitRemote(BareClone):
             if commit:
                 return commit
         key = ref or "HEAD"
-        cached = self.cached(ref) if self.exists() else None
+        cached = self.cached(ref)  # ours, or a site store's
         if cached and not refresh and (max_age is None or time.time() - cached[1] < max_age):
             return cached[0]
         if offline:

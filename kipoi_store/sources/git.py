@@ -5,6 +5,7 @@ gives real bytes, and a `git-lfs` source without LFS files is simply a git sourc
 """
 
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
+from kipoi_store.git.urls import FULL_COMMIT
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
 from kipoi_store.store.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
@@ -91,7 +92,8 @@ class GitSource:
         self.offline = offline
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
-        self.remote = GitRemote(store.root, self.url, warn=self.warn)
+        self.remote = GitRemote(store.root, self.url, warn=self.warn,
+                                site_roots=[site.root for site in store.sites])
         self.records = records if records is not None else user_records()
         self._blobs = None
 
@@ -129,6 +131,11 @@ class GitSource:
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
             _import_requests_in_background()
+        pinned = ref or self.config.ref
+        if pinned and FULL_COMMIT.match(pinned):
+            # A full commit needs no answer from the remote: what a store holds for it resolves
+            # without a clone (a site store's), and the cold path fetches the commit anyway.
+            return self.resolve_at(model, pinned, ref)
         commit = self.commit_for(ref)
         return self.resolve_at(model, commit, ref)
 

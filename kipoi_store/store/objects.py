@@ -128,7 +128,8 @@ class ObjectStore:
                 return self.add_file(src, digest, expected_size, what=what)
             finally:
                 unlink_quiet(src)
-        if expected_sha256 is not None and self.has_object(str(expected_sha256).lower()):
+        known = str(expected_sha256).lower() if expected_sha256 is not None else None
+        if hashing.is_sha256(known) and os.path.isfile(self.object_path(known)):
             # Already stored: only confirm the claim, no need to write a second copy.
             return self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
         tmp = self.new_tmp_path("add")

@@ -5,7 +5,6 @@ import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.store.info import store_info
-from kipoi_store.store.store import Store
 
 SUMMARY = "Show the store's location, link mode, contents and size"
 
@@ -23,7 +22,8 @@ def human(n):
 def parser(prog="kipoi store info"):
     p = boundary.ArgumentParser(prog=prog, summary=SUMMARY, epilog=(
         "Sizes are apparent sizes, each hardlinked file counted once. 'saved' is what plain "
-        "copies of every published model would take beyond what the store uses for them."))
+        "copies of every published model would take beyond what the store uses for them. Site "
+        "stores (KIPOI_SITE_STORES, site_stores: in the config) follow the user's own store."))
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.add_argument("--bytes", action="store_true", help="exact byte counts instead of KiB/MiB")
     return p
@@ -31,12 +31,28 @@ def parser(prog="kipoi store info"):
 
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
-    info = store_info(Store.default())
+    from kipoi_store.cli.commands import load_config
+    from kipoi_store.resolve import open_store
+
+    store = open_store(load_config())
+    info = store_info(store)
+    sites = [store_info(site) for site in store.sites]
     if args.json:
-        json.dump(info.as_dict(), sys.stdout, indent=2)
+        doc = info.as_dict()
+        if sites:
+            doc["site_stores"] = [site.as_dict() for site in sites]
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
     size = str if args.bytes else human
+    _rows(info, size)
+    for site in sites:
+        sys.stdout.write("\nsite store (read only, searched after the one above):\n")
+        _rows(site, size)
+    return 0
+
+
+def _rows(info, size):
     rows = [("location", str(info.location)),
             ("link mode", info.link_mode or "(not chosen yet)"),
             ("snapshots", str(info.snapshots)),
@@ -46,7 +62,6 @@ def main(argv, prog="kipoi store info"):
             ("saved", size(info.bytes_saved))]
     for name, value in rows:
         sys.stdout.write("%-10s %s\n" % (name + ":", value))
-    return 0
 
 
 def main_du(argv):

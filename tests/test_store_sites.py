@@ -1,0 +1,85 @@
+"""Site stores: read-only stores an admin filled, searched after the user's own.
+
+Real parts: a git-lfs repository served by `git http-backend`, its LFS objects in giftless, the
+admin and the user real accounts (tests/users.py), the site store a real read-only bind mount
+while the user works, and a system config naming the source and the site store, so the user
+configures nothing.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from .gitserver import GitHTTPServer, build_kipoi_repo, git_env
+from .test_store_readonly import alice, base, bob  # noqa: F401 - fixtures
+from .users import home_of, inodes
+
+DEAD_LFS = "http://127.0.0.1:9/nowhere.git/info/lfs"  # nothing listens: any download would fail
+
+
+@pytest.fixture
+def lab(base, giftless_server):  # noqa: F811 - base is a fixture
+    """A git-lfs repository on a private server a test may stop; `.http_url` names it."""
+    server = GitHTTPServer(base / "served").start()
+    lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
+    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url)
+    push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
+                          env=git_env(), capture_output=True, text=True)
+    assert push.returncode == 0, push.stderr
+    repo.http_url = server.repo_url("lab.git")
+    yield server, repo
+    server.stop()
+
+
+def resolved(r):
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+def test_a_site_store_serves_users_read_only_and_feeds_what_they_build(base, alice, bob, lab):  # noqa: F811
+    server, repo = lab
+    # The admin fills the site store with the source's models...
+    site = base / "site"
+    site.mkdir()
+    alice.own(site)
+    admin = home_of(alice, base, KIPOI_STORE=site)
+    r = alice.kipoi("source", "add", "lab", repo.http_url, "--type", "git-lfs", env=admin)
+    assert r.returncode == 0, r.stderr
+    filled = resolved(alice.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6",
+                                  "lab:rbp_eclip/UPF1@v0.2", env=admin))
+    # ...and writes the system config; the LFS endpoint it gives users is dead, so whatever they
+    # get they did not download.
+    system = base / "system.yaml"
+    system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                      "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
+    user = home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
+    before = inodes(site)
+
+    # A model the site lacks (XRCC6 at v0.2) is built in bob's store, its weights from the site.
+    [built] = resolved(bob.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6@v0.2",
+                                 env=user, read_only=[site]))
+    own = "%s/.kipoi/store/snapshots/" % user["HOME"]
+    assert built["directory"].startswith(own) and built["commit"] == repo.tags["v0.2"]
+    with open(built["directory"] + "/model.weights", "rb") as f:
+        assert f.read() == b"XRCC6 weights\n"
+
+    # The network off: what the site holds still resolves, from the site, as it is there.
+    server.stop()
+    warm = resolved(bob.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6",
+                              "lab:rbp_eclip/UPF1@" + repo.tags["v0.2"], env=user, read_only=[site]))
+    assert [w["directory"] for w in warm] == [f["directory"] for f in filled]
+    assert all(w["directory"].startswith(str(site) + "/snapshots/") for w in warm)
+    assert inodes(site) == before
+
+    # Every tier is shown; gc and verify of bob's store never touch the site's.
+    info = json.loads(bob.kipoi("store", "info", "--json", env=user).stdout)
+    assert info["location"] == user["HOME"] + "/.kipoi/store"
+    assert [s["location"] for s in info["site_stores"]] == [str(site)]
+    assert info["site_stores"][0]["models"] == 2
+    for args in (["store", "verify"], ["store", "gc", "--keep-days", "0"]):
+        r = bob.kipoi(*args, env=user)
+        assert r.returncode == 0, r.stderr
+    assert inodes(site) == before
+    r = bob.kipoi("source", "resolve", "lab:rbp_eclip/XRCC6", env=user)
+    assert r.stdout.strip() == filled[0]["directory"]
