@@ -74,15 +74,25 @@ class User:
             cmd = ["unshare", "-m", "sh", "-c", script + ' && exec "$@"', "sh"] + cmd
         return cmd
 
-    def run(self, argv, env, umask=None, read_only=(), timeout=180, input=None):
+    @staticmethod
+    def _env(env):
         env = dict(env)
         env.update(PATH="/usr/bin:/bin", PYTHONDONTWRITEBYTECODE="1",
                    PYTHONPATH="%s:%s" % (ROOT, sysconfig.get_paths()["purelib"]))
-        return subprocess.run(self.command(argv, umask, read_only), env=env, capture_output=True,
-                              text=True, timeout=timeout, input=input)
+        return env
+
+    def run(self, argv, env, umask=None, read_only=(), timeout=180, input=None):
+        return subprocess.run(self.command(argv, umask, read_only), env=self._env(env),
+                              capture_output=True, text=True, timeout=timeout, input=input)
 
     def kipoi(self, *args, env, **kw):
         return self.run([PYTHON, str(ROOT / "bin" / "kipoi"), *args], env=env, **kw)
+
+    def start_kipoi(self, *args, env, umask=None):
+        """`kipoi ARGS` started in the background: a Popen with text stdout and stderr pipes."""
+        return subprocess.Popen(self.command([PYTHON, str(ROOT / "bin" / "kipoi"), *args], umask),
+                                env=self._env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
     def python(self, code, *args, env, **kw):
         return self.run([PYTHON, "-c", code, *args], env=env, **kw)

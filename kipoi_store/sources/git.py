@@ -4,6 +4,7 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
+from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
 from kipoi_store.git.urls import FULL_COMMIT
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
@@ -92,7 +93,10 @@ class GitSource:
         self.offline = offline
         self.refresh = refresh
         self.warn = warn or (lambda message: None)
-        self.remote = GitRemote(store.root, self.url, warn=self.warn,
+        # A clone's config and hooks are code git runs: in a group-shared store, whose files any
+        # member may write, each user keeps the clone in their own cache dir instead.
+        clone_root = paths.user_cache() if store.shared_mode() else store.root
+        self.remote = GitRemote(clone_root, self.url, warn=self.warn,
                                 site_roots=[site.root for site in store.sites])
         self.records = records if records is not None else user_records()
         self._blobs = None
@@ -110,7 +114,6 @@ class GitSource:
     def blobs(self):
         """git blob id -> sha256 of its bytes (diskcache: opened on the cold path only)."""
         if self._blobs is None:
-            from kipoi_store import paths
             from kipoi_store.store.statcache import StatCache
 
             self._blobs = StatCache(paths.user_cache() / "git-blobs")

@@ -17,6 +17,8 @@ from kipoi_store.errors import IntegrityError, KipoiError, UsageError
 from kipoi_store.store import hashing, staging
 from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, unlink_quiet
 
+SHARED_FILE = "shared"
+SHARED_MODES = ("group",)
 _OBJECT_NAME = re.compile(r"([0-9a-f]{64})(\.x)?")
 # os.link failures that mean "this file cannot be linked here", not "something is broken":
 # too many links (ext4 caps an inode at 65000), protected_hardlinks, another device, no support.
@@ -224,8 +226,14 @@ class ObjectStore:
 
     @property
     def writable(self):
-        """Whether we can add to this store (asked once: a read-only mount, another user's store)."""
+        """Whether we can add to this store (asked once: a read-only mount, another user's store).
+        In a group-shared store, it also makes what this process creates from now on readable
+        and writable by the group, whatever the umask was: the umask is process-wide, and every
+        file a command creates is either in this store or in the user's private cache dir, whose
+        modes are explicit."""
         if self._unwritable is None:
+            if self.shared_mode() == "group":
+                os.umask(os.umask(0) & ~0o070)
             try:
                 self.tmp_dir.mkdir(parents=True, exist_ok=True)
                 self._unwritable = "" if os.access(self.tmp_dir, os.W_OK | os.X_OK) else \
@@ -233,6 +241,15 @@ class ObjectStore:
             except OSError as exc:
                 self._unwritable = exc.strerror or str(exc)
         return not self._unwritable
+
+    def shared_mode(self):
+        """What `kipoi store init --shared` recorded in the store ("group"), or None."""
+        try:
+            with open(self.root / SHARED_FILE, encoding="ascii") as f:
+                mode = f.read().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return mode if mode in SHARED_MODES else None
 
     def _write_atomic(self, path, data):
         tmp = self.new_tmp_path("write")

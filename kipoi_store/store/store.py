@@ -14,7 +14,7 @@ Layout under the root:
     manifests/<key>/<name>.json      "model `name` is complete under <key>": written last
     tmp/<pid>@<host>@<random>[@hint] staging on the same filesystem, owned by one process
     link-mode                        "hardlink" or "copy", chosen once per store
-    cache/                           other modules' diskcache databases
+    shared                           "group" when made by `kipoi store init --shared=group`
 
 Correctness never rests on a lock: every change becomes visible through one rename of something
 complete (an object, a directory subtree, a manifest), so a process killed at any moment leaves
@@ -44,7 +44,6 @@ from kipoi_store.store.objects import LINK_REFUSALS, ObjectStore
 from kipoi_store.store.staging import remove_path, unlink_quiet
 
 LINK_MODES = ("hardlink", "copy")
-SHARED_MODES = ("group",)
 
 _KEY = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64}")
 
@@ -181,15 +180,6 @@ class Store(ObjectStore):
         except OSError:
             pass
 
-    def shared_mode(self):
-        """What `kipoi store init --shared` recorded in the store ("group"), or None."""
-        try:
-            with open(self.root / "shared", encoding="ascii") as f:
-                mode = f.read().strip()
-        except (OSError, UnicodeDecodeError):
-            return None
-        return mode if mode in SHARED_MODES else None
-
     # ----------------------------------------------------------------------------- publishing
 
     def publish(self, key, name, entries: Mapping, info=None) -> Path:
@@ -246,14 +236,14 @@ class Store(ObjectStore):
         """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
 
     def _build(self, staging, entries):
-        os.mkdir(staging, 0o755)
+        os.mkdir(staging)  # modes from the umask: group-writable in a shared store (see objects.py)
         hardlink = self.link_mode == "hardlink"
         made = {""}
         for path in sorted(entries):
             entry = entries[path]
             parent = os.path.dirname(path)
             if parent not in made:
-                os.makedirs(os.path.join(staging, parent), 0o755, exist_ok=True)
+                os.makedirs(os.path.join(staging, parent), exist_ok=True)
                 made.add(parent)
             dst = os.path.join(staging, path)
             if isinstance(entry, LinkEntry):
