@@ -49,3 +49,16 @@ def site_stores_env(env=None):
     """The stores KIPOI_SITE_STORES names (colon-separated), in order; empty entries skipped."""
     env = os.environ if env is None else env
     return [expand(p) for p in env.get("KIPOI_SITE_STORES", "").split(":") if p.strip()]
+
+
+def locks_env(env=None):
+    """(locks on?, wait bound in seconds) as KIPOI_LOCKS and KIPOI_LOCK_TIMEOUT set them, each
+    None when unset; a timeout that is not a number is None too (the config's, or the default)."""
+    env = os.environ if env is None else env
+    text = env.get("KIPOI_LOCKS", "").strip().lower()
+    enabled = None if not text else text not in ("0", "false", "no", "off")
+    try:
+        timeout = float(env["KIPOI_LOCK_TIMEOUT"])
+    except (KeyError, ValueError):
+        timeout = None
+    return enabled, timeout

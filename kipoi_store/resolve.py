@@ -21,12 +21,23 @@ def site_store_paths(config, store_root):
     return found
 
 
-def open_store(config):
+def open_store(config, warn=None):
     """The user's store (KIPOI_STORE, else $KIPOI_HOME/store), with the site stores behind it:
-    models complete there are used in place, and their objects are taken before the network's."""
+    models complete there are used in place, and their objects are taken before the network's.
+    Its download locks as KIPOI_LOCKS / KIPOI_LOCK_TIMEOUT, else the config, say."""
+    from kipoi_store.store.locks import DEFAULT_TIMEOUT, Locks
+
     store = Store.default()
     store.sites = tuple(Store(p) for p in site_store_paths(config, store.root))
+    enabled, timeout = paths.locks_env()
+    enabled = _first(enabled, getattr(config, "locks", None), True)
+    timeout = _first(timeout, getattr(config, "lock_timeout", None), DEFAULT_TIMEOUT)
+    store.locks = Locks(store.root / "locks", enabled=enabled, timeout=timeout, warn=warn)
     return store
+
+
+def _first(*values):
+    return next(v for v in values if v is not None)
 
 
 class Resolver:

@@ -89,7 +89,7 @@ class Giftless:
             self.proc = subprocess.Popen(
                 [str(self.venv / "bin" / "gunicorn"), "--no-control-socket",
                  "--bind", "fd://%d" % sock.fileno(), "--workers", "1", "--threads", "8",
-                 "--graceful-timeout", "2",
+                 "--graceful-timeout", "2", "--access-logfile", str(self.root / "access.log"),
                  "--chdir", str(self.root), "giftless.wsgi_entrypoint:app"],
                 env=env, cwd=str(self.root), pass_fds=(sock.fileno(),),
                 stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -115,6 +115,15 @@ class Giftless:
                     self.stop()
                     raise RuntimeError("giftless did not start: %s" % self.log()) from None
                 time.sleep(0.1)
+
+    def sent(self, oid, repo=""):
+        """How many times the server has sent the object `oid` (of `repo`, as in lfs_url: GETs in
+        its access log)."""
+        try:
+            lines = (self.root / "access.log").read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return 0
+        return sum(1 for line in lines if '"GET /%s' % repo in line and oid in line)
 
     def log(self):
         try:

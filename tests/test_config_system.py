@@ -74,3 +74,14 @@ def test_a_broken_system_config_is_named(kipoi_env, tmp_path):
     assert r.returncode == 2
     assert r.stderr == "kipoi: error: %s:1: site_stores: must be a list of store directories, " \
                        "found '/not/a/list'\n" % system
+
+
+def test_lock_settings_are_checked(kipoi_env, tmp_path):
+    home = tmp_path / "home" / ".kipoi"
+    home.mkdir()
+    for text, message in (("locks: sometimes\n", "locks: must be true or false, found 'sometimes'"),
+                          ("lock_timeout: soon\n", "lock_timeout: bad duration 'soon'")):
+        (home / "config.yaml").write_text(text)
+        r = run_kipoi("kipoi", "source", "resolve", "kipoi:x", env=kipoi_env)
+        assert r.returncode == 2
+        assert r.stderr.startswith("kipoi: error: %s:1: %s" % (home / "config.yaml", message))

@@ -28,6 +28,7 @@ def lab(base, giftless_server):  # noqa: F811 - base is a fixture
                           env=git_env(), capture_output=True, text=True)
     assert push.returncode == 0, push.stderr
     repo.http_url = server.repo_url("lab.git")
+    repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
     yield server, repo
     server.stop()
 

@@ -70,7 +70,9 @@ def _beneath(user, user_explicit, system, system_explicit):
     sites = list(user.site_stores) + [s for s in system.site_stores if s not in user.site_stores]
     return user.replace(sources=sources, url_rewrites=rewrites, site_stores=sites,
                         warnings=list(system.warnings) + list(user.warnings),
-                        system_path=system.path)
+                        system_path=system.path,
+                        locks=system.locks if user.locks is None else user.locks,
+                        lock_timeout=system.lock_timeout if user.lock_timeout is None else user.lock_timeout)
 
 
 def read_text(path):
@@ -196,6 +198,7 @@ def parse(text, path, exists=True, entry_errors=None):
     env_db_path = None
     rewrites = []
     site_stores = []
+    locks = lock_timeout = None
     if doc.root is not None:
         for key, value in doc.root.value:
             name = key.value if key.tag.endswith(":str") else None
@@ -205,11 +208,23 @@ def parse(text, path, exists=True, entry_errors=None):
                 rewrites = _rewrites(data["url_rewrites"], value, where)
             elif name == "site_stores":
                 site_stores = _site_stores(data["site_stores"], value, path, where)
+            elif name == "locks":
+                if not isinstance(data["locks"], bool):
+                    raise where.error(value, "locks", "must be true or false, found %s"
+                                      % _describe(data["locks"]))
+                locks = data["locks"]
+            elif name == "lock_timeout":
+                try:
+                    lock_timeout = parse_duration(data["lock_timeout"])
+                except UsageError:
+                    raise where.error(value, "lock_timeout", "bad duration %s: seconds, or e.g. "
+                                      "30s, 15m, 1h" % _describe(data["lock_timeout"])) from None
             elif name not in TOP_KEYS:
                 warnings.append(where.message(key, name if name is not None else "?",
                                               "unknown top-level key, kept but ignored"))
     return Config(path=path, exists=exists, sources=sources, env_db_path=env_db_path,
-                  url_rewrites=rewrites, warnings=warnings, site_stores=site_stores)
+                  url_rewrites=rewrites, warnings=warnings, site_stores=site_stores, locks=locks,
+                  lock_timeout=lock_timeout)
 
 
 def _implicit_permalink():

@@ -14,7 +14,7 @@ TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "site_stores")
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "site_stores", "locks", "lock_timeout")
 DEFAULT_REFRESH = 3600.0
 DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
@@ -52,9 +52,11 @@ class Config(Frozen):
         "warnings",      # [str]: unknown keys, kept but ignored
         "site_stores",   # [Path]: read-only stores searched after the user's own, in order
         "system_path",   # Path of the system config read beneath this one, or None
+        "locks",         # download locks on (True) or off (False); None: not set (on)
+        "lock_timeout",  # seconds to wait for another process's download lock; None: not set
     )
     DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list),
-                "site_stores": fresh(list), "system_path": None}
+                "site_stores": fresh(list), "system_path": None, "locks": None, "lock_timeout": None}
 
     def source(self, name):
         try:

@@ -30,13 +30,32 @@ def fetch_objects(endpoint: Endpoint, pointers: Iterable[Pointer], store,
             wanted.setdefault(p.oid, p)
     if not wanted:
         return
+    locks = getattr(store, "locks", None)
+    if locks is None:
+        _fetch(endpoint, list(wanted.values()), store, what, progress, workers, options)
+        return
+    # Objects another process is fetching are waited for after ours, then taken from the store.
+    held, busy = locks.try_many(sorted(wanted))
+    try:
+        mine = [p for oid, p in wanted.items() if oid not in busy and not store.has_object(oid)]
+        _fetch(endpoint, mine, store, what, progress, workers, options)
+    finally:
+        locks.release(held)
+    for oid in busy:
+        with locks.wait(oid, what.get(oid, oid)):
+            if not store.has_object(oid):
+                _fetch(endpoint, [wanted[oid]], store, what, progress, workers, options)
+
+
+def _fetch(endpoint, pointers, store, what, progress, workers, options):
+    if not pointers:
+        return
     if endpoint.kind == "local":
-        _copy_local(endpoint, list(wanted.values()), store, what)
+        _copy_local(endpoint, pointers, store, what)
         return
     from kipoi_store.lfs import batch
 
-    batch.fetch(endpoint, list(wanted.values()), store, what, progress=progress,
-                workers=workers, **options)
+    batch.fetch(endpoint, pointers, store, what, progress=progress, workers=workers, **options)
 
 
 def _copy_local(endpoint, pointers, store, what):

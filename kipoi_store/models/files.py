@@ -118,6 +118,18 @@ class Fetcher:
             return sha256
         if self.offline:
             raise OfflineError("%s: arg %s: not in the store (offline): %s" % (what, w.arg, w.url))
+        locks = getattr(self.store, "locks", None)
+        if locks is None:
+            return self._fetch(w, what)
+        # Another process fetching the same bytes: wait for it, then take them from the store.
+        with locks.wait(w.sha256 or w.md5, "%s arg %s (%s)" % (what, w.arg, short_url(w.url))):
+            sha256 = self.known(w, what)
+            if sha256 is not None:
+                self.meter.file_done()
+                return sha256
+            return self._fetch(w, what)
+
+    def _fetch(self, w, what):
         wrong, failed, missing = [], [], 0
         for url in candidate_urls(w.url, self.rewrites):
             try:

@@ -67,6 +67,7 @@ class Store(ObjectStore):
         self._link_mode = None
         self._tmp_cleaned = False
         self._private = None
+        self.locks = None  # download locks (locks.Locks), set by whoever opens the store to fetch
 
     @classmethod
     def default(cls):

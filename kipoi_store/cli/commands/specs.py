@@ -38,7 +38,7 @@ class Run:
             boundary.warn(message)
         from kipoi_store.resolve import Resolver, open_store
 
-        self.store = open_store(self.config)
+        self.store = open_store(self.config, warn=boundary.warn)
 
         self.resolver = Resolver(self.config, self.store, offline=self.offline,
                                  refresh=args.refresh, warn=boundary.warn)
