@@ -146,12 +146,14 @@ class GitSource:
         # The warm path: one small record file and a stat or two, no git process, no tree. The
         # model may be complete in a site store: then it is used from there, as it is.
         key = ("git", commit, model)
-        record = self.records.get(key, RECORD, touch=True)
+        record = self.records.get(key, RECORD)
         holder = self.store.use(commit, model)
         if holder is not None and record is None:
             record = model_info(holder.manifest(commit, model))  # published by another user
             if record is not None:
                 self.records.put(key, record)
+        elif holder is not None and not holder.private:
+            self.records.touch(key)  # the last use, where the manifest keeps none
         if holder is None or record is None:
             record = self._materialise(model, commit)
             holder = self.store.use(commit, model) or self.store

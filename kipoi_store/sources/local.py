@@ -43,7 +43,7 @@ class LocalSource:
 
     def _warm(self, model):
         """The earlier resolution of `model`, if nothing it was built from has changed since."""
-        record = self.records.get(self._record_key(model), RECORD, touch=True)
+        record = self.records.get(self._record_key(model), RECORD)
         if record is None:
             return None
         root = self._prefix
@@ -58,7 +58,11 @@ class LocalSource:
             holder = self.store.use(record["key"], model)
         except (TypeError, ValueError, UsageError):  # a damaged record: build it again
             return None
-        return None if holder is None else (holder, record)
+        if holder is None:
+            return None
+        if not holder.private:
+            self.records.touch(self._record_key(model))  # the last use, where the manifest keeps none
+        return holder, record
 
     def resolve(self, model, ref=None):
         if ref is not None:

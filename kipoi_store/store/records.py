@@ -33,9 +33,9 @@ class Records:
         digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
         return "%s/%s/%s%s" % (self.directory, digest[:2], digest[2:34], SUFFIX), text
 
-    def get(self, key, fields=None, touch=False):
+    def get(self, key, fields=None):
         """The value stored under `key`, or None. With `fields`, only a dict holding each of them
-        counts; `touch` stamps the record as used now."""
+        counts."""
         path, text = self._path(key)
         try:
             with open(path, "rb") as f:
@@ -46,12 +46,15 @@ class Records:
             return None
         if fields is not None and not (isinstance(value, dict) and all(k in value for k in fields)):
             return None
-        if touch:
-            try:
-                os.utime(path)
-            except OSError:
-                pass
         return value
+
+    def touch(self, key):
+        """Stamp the record of `key` as used now (gc --keep-days reads it for stores whose
+        manifests are not stamped: shared ones, and those we cannot write)."""
+        try:
+            os.utime(self._path(key)[0])
+        except OSError:
+            pass
 
     def put(self, key, value):
         path, text = self._path(key)

@@ -151,10 +151,15 @@ class Store(ObjectStore):
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
         filename = _manifest_filename(name)
         for store in (self, *self.sites):
-            if (os.path.isfile("%s/%s/%s" % (store._manifests, key, filename))
-                    and os.path.isdir("%s/%s" % (store._snapshots, key))):
-                if store is self:
-                    self.touch(key, name)
+            manifest = "%s/%s/%s" % (store._manifests, key, filename)
+            if store is self and self.private:
+                try:
+                    os.utime(manifest)  # the stamp, and the check that it is there, in one call
+                except OSError:
+                    continue
+            elif not os.path.isfile(manifest):
+                continue
+            if os.path.isdir("%s/%s" % (store._snapshots, key)):
                 return store
         return None
 
