@@ -18,6 +18,18 @@ class Resolver:
         self.statcache = StatCache(store.cache_dir / "stat")
         self.records = Records(store.cache_dir / "records")
         self._backends = {}
+        self._mirrors = None
+
+    @property
+    def mirrors(self):
+        """The run's store mirrors (net/mirrors.py), opened on first use: a warm resolve never
+        asks. One per run, so a mirror dropped for failing is not asked again."""
+        if self._mirrors is None:
+            from kipoi_store.net.mirrors import Mirrors
+
+            self._mirrors = Mirrors.from_config(self.config, self.store, offline=self.offline,
+                                                warn=self.warn)
+        return self._mirrors
 
     def backend(self, source_name):
         backend = self._backends.get(source_name)
@@ -34,7 +46,8 @@ class Resolver:
             from kipoi_store.sources.git import GitSource
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
-                             warn=self.warn, rewrites=self.config.url_rewrites)
+                             warn=self.warn, rewrites=self.config.url_rewrites,
+                             mirrors=lambda: self.mirrors)
         if source.type == "github-permalink":
             from kipoi_store.sources.github import PermalinkSource
 

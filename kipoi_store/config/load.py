@@ -164,6 +164,7 @@ def parse(text, path, exists=True, entry_errors=None):
         sources[PERMALINK_SOURCE] = _implicit_permalink()
     env_db_path = None
     rewrites = []
+    mirrors = []
     if doc.root is not None:
         for key, value in doc.root.value:
             name = key.value if key.tag.endswith(":str") else None
@@ -171,11 +172,13 @@ def parse(text, path, exists=True, entry_errors=None):
                 env_db_path = _path_value(data["env_db_path"], value, "env_db_path", path, where)
             elif name == "url_rewrites":
                 rewrites = _rewrites(data["url_rewrites"], value, where)
+            elif name == "store_mirrors":
+                mirrors = _mirrors(data["store_mirrors"], value, where)
             elif name not in TOP_KEYS:
                 warnings.append(where.message(key, name if name is not None else "?",
                                               "unknown top-level key, kept but ignored"))
     return Config(path=path, exists=exists, sources=sources, env_db_path=env_db_path,
-                  url_rewrites=rewrites, warnings=warnings)
+                  url_rewrites=rewrites, store_mirrors=mirrors, warnings=warnings)
 
 
 def _implicit_permalink():
@@ -213,6 +216,16 @@ def _rewrites(value, node, where):
                               "must map a URL prefix to a URL or a list of URLs")
         rules.append((prefix, list(targets)))
     return rules
+
+
+def _mirrors(value, node, where):
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and v.strip() for v in items):
+        raise where.error(node, "store_mirrors", "must be a list of mirror URLs or paths, found %s"
+                          % _describe(value))
+    return [v.strip() for v in items]
 
 
 def _source(name, key_node, node, entry, config_path, where, warnings):

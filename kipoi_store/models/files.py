@@ -74,8 +74,9 @@ class Fetcher:
     """Gets files into the store: from the store itself when their md5 (or sha256) is known, else
     from the first candidate URL that serves the right bytes."""
 
-    def __init__(self, store, rewrites=(), offline=False, meter=None, **options):
+    def __init__(self, store, rewrites=(), offline=False, meter=None, mirrors=None, **options):
         self.store = store
+        self.mirrors = mirrors
         self.rewrites = list(rewrites)
         self.offline = offline
         self.opts = Options(**options)
@@ -115,6 +116,10 @@ class Fetcher:
         if sha256 is not None:
             self.meter.file_done()
             return sha256
+        sha256 = self._mirrored(w, what)
+        if sha256 is not None:
+            self.meter.file_done()
+            return sha256
         if self.offline:
             raise OfflineError("%s: arg %s: not in the store (offline): %s" % (what, w.arg, w.url))
         wrong, failed, missing = [], [], 0
@@ -140,6 +145,20 @@ class Fetcher:
         error = NotFoundError if missing == len(failed) else NetworkError
         raise error("%s: arg %s: cannot download %s: tried %s" % (what, w.arg, w.url, "; ".join(failed)))
 
+    def _mirrored(self, w, what) -> Optional[str]:
+        """The sha256 of `w`'s bytes brought from a store mirror (by md5, else sha256), or None."""
+        if not self.mirrors:
+            return None
+        label = "%s: arg %s" % (what, w.arg)
+        sha256 = self.mirrors.by_md5(w.md5, label) if w.md5 else None
+        if sha256 is None and w.sha256 and self.mirrors.fetch_object(w.sha256, what=label):
+            return self.known(w, what)  # checks its md5 against model.yaml's
+        if sha256 is not None and w.sha256 and sha256 != w.sha256:
+            return None
+        if sha256 is not None:
+            self.index.put(w.md5, sha256)
+        return sha256
+
     def _download(self, url, w):
         """Download `url`, hashing md5 and sha256 as it streams; only right bytes reach the store."""
         with download.download_url(url, self.store, algorithms=("md5",), opts=self.opts,
@@ -155,13 +174,14 @@ class Fetcher:
 # -- the whole job ----------------------------------------------------------------------------------
 
 def fetch_model_files(resolution, store, config, offline=False, progress=False, workers=WORKERS,
-                      **options):
+                      mirrors=None, **options):
     """Bring every remote file of a resolved model (and of its default dataloader) into the store and
     publish them at kipoi's paths in the model's snapshot; returns their absolute paths, sorted.
 
     Already published for this snapshot: returns at once. `offline`: only what the store holds,
     else OfflineError naming each missing file and its URL. Wrong bytes at every URL:
-    IntegrityError naming model, arg and URL. `options` tune transfers (net.http.Options: tries,
+    IntegrityError naming model, arg and URL. `mirrors` (net/mirrors.py; default: the config's) are
+    asked before any URL. `options` tune transfers (net.http.Options: tries,
     backoff, max_wait, timeout, sleep)."""
     name = resolution.model + FILES_SUFFIX
     root = store.snapshot_root(resolution.key)
@@ -181,8 +201,12 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
     for w in by_path.values():
         unique.setdefault(w.content, w)
     meter = progress_meter(len(unique), enabled=progress)
+    if mirrors is None and config is not None:
+        from kipoi_store.net.mirrors import Mirrors
+
+        mirrors = Mirrors.from_config(config, store, offline=offline)
     fetcher = Fetcher(store, config.url_rewrites if config is not None else (), offline=offline,
-                      meter=meter, **options)
+                      meter=meter, mirrors=mirrors, **options)
     try:
         digests, errors = _fetch_all(fetcher, list(unique.values()), what, workers)
     finally:

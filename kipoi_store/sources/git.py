@@ -4,6 +4,8 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
+import re
+
 from kipoi_store.errors import IntegrityError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
@@ -14,6 +16,7 @@ LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
 MODE_EXEC = "100755"
 MODE_DIR = "040000"
+_PINNED = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 STRUCTURAL_SUFFIXES = (".yaml", ".yml", ".tsv", ".py")
@@ -63,7 +66,7 @@ def _import_requests_in_background():
 
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
-                 remote_url=None):
+                 remote_url=None, mirrors=None):
         from kipoi_store.git.remote import GitRemote
 
         self.config = config
@@ -80,6 +83,7 @@ class GitSource:
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
         self.records = Records(store.cache_dir / "records")
         self._blobs = None
+        self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
 
     # -- refs ---------------------------------------------------------------------------------
     def _uses_lfs(self):
@@ -111,6 +115,9 @@ class GitSource:
         return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
 
     def resolve(self, model, ref=None):
+        if ref is not None and _PINNED.fullmatch(ref):
+            # Pinned: the store, then the mirrors, may have it; the remote is asked only if not.
+            return self.resolve_at(model, ref, ref)
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
             _import_requests_in_background()
@@ -121,12 +128,32 @@ class GitSource:
         # The warm path: one small record file and one utime, no git process, no tree.
         record = self.records.get(("git", commit, model))
         if record is None or not self.store.use(commit, model):
-            record = self._materialise(model, commit)
+            record = self._from_mirrors(model, commit) or self._materialise(model, commit)
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
                           location=self.store.snapshot_location(commit, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------
+    @property
+    def mirrors(self):
+        if self._mirrors is None:
+            return None
+        if _requests_import is not None:
+            # Two threads importing overlapping modules can see each other's half-made modules.
+            _requests_import.join()
+        return self._mirrors()
+
+    def _from_mirrors(self, model, commit):
+        """The model's record, published from a store mirror (manifest and objects); or None."""
+        mirrors = self.mirrors
+        if not mirrors or self.store.manifest(commit, model) is not None:
+            return None
+        doc = mirrors.publish_model(commit, model)
+        if doc is None or doc.directory is None:
+            return None
+        self.records.put(("git", commit, model), doc.record)
+        return doc.record
+
     def _materialise(self, model, commit):
         from kipoi_store.models import catalog, closure  # cold path only: a warm resolve reads a record
 
@@ -209,6 +236,11 @@ class GitSource:
         lfsconfig = tree.read(".lfsconfig") if tree.kind(".lfsconfig") == "file" else None
         endpoint = discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
         what = {p.oid: "%s:%s" % (self.name, path) for path, p in pointers.items()}
+        mirrors = self.mirrors
+        if mirrors:
+            wanted = [p for p in wanted if not mirrors.fetch_object(p.oid, p.size, what[p.oid])]
+            if not wanted:
+                return
         if self.offline:
             missing = sorted(what[p.oid] for p in wanted)
             from kipoi_store.errors import OfflineError

@@ -36,7 +36,7 @@ def resolve_one(run, text, files=False, progress=False):
         from kipoi_store.models.files import fetch_model_files
 
         fetched = fetch_model_files(resolution, run.store, run.config, offline=run.offline,
-                                    progress=progress)
+                                    progress=progress, mirrors=run.resolver.mirrors)
     return output(run, text, resolution, fetched)
 
 
