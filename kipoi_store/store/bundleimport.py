@@ -75,6 +75,7 @@ def _stage_tar(store, staged):
         fileobj, tar_path = None, staged.where
     declared = None
     last = "(the start)"
+    seen = set()
     bad = None  # the first damaged object, reported once the manifests naming it are known
     try:
         with tarfile.open(tar_path, mode="r|*", fileobj=fileobj) as tar:
@@ -97,6 +98,7 @@ def _stage_tar(store, staged):
                 else:
                     _read_small(staged, kind, value, name, tar.extractfile(member).read(member.size))
                 last = name
+                seen.add(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.filename:
             raise
@@ -105,6 +107,10 @@ def _stage_tar(store, staged):
         staged.fail(*bad)
     if declared is None:
         staged.fail(fmt.BUNDLE_HEADER, "missing: not a bundle made by 'kipoi store export'")
+    missing = sorted(set(declared) - seen)
+    if missing:
+        # tar ends at any block boundary: a bundle cut there reads as a shorter, valid tar.
+        staged.fail(missing[0], "declared but missing: the bundle is truncated (after entry %s)" % last)
 
 
 def _check_member(staged, member, declared):
