@@ -18,6 +18,9 @@ class Resolver:
         self.statcache = StatCache(store.cache_dir / "stat")
         self.records = Records(store.cache_dir / "records")
         self._backends = {}
+        from kipoi_store.net import limits
+
+        limits.configure(config.connect_timeout, config.read_timeout)
 
     def backend(self, source_name):
         backend = self._backends.get(source_name)

@@ -14,7 +14,7 @@ TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites")
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "connect_timeout", "read_timeout")
 DEFAULT_REFRESH = 3600.0
 DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
@@ -49,9 +49,12 @@ class Config(Frozen):
         "sources",       # {name: SourceConfig}, in file order
         "env_db_path",   # Path or None
         "url_rewrites",  # [(prefix, [replacement, ...]), ...]
+        "connect_timeout",  # seconds (float) or None: net/limits.py's default
+        "read_timeout",     # seconds (float) or None: net/limits.py's default
         "warnings",      # [str]: unknown keys, kept but ignored
     )
-    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list)}
+    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list),
+                "connect_timeout": None, "read_timeout": None}
 
     def source(self, name):
         try:
