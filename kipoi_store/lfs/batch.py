@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.lfs.credentials import credential, credential_request, ssh_authenticate
 from kipoi_store.lfs.endpoint import Endpoint
-from kipoi_store.net.download import Cancelled, download_url, guarded_get
+from kipoi_store.net.download import Cancelled, download_url, guarded_request
 from kipoi_store.net.http import Options, Retry, Sessions, attempts, network_errors, retry_after, why
 from kipoi_store.net.progress import Progress, stderr_is_tty
 from kipoi_store.net.urls import origin_of, short_url
@@ -145,7 +145,7 @@ class Client:
 
         try:
             label = None if name else "reach LFS server %s" % short_url(url)
-            return guarded_get(self.session(), url, name, self.opts, method=method, label=label,
+            return guarded_request(self.session(), url, name, self.opts, method=method, label=label,
                                allow_redirects=False, **kwargs)
         except network_errors():
             raise

@@ -74,7 +74,7 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
             session = own_session = requests.Session()
 
         def send(headers):
-            return guarded_get(session, url, name, opts, headers=headers, stream=True)
+            return guarded_request(session, url, name, opts, headers=headers, stream=True)
 
     tmp = store.new_tmp_path("dl-" + urlsplit(url).path.rsplit("/", 1)[-1])
     state = _Hashing(("sha256",) + tuple(a for a in algorithms if a != "sha256"))
@@ -91,7 +91,7 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
             pass  # the caller moved it into the store
 
 
-def guarded_get(session, url, name, opts, method="GET", label=None, **kwargs):
+def guarded_request(session, url, name, opts, method="GET", label=None, **kwargs):
     """`session.request` of `url` unless its host failed earlier in this run; a host that gives no
     answer at all (refused, unknown, silent past the timeout) is remembered (net/hosts.py) and
     raises NetworkError `cannot <label>: <reason>` (default label: download `name` from the URL),
