@@ -19,6 +19,9 @@ class Resolver:
         self.records = Records(store.cache_dir / "records")
         self._backends = {}
         self._mirrors = None
+        from kipoi_store.net import limits
+
+        limits.configure(config.connect_timeout, config.read_timeout)
 
     @property
     def mirrors(self):

@@ -12,6 +12,12 @@ pytest_plugins = ["tests.fixtures_lfs", "tests.fixtures_git"]
 BIN = Path(sys.executable).parent  # where `pip install -e` put bin/kipoi*
 
 
+@pytest.fixture(autouse=True)
+def private_kipoi_home(tmp_path, monkeypatch):
+    """In-process stores record last use under KIPOI_HOME: never in the real ~/.kipoi."""
+    monkeypatch.setenv("KIPOI_HOME", str(tmp_path / "kipoi-home"))
+
+
 @pytest.fixture
 def kipoi_env(tmp_path):
     """An environment dict with a temporary HOME and KIPOI_HOME; no other KIPOI_* leaks in."""

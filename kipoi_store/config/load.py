@@ -165,6 +165,7 @@ def parse(text, path, exists=True, entry_errors=None):
     env_db_path = None
     rewrites = []
     mirrors = []
+    timeouts = {}
     if doc.root is not None:
         for key, value in doc.root.value:
             name = key.value if key.tag.endswith(":str") else None
@@ -174,11 +175,27 @@ def parse(text, path, exists=True, entry_errors=None):
                 rewrites = _rewrites(data["url_rewrites"], value, where)
             elif name == "store_mirrors":
                 mirrors = _mirrors(data["store_mirrors"], value, where)
+            elif name in ("connect_timeout", "read_timeout"):
+                timeouts[name] = _timeout(data[name], value, name, where)
             elif name not in TOP_KEYS:
                 warnings.append(where.message(key, name if name is not None else "?",
                                               "unknown top-level key, kept but ignored"))
     return Config(path=path, exists=exists, sources=sources, env_db_path=env_db_path,
-                  url_rewrites=rewrites, store_mirrors=mirrors, warnings=warnings)
+                  url_rewrites=rewrites, store_mirrors=mirrors, warnings=warnings,
+                  **timeouts)
+
+
+def _timeout(value, node, key, where):
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except UsageError:
+        seconds = 0
+    if seconds <= 0:
+        raise where.error(node, key, "must be a duration of more than 0 seconds (e.g. 10, 30s, "
+                          "2m), found %s" % _describe(value))
+    return seconds
 
 
 def _implicit_permalink():

@@ -14,7 +14,8 @@ TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "store_mirrors")
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "store_mirrors", "connect_timeout",
+            "read_timeout")
 DEFAULT_REFRESH = 3600.0
 DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
@@ -50,10 +51,12 @@ class Config(Frozen):
         "env_db_path",   # Path or None
         "url_rewrites",  # [(prefix, [replacement, ...]), ...]
         "store_mirrors",  # [str]: mirror URLs or paths, asked in order before the origin
+        "connect_timeout",  # seconds (float) or None: net/limits.py's default
+        "read_timeout",     # seconds (float) or None: net/limits.py's default
         "warnings",      # [str]: unknown keys, kept but ignored
     )
     DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "store_mirrors": fresh(list),
-                "warnings": fresh(list)}
+                "warnings": fresh(list), "connect_timeout": None, "read_timeout": None}
 
     def source(self, name):
         try:

@@ -82,6 +82,9 @@ class Fetcher:
         self.opts = Options(**options)
         self.index = Md5Index(store)
         self.meter = meter or progress_meter(0, enabled=False)
+        # Set when the run is interrupted (Ctrl-C, SIGTERM): running downloads stop at their next
+        # chunk and remove their tmp files, instead of finishing first.
+        self.cancelled = threading.Event()
         # The md5 in model.yaml is of the bytes as served: never let a server compress them.
         self.sessions = Sessions({"User-Agent": "kipoi-store",
                                   "Accept-Encoding": "identity"})
@@ -162,7 +165,8 @@ class Fetcher:
     def _download(self, url, w):
         """Download `url`, hashing md5 and sha256 as it streams; only right bytes reach the store."""
         with download.download_url(url, self.store, algorithms=("md5",), opts=self.opts,
-                                   meter=self.meter, session=self.sessions.get()) as got:
+                                   meter=self.meter, session=self.sessions.get(),
+                                   cancelled=self.cancelled) as got:
             if w.md5 and got.digests["md5"] != w.md5:
                 raise IntegrityError("md5 %s, expected %s" % (got.digests["md5"], w.md5))
             if w.sha256 and got.sha256 != w.sha256:
@@ -239,6 +243,7 @@ def _fetch_all(fetcher, items, what, workers):
                 digests[w.content] = future.result()
             except BaseException as exc:  # noqa: B902 - reported after the others finish
                 if not isinstance(exc, Exception):
+                    fetcher.cancelled.set()
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
                 errors.append(exc)

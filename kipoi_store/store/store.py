@@ -70,6 +70,16 @@ class Store(ObjectStore):
         self.cache_dir = self.root / "cache"
         self._link_mode = None
         self._tmp_cleaned = False
+        self._last_use = None
+
+    @property
+    def last_use(self):
+        """This user's record of when each model here was last used (store/lastuse.py)."""
+        if self._last_use is None:
+            from kipoi_store.store.lastuse import LastUse
+
+            self._last_use = LastUse(self.root)
+        return self._last_use
 
     @classmethod
     def default(cls):
@@ -143,23 +153,24 @@ class Store(ObjectStore):
         return doc
 
     def use(self, key, name) -> bool:
-        """Whether model `name` is completely published under `key`, recording the use for gc's
-        --keep-days. The cheap check a warm resolve makes (the manifest is written last)."""
+        """Whether model `name` is completely published under `key`, recording the use (per user,
+        outside the store: see lastuse.py) for `store ls` and gc's --keep-days. The cheap check a
+        warm resolve makes (the manifest is written last)."""
         key = self.check_key(key)
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
-        try:
-            os.utime("%s/%s/%s" % (self._manifests, key, _manifest_filename(name)))
-        except (FileNotFoundError, NotADirectoryError):
+        filename = _manifest_filename(name)
+        if not os.path.exists("%s/%s/%s" % (self._manifests, key, filename)):
             return False
-        return os.path.isdir("%s/%s" % (self._snapshots, key))
+        if not os.path.isdir("%s/%s" % (self._snapshots, key)):
+            return False
+        self.last_use.record(key, filename)
+        return True
 
     def touch(self, key, name):
-        try:
-            os.utime(self.manifest_path(key, name))
-        except FileNotFoundError:
-            pass
+        """Record a use of model `name` under `key` (as use() does, without checking)."""
+        self.last_use.record(self.check_key(key), _manifest_filename(name))
 
     # ----------------------------------------------------------------------------- publishing
 

@@ -34,8 +34,10 @@ def main(argv):
                                  % (s.name, s.type))
     else:
         sources = [s for s in config.sources.values() if s.type in GIT_TYPES]
+    from kipoi_store.net import limits
     from kipoi_store.sources.git import GitSource
 
+    limits.configure(config.connect_timeout, config.read_timeout)
     store = Store.default()
     worst = EXIT_OK
     for source in sources:

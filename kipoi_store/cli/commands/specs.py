@@ -6,7 +6,7 @@ import sys
 from kipoi_store.cli import boundary
 from kipoi_store import paths
 from kipoi_store.config.cache import load_cached
-from kipoi_store.errors import EXIT_OK, KipoiError
+from kipoi_store.errors import EXIT_OK, KipoiError, NetworkError
 from kipoi_store.store.store import Store
 
 
@@ -61,7 +61,10 @@ def run_specs(parser, argv, handle):
             try:
                 line = handle(run, text)
             except KipoiError as exc:
-                boundary.error_line(str(exc))
+                message = str(exc)
+                if isinstance(exc, NetworkError) and text not in message:
+                    message = "%s: %s" % (text, message)  # which spec of a batch it was
+                boundary.error_line(message)
                 worst = max(worst, exc.exit_code)
                 continue
             out.write(line + end)
