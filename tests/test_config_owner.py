@@ -99,7 +99,7 @@ def test_a_read_only_config_stays_read_only(nobody, user_home, as_nobody):
     # Its owner may not write it: the edit is refused, nothing changes.
     out = as_nobody("kipoi-source-add", "lab", "https://e.org/lab.git")
     assert (out.returncode, out.stderr) == (
-        1, "kipoi: error: %s: read-only for you (mode 0444), not edited\n" % config)
+        1, "kipoi: error: %s: not writable for you (mode 0444), not edited\n" % config)
     assert config.read_text() == text
     # root may (as with any file): it stays 0444 and the user's.
     out = run_kipoi("kipoi-source-add", "lab", "https://e.org/lab.git", env=env_for(user_home))

@@ -234,7 +234,7 @@ def _edit(path, change, touched=None):
         original = read_text(target)  # re-read under the lock: another process may just have written
         st = None if original is None else os.stat(target)
         if st is not None and not os.access(target, os.W_OK):
-            raise KipoiError("%s: read-only for you (mode %04o), not edited"
+            raise KipoiError("%s: not writable for you (mode %04o), not edited"
                              % (target, st.st_mode & 0o7777))
         text = default_sources_text() if original is None else original
         new_text = _checked_edit(text, target, change, touched)
