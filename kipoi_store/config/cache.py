@@ -13,7 +13,7 @@ from kipoi_store.config import load as configmod
 from kipoi_store import paths
 from kipoi_store.store.statcache import stat_key
 
-VERSION = 5  # bumped when the pickled classes change: older caches are skipped, not misread
+VERSION = 6  # bumped when the pickled classes change: older caches are skipped, not misread
 
 
 def _fingerprint(path):
