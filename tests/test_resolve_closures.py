@@ -74,3 +74,52 @@ def test_the_dataloader_directory_comes_whole_and_imports_from_the_store(mmsplic
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "exon1\n"
+
+
+# -- broken models are named: the file and the line -------------------------------------------------
+
+BROKEN = {
+    "empty/model.yaml": "",
+    "invalid/model.yaml": "type: keras\nargs: {weights: [w.h5\n",
+    "lost/model.yaml": "type: keras\ndefault_dataloader: ../nonexistent\n",
+    "G/model-template.yaml": "type: keras\n",
+    "G/models.tsv": "model\nr1\n../../etc\n/abs\nr1\n",
+    "fine/model.yaml": "type: keras\n",
+}
+
+
+@pytest.fixture
+def broken(tmp_path, kipoi_env):
+    write(tmp_path / "zoo", BROKEN)
+    r = run_kipoi("kipoi", "source", "add", "zoo", str(tmp_path / "zoo"), "--type", "local", env=kipoi_env)
+    assert r.returncode == 0, r.stderr
+    return kipoi_env
+
+
+@pytest.mark.parametrize("model, message", [
+    ("empty", "model 'empty' in source 'zoo': empty/model.yaml is empty"),
+    ("invalid", "model 'invalid' in source 'zoo': invalid/model.yaml line 3: not valid YAML: "),
+    ("lost", "model 'lost' in source 'zoo': lost/model.yaml line 2: default_dataloader '../nonexistent' "
+             "names no dataloader (no dataloader.yaml there)"),
+])
+def test_a_model_kipoi_could_not_load_is_one_clear_error(broken, model, message):
+    r = run_kipoi("kipoi", "source", "resolve", "zoo:" + model, "zoo:fine", env=broken)
+    assert r.returncode == 1 and len(r.stdout.splitlines()) == 1  # the good spec still resolves
+    [line] = r.stderr.splitlines()
+    assert line.startswith("kipoi: error: " + message), line
+
+
+def test_a_broken_group_table_is_warned_about_once_naming_file_and_lines(broken):
+    r = run_kipoi("kipoi", "source", "models", "zoo", env=broken)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["G/r1", "empty", "fine", "invalid", "lost"]
+    warnings = r.stderr.splitlines()
+    assert warnings == [
+        "kipoi: warning: source 'zoo': G/models.tsv line 3: row '../../etc' leaves the group directory; "
+        "skipped",
+        "kipoi: warning: source 'zoo': G/models.tsv line 4: row '/abs' is an absolute path; skipped",
+        "kipoi: warning: source 'zoo': G/models.tsv line 5: row 'r1' repeats line 2; only the first counts"]
+    # A row of it still resolves (kipoi 0.8.6 loads it), and the batch hears each warning once.
+    r = run_kipoi("kipoi", "source", "resolve", "zoo:G/r1", "zoo:G/r1", env=broken)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+    assert r.stderr.splitlines() == warnings

@@ -12,7 +12,7 @@ from kipoi_store.errors import IntegrityError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.sources import Resolution
+from kipoi_store.sources import Resolution, warn_once
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
@@ -86,7 +86,7 @@ class GitSource:
         self.store = store
         self.offline = offline
         self.refresh = refresh
-        self.warn = warn or (lambda message: None)
+        self.warn = warn_once(warn)
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
         self.records = Records(store.cache_dir / "records")
         self._blobs = None
@@ -125,7 +125,7 @@ class GitSource:
     def list_models(self, prefix=None, ref=None):
         from kipoi_store.models import catalog
 
-        return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
+        return catalog.list_models(self.tree(self.commit_for(ref)), prefix, warn=self.warn, source=self.name)
 
     def resolve(self, model, ref=None):
         if self._uses_lfs() and not self.offline and not self.remote.exists():
@@ -154,7 +154,7 @@ class GitSource:
         # One round trip for what the model most likely needs, instead of one per file as
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
-        mref = catalog.find_model(tree, model, source=self.name)
+        mref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         paths = closure.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
         key = self.snapshot_key(commit)
