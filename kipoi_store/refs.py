@@ -26,7 +26,7 @@ def current_keys(config, store):
         try:
             git = GitSource(source, store, offline=True, rewrites=config.url_rewrites)
             if git.remote.exists():
-                keys.add(git.commit_for(None))
+                keys.add(git.snapshot_key(git.commit_for(None)))
         except KipoiError:
             continue  # never resolved here: nothing of it to keep
     return keys

@@ -44,7 +44,7 @@ class Resolver:
         if source.type == "local":
             from kipoi_store.sources.local import LocalSource
 
-            return LocalSource(source, self.store, self.statcache, self.records)
+            return LocalSource(source, self.store, self.statcache, self.records, warn=self.warn)
         if source.type in ("git", "git-lfs"):
             from kipoi_store.sources.git import GitSource
 

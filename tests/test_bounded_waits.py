@@ -49,7 +49,8 @@ def env(lfs_git_env):
 def test_a_silent_git_server_fails_the_resolve_naming_url_and_spec(env):
     with SilentServer() as server:
         url = server.base + "/models.git"
-        configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s\n    local_path: unused-clone\n" % url)
+        configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s\n"
+                       "    local_path: unused-clone\n" % url)
         r = run_kipoi("kipoi", "source", "resolve", "dead:Basset", env=env)
     assert r.returncode == 1, r.stderr
     assert r.stdout == ""
@@ -110,7 +111,8 @@ def test_twenty_specs_on_a_dead_model_file_host_ask_it_once(env, tmp_path):
 def test_twenty_specs_of_a_dead_git_server_ask_it_once(env):
     with SilentServer() as server:
         url = server.base + "/models.git"
-        configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s\n    local_path: unused-clone\n" % url)
+        configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s\n"
+                       "    local_path: unused-clone\n" % url)
         specs = ["dead:model%d" % i for i in range(20)]
         r = run_kipoi("kipoi", "source", "resolve", *specs, env=env)
         # One git request; the connect probe before it sends nothing.
@@ -178,7 +180,8 @@ def test_sigterm_during_an_lfs_download_leaves_nothing_in_tmp(env, tmp_path, mak
         lfs.add(data)
         make_lfs_repo(tmp_path / "repo", {"big/w.bin": data},
                       extra={"big/model.yaml": b"type: keras\nargs:\n  weights: w.bin\n"})
-        configure(env, "model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n    local_path: unused-clone\n"
+        configure(env, "model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                       "    local_path: unused-clone\n"
                        "    lfs_url: %s\n" % ((tmp_path / "repo").as_uri(), lfs.url))
         proc = subprocess.Popen([str(BIN / "kipoi"), "source", "resolve", "lab:big"], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -208,7 +211,8 @@ def blackhole():
 def test_connect_timeout_bounds_git_and_model_files_on_an_unreachable_host(env, tmp_path, blackhole):
     env["KIPOI_CONNECT_TIMEOUT"] = "1"
     write(tmp_path / "src", {"m/model.yaml": model_with_file(blackhole + "/w.h5")})
-    configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s/models.git\n    local_path: unused-clone\n"
+    configure(env, "model_sources:\n  dead:\n    type: git\n    remote_url: %s/models.git\n"
+                   "    local_path: unused-clone\n"
                    "  mine:\n    type: local\n    local_path: %s\n" % (blackhole, tmp_path / "src"))
     r = run_kipoi("kipoi", "source", "resolve", "dead:Basset", env=env)
     assert r.returncode == 1

@@ -217,7 +217,7 @@ def test_an_ambiguous_abbreviation_is_refused(env, git_http_server, tmp_path):
                       % (i + 1, 1500000000 + i))
         if i:
             stream.append("from :%d\n" % i)
-        stream.append("M 644 inline m/model.yaml\ndata 3\n%03d\n" % (i % 1000))
+        stream.append("M 644 inline m/model.yaml\ndata 7\nn: %03d\n" % (i % 1000))
     git(bare, "fast-import", "--quiet", input="".join(stream).encode())
     prefixes = {}
     for c in git(bare, "rev-list", "main").split():

@@ -84,7 +84,8 @@ def test_verify_reports_damage_on_stdout_and_repair_fixes_it(env, store):
 
     fixed = kipoi("store", "verify", "--repair", env=env)
     assert fixed.returncode == 1 and fixed.stdout.splitlines() == lines
-    assert "removed 3" in fixed.stderr  # the object, its snapshot link, the manifest
+    # the object, its snapshot link, the manifest, and the snapshot no manifest names any more
+    assert "removed 4" in fixed.stderr
     again = kipoi("store", "verify", env=env)
     assert (again.returncode, again.stdout) == (0, "")
     assert store.manifest(CURRENT, "m") is None and not store.has_object(digest)

@@ -15,7 +15,7 @@ import difflib
 from dataclasses import dataclass
 from typing import Optional
 
-from kipoi_store.errors import NotFoundError, UnsafePathError
+from kipoi_store.errors import ModelError, NotFoundError, UnsafePathError
 from kipoi_store.models.kipoi_names import GROUP_TABLE, MODEL_FILES, TEMPLATE_FILES
 from kipoi_store.models.links import read_following
 from kipoi_store.tree import DIR, FILE, LINK, basename, is_below, join, parent, sort_key, split
@@ -61,16 +61,24 @@ def clean_name(name):
 
 # -- model groups --------------------------------------------------------------------------------
 
-def parse_rows(text):
+def parse_rows(text, problems=None):
     """The `model` column of a models.tsv: tab separated, a header row, `#` comment lines allowed.
 
-    Rows whose name is not a clean relative path are skipped: a name is a path below the group.
+    Rows whose name is not a clean relative path below the group are skipped, and a repeated row
+    counts once. `problems`, a list, receives (line number, message, fatal) for each row kipoi 0.8.6
+    would read otherwise; fatal: a quote left open, which stops kipoi (pandas) reading the table at
+    all, and then no row is returned.
     """
-    rows, column = [], None
-    for line in text.splitlines():
+    problems = [] if problems is None else problems
+    rows, column, first_line = [], None, {}
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        cells = [_unquote(c.strip()) for c in line.split("\t")]
+        raw = [c.strip() for c in line.split("\t")]
+        if any(_unterminated(c) for c in raw):
+            problems.append((number, "a quote is not closed, so the table cannot be read", True))
+            return []
+        cells = [_unquote(c) for c in raw]
         if column is None:
             if "model" not in cells:
                 return []  # not a kipoi group table: it names no models
@@ -78,13 +86,31 @@ def parse_rows(text):
             continue
         if column >= len(cells):
             continue
+        name = cells[column]
         try:
-            row = clean_name(cells[column])
+            row = clean_name(name)
         except UnsafePathError:
+            problems.append((number, "row %r leaves the group directory; skipped" % name, False))
             continue
-        if row:
-            rows.append(row)
+        if name.startswith("/"):
+            problems.append((number, "row %r is an absolute path; skipped" % name, False))
+            continue
+        if not row:
+            continue
+        if row in first_line:
+            problems.append((number, "row %r repeats line %d; only the first counts"
+                             % (name, first_line[row]), False))
+            continue
+        first_line[row] = number
+        rows.append(row)
     return rows
+
+
+def _unterminated(cell):
+    """A cell that opens a quote (pandas' quoting: `"..."`, `""` inside) without closing it."""
+    if not cell.startswith('"'):
+        return False
+    return len(cell) < 2 or not cell.endswith('"') or '"' in cell[1:-1].replace('""', '')
 
 
 def _unquote(cell):
@@ -93,17 +119,35 @@ def _unquote(cell):
     return cell
 
 
-def group_rows(tree, d) -> list:
+def group_rows(tree, d, problems=None) -> list:
+    """The rows of the group in directory `d`; its table's problems as messages naming file and
+    line go into `problems` (a list) as (message, fatal)."""
     data = read_following(tree, join(d, GROUP_TABLE))
     if data is None:
         return []
-    return parse_rows(data.decode("utf-8", "surrogateescape"))
+    found = []
+    rows = parse_rows(data.decode("utf-8", "surrogateescape"), found)
+    if problems is not None:
+        problems.extend(("%s line %d: %s" % (join(d, GROUP_TABLE), n, m), fatal) for n, m, fatal in found)
+    return rows
+
+
+def _report(problems, warn, source, model=None):
+    """Warn about each problem; resolving `model`, a fatal one is a ModelError."""
+    where = " in source '%s'" % source if source else ""
+    for message, fatal in problems:
+        if fatal and model is not None:
+            raise ModelError("model '%s'%s: %s" % (model, where, message))
+        if warn is not None:
+            warn("%s%s" % ("source '%s': " % source if source else "", message)
+                 + (" (none of its models can be loaded)" if fatal else ""))
 
 
 # -- finding and listing -------------------------------------------------------------------------
 
-def find_model(tree, name, source=None) -> ModelRef:
-    """The model called `name`. Cheap when it exists: a few lookups, no walk over the tree."""
+def find_model(tree, name, source=None, warn=None) -> ModelRef:
+    """The model called `name`. Cheap when it exists: a few lookups, no walk over the tree.
+    `warn` hears of the problems of its group's models.tsv; one kipoi could not read is an error."""
     name = clean_name(name)
     if name and is_model_dir(tree, name):
         return ModelRef(name, name)
@@ -111,9 +155,12 @@ def find_model(tree, name, source=None) -> ModelRef:
     # The nearest group above wins: its rows are the most specific claim on the name.
     for i in range(len(parts) - 1, -1, -1):
         group = "/".join(parts[:i])
-        if tree.kind(group) == DIR and is_group_dir(tree, group) and \
-                "/".join(parts[i:]) in group_rows(tree, group):
-            return ModelRef(name, group, group=group)
+        if tree.kind(group) == DIR and is_group_dir(tree, group):
+            problems = []
+            rows = group_rows(tree, group, problems)
+            if "/".join(parts[i:]) in rows or any(fatal for _, fatal in problems):
+                _report(problems, warn, source, name)
+                return ModelRef(name, group, group=group)
     raise NotFoundError(not_found_message(tree, name, source))
 
 
@@ -147,17 +194,18 @@ def suggest(name, names, n=SUGGESTIONS):
     return out[:n]
 
 
-def list_models(tree, prefix=None) -> list:
-    """Every model name, bytewise sorted; `prefix` keeps those equal to it or below it (whole segments)."""
+def list_models(tree, prefix=None, warn=None, source=None) -> list:
+    """Every model name, bytewise sorted; `prefix` keeps those equal to it or below it (whole segments).
+    `warn` hears of each problem of the group tables read."""
     prefix = clean_name(prefix) if prefix else ""
-    names = set()
+    names, problems = set(), []
     if prefix:
         # Groups above the prefix can hold rows below it (DeepBind's rows are `Homo_sapiens/TF/...`).
         parts = prefix.split("/")
         for i in range(len(parts) - 1, -1, -1):
             group = "/".join(parts[:i])
             if tree.kind(group) == DIR and is_group_dir(tree, group):
-                names.update(join(group, row) for row in group_rows(tree, group))
+                names.update(join(group, row) for row in group_rows(tree, group, problems))
         entries = tree.walk(prefix) if tree.kind(prefix) == DIR else ()
     else:
         entries = tree.walk("")
@@ -169,7 +217,8 @@ def list_models(tree, prefix=None) -> list:
         if files.intersection(MODEL_FILES) and directory:
             names.add(directory)
         if files.intersection(TEMPLATE_FILES) and GROUP_TABLE in files:
-            names.update(join(directory, row) for row in group_rows(tree, directory))
+            names.update(join(directory, row) for row in group_rows(tree, directory, problems))
     if prefix:
         names = {n for n in names if is_below(n, prefix)}
+    _report(problems, warn, source)
     return sorted(names, key=sort_key)

@@ -13,7 +13,8 @@ class Resolution(Frozen):
         "source",     # configured source name
         "model",      # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
         "location",   # absolute model directory inside the store, as a string (group models: the group dir)
-        "key",        # snapshot key: a commit for git sources, "local-<digest>" for local ones
+        "key",        # snapshot key: a commit for git sources (git.pointer_key of it with use_lfs: false),
+                      # "local-<digest>" for local ones
         "commit",     # full commit for git sources, None for local ones
         "ref",        # the ref that was asked for or configured, if any
         "group",      # the model group's directory name, for group models
@@ -40,3 +41,18 @@ class Resolution(Frozen):
             "group": self.group,
             "pinned": self.pinned,
         }
+
+
+def warn_once(warn):
+    """`warn` that passes each message on once: a batch resolving 900 rows of one group hears of
+    that group's broken table once."""
+    if warn is None:
+        return lambda message: None
+    heard = set()
+
+    def once(message):
+        if message not in heard:
+            heard.add(message)
+            warn(message)
+
+    return once

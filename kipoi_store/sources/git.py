@@ -1,16 +1,19 @@
 """`git` and `git-lfs` sources: a bare partial clone per remote, models published by commit.
 
 Both types resolve LFS pointers by content: a `git` source whose repository holds LFS files still
-gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
+gives real bytes, and a `git-lfs` source without LFS files is simply a git source. A `git` source
+with `use_lfs: false` keeps the pointer files as they are, as kipoi does, and never asks an LFS
+server; its snapshots have their own key (pointer_key), as the same paths hold other bytes.
 """
 
+import hashlib
 import re
 
 from kipoi_store.errors import IntegrityError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.sources import Resolution
+from kipoi_store.sources import Resolution, warn_once
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
@@ -64,6 +67,12 @@ def _import_requests_in_background():
         _requests_import.start()
 
 
+def pointer_key(commit):
+    """The snapshot key of `commit` with its LFS pointer files kept (a 64-hex key, as a sha256
+    repository's commit: nothing else the store would mistake it for)."""
+    return hashlib.sha256(b"kipoi-store lfs pointers kept\0" + commit.encode()).hexdigest()
+
+
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
                  remote_url=None, mirrors=None):
@@ -79,7 +88,7 @@ class GitSource:
         self.store = store
         self.offline = offline
         self.refresh = refresh
-        self.warn = warn or (lambda message: None)
+        self.warn = warn_once(warn)
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
         self.records = Records(store.cache_dir / "records")
         self._blobs = None
@@ -88,6 +97,13 @@ class GitSource:
     # -- refs ---------------------------------------------------------------------------------
     def _uses_lfs(self):
         return self.config.type == "git-lfs" or bool(self.config.use_lfs)
+
+    def _keeps_pointers(self):
+        return self.config.type == "git" and self.config.use_lfs is False
+
+    def snapshot_key(self, commit):
+        """Where a model of `commit` is published in the store."""
+        return pointer_key(commit) if self._keeps_pointers() else commit
 
     def commit_for(self, ref):
         ref = ref or self.config.ref
@@ -112,7 +128,7 @@ class GitSource:
     def list_models(self, prefix=None, ref=None):
         from kipoi_store.models import catalog
 
-        return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
+        return catalog.list_models(self.tree(self.commit_for(ref)), prefix, warn=self.warn, source=self.name)
 
     def resolve(self, model, ref=None):
         if ref is not None and _PINNED.fullmatch(ref):
@@ -126,11 +142,14 @@ class GitSource:
 
     def resolve_at(self, model, commit, ref=None):
         # The warm path: one small record file and one utime, no git process, no tree.
+        key = self.snapshot_key(commit)
         record = self.records.get(("git", commit, model))
-        if record is None or not self.store.use(commit, model):
-            record = self._from_mirrors(model, commit) or self._materialise(model, commit)
-        return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
-                          location=self.store.snapshot_location(commit, record["directory"]),
+        if record is None or not self.store.use(key, model):
+            # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
+            mirrored = self._from_mirrors(model, commit) if key == commit else None
+            record = mirrored or self._materialise(model, commit)
+        return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=key,
+                          location=self.store.snapshot_location(key, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------
@@ -163,11 +182,12 @@ class GitSource:
         # One round trip for what the model most likely needs, instead of one per file as
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
-        mref = catalog.find_model(tree, model, source=self.name)
+        mref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         paths = closure.closure(tree, mref, source=self.name)
         entries = self._entries(tree, paths)
-        if self.store.manifest(commit, model) is None:
-            self.store.publish(commit, model, entries)
+        key = self.snapshot_key(commit)
+        if self.store.manifest(key, model) is None:
+            self.store.publish(key, model, entries)
         record = {"directory": mref.directory, "group": mref.group}
         self.records.put(("git", commit, model), record)
         return record
@@ -195,13 +215,13 @@ class GitSource:
         for path in missing:
             paths_of.setdefault(blobs[path], []).append(path)
         for oid, _, size, chunks in self.remote.cat().open_many(list(paths_of)):
-            digest, pointer = self._store_blob(size, chunks, paths_of[oid][0])
+            digest, pointer, cacheable = self._store_blob(size, chunks, paths_of[oid][0])
             for path in paths_of[oid]:
                 if pointer is not None:
                     pointers[path] = pointer
                 else:
                     known[path] = digest
-            if pointer is None:
+            if cacheable:
                 self.blobs.put_raw(oid, digest)
         if pointers:
             self._fetch_lfs(tree, pointers)
@@ -212,18 +232,20 @@ class GitSource:
         return entries
 
     def _store_blob(self, size, chunks, path):
-        """Put one blob (its size, and its bytes as `chunks`) into the store; an LFS pointer is
-        returned instead of being stored. Small blobs are read whole (a pointer is small), larger
-        ones are streamed."""
+        """Put one blob (its size, and its bytes as `chunks`) into the store: (digest, None, True);
+        an LFS pointer is returned instead, (None, pointer, False), unless this source keeps
+        pointers: (digest, None, False), as a kept pointer is not the content other sources see
+        for that blob. Small blobs are read whole (a pointer is small), larger ones streamed."""
         from kipoi_store.lfs import pointer
 
         what = "%s:%s" % (self.name, path)
         if size <= LFS_POINTER_MAX:
             data = b"".join(chunks)
             pointer = pointer.parse_pointer(data)
-            if pointer is not None:
-                return None, pointer
-            return self.store.add_bytes(data, what=what), None
+            if pointer is not None and not self._keeps_pointers():
+                return None, pointer, False
+            return self.store.add_bytes(data, what=what), None, pointer is None
+        return self.store.add_stream(chunks, expected_size=size, what=what), None, True
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):

@@ -8,7 +8,7 @@ from pathlib import Path
 from kipoi_store.errors import UsageError
 from kipoi_store.store.statcache import stat_key
 from kipoi_store.store.entries import FileEntry, LinkEntry
-from kipoi_store.sources import Resolution
+from kipoi_store.sources import Resolution, warn_once
 
 
 def content_key(entries):
@@ -26,8 +26,9 @@ def content_key(entries):
 
 
 class LocalSource:
-    def __init__(self, config, store, statcache, records):
+    def __init__(self, config, store, statcache, records, warn=None):
         self.name = config.name
+        self.warn = warn_once(warn)
         if config.local_path is None:
             raise UsageError("source '%s' (type local) has no local_path" % self.name)
         self.root = Path(config.local_path)
@@ -73,7 +74,7 @@ class LocalSource:
         from kipoi_store.tree import LocalTree
 
         tree = LocalTree(self.root)
-        ref = catalog.find_model(tree, model, source=self.name)
+        ref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         entries, stats = {}, []
         for path in closure.closure(tree, ref, source=self.name):
             full = os.path.join(self.root, path)
@@ -117,4 +118,4 @@ class LocalSource:
         from kipoi_store.models import catalog
         from kipoi_store.tree import LocalTree
 
-        return catalog.list_models(LocalTree(self.root), prefix)
+        return catalog.list_models(LocalTree(self.root), prefix, warn=self.warn, source=self.name)

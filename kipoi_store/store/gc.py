@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Optional, Tuple
 
+from kipoi_store.store import readonly
 from kipoi_store.store.scan import read_manifest, walk_files
 from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, stale_entries
 from kipoi_store.store.store import Store
@@ -184,6 +185,7 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
             # Move the tree out of sight first: nobody may see it half deleted.
             moved = store.new_tmp_path("gc-" + item.name[:16])
             try:
+                readonly.open_dir(root)  # moving a directory elsewhere rewrites its `..`
                 os.rename(root, moved)
             except FileNotFoundError:
                 moved = None

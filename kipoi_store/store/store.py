@@ -38,7 +38,7 @@ from pathlib import Path
 
 from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store import hashing
+from kipoi_store.store import hashing, readonly
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
 from kipoi_store.store.objects import ObjectStore
 from kipoi_store.store.staging import remove_path, unlink_quiet
@@ -195,35 +195,37 @@ class Store(ObjectStore):
                 if entry.executable:
                     self._ensure_executable(entry.digest)
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        doc = {"name": name, "key": key,
+               "files": {p: ("->" + e.target if isinstance(e, LinkEntry) else e.digest)
+                         for p, e in sorted(entries.items())},
+               "executable": sorted(p for p, e in entries.items()
+                                    if isinstance(e, FileEntry) and e.executable)}
         for _attempt in range(3):
             staging = self.new_tmp_path("publish")
             try:
                 self._build(staging, entries)
                 self._staged(staging)
-                self._merge(staging, root, key, "")
+                self._merge(staging, root, key, "", entries)
+                # A concurrent gc may have moved the tree away under us: publish again.
+                missing = [p for p in entries if not os.path.lexists(root / p)]
+                if not missing:
+                    # Written while our tmp/ entry still exists: verify, seeing it, leaves alone
+                    # the files a manifest does not name yet.
+                    doc["published"] = time.time()
+                    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+                    self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
+                    return root
             finally:
                 remove_path(staging)
-            # A concurrent gc may have moved the tree away under us: publish again.
-            missing = [p for p in entries if not os.path.lexists(root / p)]
-            if not missing:
-                break
-        else:
-            raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
-                                 % (key, missing[0], name))
-        doc = {"name": name, "key": key,
-               "files": {p: ("->" + e.target if isinstance(e, LinkEntry) else e.digest)
-                         for p, e in sorted(entries.items())},
-               "executable": sorted(p for p, e in entries.items()
-                                    if isinstance(e, FileEntry) and e.executable),
-               "published": time.time()}
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
-        return root
+        raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
+                             % (key, missing[0], name))
 
     def _staged(self, staging):
         """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
 
     def _build(self, staging, entries):
+        """The tree of `entries` under `staging`, its directories open: entries move out of them
+        while merging; each subtree is closed as it moves into the snapshot (_place)."""
         os.mkdir(staging, 0o755)
         hardlink = self.link_mode == "hardlink"
         made = {""}
@@ -249,31 +251,111 @@ class Store(ObjectStore):
                         raise
             self._copy_object(entry.digest, dst, entry.executable)
 
-    def _merge(self, src, dst, key, rel):
+    def _merge(self, src, dst, key, rel, entries):
         """Move tree `src` into `dst`: whatever is missing arrives by one rename (complete), existing
-        directories are merged into, existing files and links are kept (same content)."""
+        directories are merged into, existing files and links are kept when they are what
+        `entries` says they are, and replaced when not (never trusted for being there)."""
         try:
             st = os.lstat(dst)
         except FileNotFoundError:
-            try:
-                os.rename(src, dst)
+            if self._place(src, dst):
                 return
-            except OSError as exc:  # appeared meanwhile: merge into what is there now
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-                    raise
-            st = os.lstat(dst)
+            st = os.lstat(dst)  # appeared meanwhile: merge into what is there now
         mine = os.lstat(src)
         if stat.S_ISDIR(mine.st_mode) and stat.S_ISDIR(st.st_mode):
             for name in sorted(os.listdir(src)):
                 self._merge(os.path.join(src, name), os.path.join(dst, name), key,
-                            name if not rel else rel + "/" + name)
+                            name if not rel else rel + "/" + name, entries)
+            if readonly.is_open(st):
+                readonly.close(dst)  # left open by a killed publisher or an older store
             return
-        if stat.S_IFMT(mine.st_mode) == stat.S_IFMT(st.st_mode):
+        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(mine.st_mode):
+            if not self._matches(dst, st, entries.get(rel)):
+                self._replace(src, dst, st)
             return
-        kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
-        raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
-                             % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
-                                kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
+        if self._named(key, rel):
+            kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+            raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
+                                 % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
+                                    kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
+        self._replace(src, dst, st)  # a stray no manifest names: ours wins
+
+    def _named(self, key, rel):
+        """Whether a manifest of `key` names `rel` or a path below it."""
+        from kipoi_store.store.scan import read_manifest
+
+        below = rel + "/"
+        for path in self.manifest_files(key):
+            files = (read_manifest(path) or {}).get("files", {})
+            if rel in files or any(p.startswith(below) for p in files):
+                return True
+        return False
+
+    def _place(self, src, dst):
+        """Rename `src` to the free path `dst`, opening its directory for that moment; False when
+        something else got there first."""
+        moving_dir = stat.S_ISDIR(os.lstat(src).st_mode)
+        if moving_dir:
+            # Closed before it is visible, but its top: moving a directory rewrites its `..`.
+            readonly.close_tree(src, include_top=False)
+
+        def rename():
+            try:
+                os.rename(src, dst)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                    raise
+                return False
+
+        parent = os.path.dirname(dst)
+        placed = rename() if parent == self._snapshots else readonly.change_in(parent, rename)
+        if moving_dir:
+            if placed:
+                readonly.close(dst)
+            else:
+                readonly.open_tree(src)  # its entries are merged one by one instead
+        return placed
+
+    def _matches(self, path, st, entry):
+        """Whether the file or link at `path` (lstat `st`) is what `entry` describes."""
+        if isinstance(entry, LinkEntry):
+            return stat.S_ISLNK(st.st_mode) and os.readlink(path) == entry.target
+        if not isinstance(entry, FileEntry) or not stat.S_ISREG(st.st_mode):
+            return False
+        if st.st_mode & 0o222 or bool(st.st_mode & 0o111) != entry.executable:
+            return False  # a writable file may change after any check: ours replaces it
+        try:
+            obj = os.lstat(self.object_path(entry.digest, entry.executable))
+            if (obj.st_dev, obj.st_ino) == (st.st_dev, st.st_ino):
+                return True  # the object itself, checked when it was added
+        except FileNotFoundError:
+            pass
+        return hashing.sha256_file(path) == entry.digest
+
+    def _replace(self, src, dst, st):
+        """Put `src` where `dst` (lstat `st`) is: one rename for a file or link over a file or link,
+        else the old entry moves aside into tmp/ first and is deleted after."""
+        parent = os.path.dirname(dst)
+        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(os.lstat(src).st_mode):
+            readonly.change_in(parent, lambda: os.rename(src, dst))
+            return
+        aside = self.new_tmp_path("replaced")
+
+        def move_aside():
+            if stat.S_ISDIR(st.st_mode):
+                readonly.open_dir(dst)
+            os.rename(dst, aside)
+
+        try:
+            readonly.change_in(parent, move_aside)
+        except FileNotFoundError:
+            pass  # gone meanwhile
+        try:
+            if not self._place(src, dst):
+                raise IntegrityError("snapshot path %s keeps changing while it is published" % dst)
+        finally:
+            remove_path(aside)
 
     # ---------------------------------------------------------------------------- enumerating
 
