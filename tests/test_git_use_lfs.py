@@ -26,7 +26,9 @@ def test_use_lfs_false_keeps_pointers_and_never_asks_the_lfs_server(tmp_path, gi
         config.parent.mkdir(parents=True)
         config.write_text("model_sources:\n"
                           "  pointers:\n    type: git\n    remote_url: %s\n    use_lfs: false\n"
-                          "  weights:\n    type: git\n    remote_url: %s\n" % (url, url))
+                          "    local_path: kipoi-clone-1\n"
+                          "  weights:\n    type: git\n    remote_url: %s\n"
+                          "    local_path: kipoi-clone-2\n" % (url, url))
 
         # The LFS server holds none of the objects: the pointers are all one needs.
         kept = run_kipoi("kipoi", "source", "resolve", "--json", "pointers:rbp_eclip/XRCC6", env=kipoi_env)
