@@ -172,7 +172,7 @@ class BareClone:
             self.warn("git server %s does not support partial clone (filters): fetched the whole "
                       "repository instead" % self.display_url)
         if code != 0:
-            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
+            reason = scrub(cli.reason(stderr)) or "exit status %d" % code
             if any(s in stderr for s in _NOT_FOUND):
                 raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
             raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))
