@@ -51,14 +51,33 @@ _requests_import = None
 
 
 def _import_requests_in_background():
-    """Start importing requests (~150 ms) while git waits on the network: LFS will need it."""
+    """Start importing requests (~150 ms) while git waits on the network: LFS will need it.
+    `_finish_background_import` must follow before the call that started it returns."""
     import sys
     import threading
 
     global _requests_import
     if "requests" not in sys.modules and _requests_import is None:
-        _requests_import = threading.Thread(target=__import__, args=("requests",))
+        _requests_import = threading.Thread(target=_quiet_import, args=("requests",),
+                                            name="import requests")
         _requests_import.start()
+
+
+def _quiet_import(name):
+    try:
+        __import__(name)
+    except BaseException:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
+        pass
+
+
+def _finish_background_import():
+    """Wait for the import started above. Two threads importing the same modules may hand one a
+    half-initialised module (the import lock breaks the deadlock that way), and an import still
+    running at exit fails in a half torn-down interpreter: so no work outlives a resolve."""
+    global _requests_import
+    thread, _requests_import = _requests_import, None
+    if thread is not None:
+        thread.join()
 
 
 class GitSource:
@@ -114,14 +133,20 @@ class GitSource:
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
             _import_requests_in_background()
-        commit = self.commit_for(ref)
-        return self.resolve_at(model, commit, ref)
+        try:
+            commit = self.commit_for(ref)
+            return self.resolve_at(model, commit, ref)
+        finally:
+            _finish_background_import()
 
     def resolve_at(self, model, commit, ref=None):
         # The warm path: one small record file and one utime, no git process, no tree.
         record = self.records.get(("git", commit, model))
         if record is None or not self.store.use(commit, model):
-            record = self._materialise(model, commit)
+            try:
+                record = self._materialise(model, commit)
+            finally:
+                _finish_background_import()
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
                           location=self.store.snapshot_location(commit, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
@@ -200,6 +225,7 @@ class GitSource:
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
+        _finish_background_import()  # before this thread imports requests itself
         from kipoi_store.lfs.endpoint import discover_endpoint
         from kipoi_store.lfs.fetch import fetch_objects
 
