@@ -4,7 +4,7 @@ Both types resolve LFS pointers by content: a `git` source whose repository hold
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
 """
 
-from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.errors import IntegrityError, NetworkError, OfflineError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
 from kipoi_store.net.rewrites import candidate_urls
@@ -99,6 +99,7 @@ class GitSource:
         self.remote = GitRemote(store.root, self.url, warn=self.warn)
         self.records = Records(store.cache_dir / "records")
         self._blobs = None
+        self.failed = None  # why the remote failed in this run: it is not asked again
 
     # -- refs ---------------------------------------------------------------------------------
     def _uses_lfs(self):
@@ -106,8 +107,12 @@ class GitSource:
 
     def commit_for(self, ref):
         ref = ref or self.config.ref
-        return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
-                                       offline=self.offline, warn=self.warn)
+        commit = self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
+                                         offline=self.offline, warn=self.warn)
+        if self.remote.failure is not None and self.failed is None:
+            # The network failed and a cached commit stood in: the rest of the run stays offline.
+            self.failed, self.offline = str(self.remote.failure), True
+        return commit
 
     @property
     def blobs(self):
@@ -124,10 +129,13 @@ class GitSource:
         self.remote.fetch_commit(commit, offline=self.offline)
         return GitTree(self.remote, commit, offline=self.offline)
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         from kipoi_store.models import catalog
 
-        return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
+        try:
+            return catalog.list_models(self.tree(self.commit_for(ref)), prefix, unusable)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
 
     def resolve(self, model, ref=None):
         if self._uses_lfs() and not self.offline and not self.remote.exists():
@@ -136,8 +144,23 @@ class GitSource:
         try:
             commit = self.commit_for(ref)
             return self.resolve_at(model, commit, ref)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
         finally:
             _finish_background_import()
+
+    def _named(self, exc):
+        """`exc` naming this source. A remote that failed is not asked again in this run: later
+        specs get what the store already has, or this same reason at once."""
+        if isinstance(exc, NetworkError) and self.failed is None:
+            self.failed = str(exc)
+            self.offline = True
+        elif isinstance(exc, OfflineError) and self.failed is not None:
+            exc = NetworkError(self.failed)
+        message = str(exc)
+        if not message.startswith("source '"):
+            message = "source '%s': %s" % (self.name, message)
+        return type(exc)(message)
 
     def resolve_at(self, model, commit, ref=None):
         # The warm path: one small record file and one utime, no git process, no tree.

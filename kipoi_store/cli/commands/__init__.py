@@ -1,5 +1,7 @@
 """One module per command: parse arguments, call the library, print. `main(argv) -> int` each."""
 
+import sys
+
 
 def load_config():
     """The config, with its warnings (unknown keys) already reported on stderr."""
@@ -10,6 +12,13 @@ def load_config():
     for message in loaded.warnings:
         boundary.warn(message)
     return loaded
+
+
+def json_line(record, end="\n"):
+    """One result as JSON Lines: one object on one line, keys sorted (every command's --json)."""
+    import json  # only for --json
+
+    sys.stdout.write(json.dumps(record, sort_keys=True, default=str) + end)
 
 
 def source_fields(source):

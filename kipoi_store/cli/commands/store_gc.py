@@ -1,9 +1,9 @@
 """kipoi store gc: plan, then delete snapshots the config no longer reaches and their objects."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import json_line
 from kipoi_store.store.gc import gc_execute, gc_plan
 from kipoi_store.store.store import Store
 from kipoi_store.cli.commands.store_info import human
@@ -45,11 +45,10 @@ def main(argv):
     keep = current_keys(load_config(), store)
     plan = gc_plan(store, keep, args.keep_days)
     if args.json:
-        json.dump({"store": str(store.root), "dry_run": args.dry_run,
+        json_line({"store": str(store.root), "dry_run": args.dry_run,
                    "bytes": plan.bytes_freed, "kept_snapshots": plan.kept_snapshots,
                    "items": [{"kind": i.kind, "name": i.name, "bytes": i.bytes}
-                             for i in plan.items]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+                             for i in plan.items]})
     else:
         for item in plan.items:
             sys.stdout.write("%s\t%s\t%d\n" % (item.kind, item.name, item.bytes))

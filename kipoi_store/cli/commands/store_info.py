@@ -1,9 +1,9 @@
 """kipoi store info (alias: kipoi store du): where the store is and what it holds."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import json_line
 from kipoi_store.store.info import store_info
 from kipoi_store.store.store import Store
 
@@ -33,8 +33,7 @@ def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
     info = store_info(Store.default())
     if args.json:
-        json.dump(info.as_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        json_line(info.as_dict())
         return 0
     size = str if args.bytes else human
     rows = [("location", str(info.location)),
