@@ -14,6 +14,19 @@ def load_config():
     return loaded
 
 
+def existing_store():
+    """(the store the store commands look at, whether it exists yet). The default store may not
+    exist yet (nothing resolved so far); one named by KIPOI_STORE must, and whatever is there must
+    be a store: otherwise UsageError, so `KIPOI_STORE=/typo kipoi store verify` never says "fine"."""
+    import os
+
+    from kipoi_store.store.scan import is_store
+    from kipoi_store.store.store import Store
+
+    store = Store.default()
+    return store, is_store(store.root, must_exist=bool(os.environ.get("KIPOI_STORE")))
+
+
 def json_line(record, end="\n"):
     """One result as JSON Lines: one object on one line, keys sorted (every command's --json)."""
     import json  # only for --json

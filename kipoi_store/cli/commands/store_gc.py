@@ -3,9 +3,8 @@
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import json_line
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.gc import gc_execute, gc_plan
-from kipoi_store.store.store import Store
 from kipoi_store.cli.commands.store_info import human
 
 SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"
@@ -41,7 +40,7 @@ def main(argv):
         parser().error("--keep-days must not be negative")
     from kipoi_store.cli.commands import load_config
 
-    store = Store.default()
+    store, _ = existing_store()
     keep = current_keys(load_config(), store)
     plan = gc_plan(store, keep, args.keep_days)
     if args.json:

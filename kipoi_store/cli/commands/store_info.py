@@ -3,9 +3,8 @@
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import json_line
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.info import store_info
-from kipoi_store.store.store import Store
 
 SUMMARY = "Show the store's location, link mode, contents and size"
 
@@ -31,7 +30,8 @@ def parser(prog="kipoi store info"):
 
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
-    info = store_info(Store.default())
+    store, _ = existing_store()
+    info = store_info(store)
     if args.json:
         json_line(info.as_dict())
         return 0

@@ -3,8 +3,7 @@
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import json_line
-from kipoi_store.store.store import Store
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.verify import verify
 
 SUMMARY = "Re-hash the store and report (or --repair) damage"
@@ -26,7 +25,10 @@ def parser():
 
 def main(argv):
     args = parser().parse_args(argv)
-    store = Store.default()
+    store, exists = existing_store()
+    if not exists:
+        boundary.note("no store at %s yet: nothing to verify" % store.root)
+        return 0
     report = verify(store, repair=args.repair)
     if args.json:
         json_line({"store": str(store.root), "ok": report.ok,
