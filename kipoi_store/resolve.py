@@ -14,7 +14,8 @@ class Resolver:
         self.store = store
         self.offline = offline
         self.refresh = refresh
-        self.warn = warn or (lambda message: None)
+        self._warn = warn or (lambda message: None)
+        self._warned = set()
         self.statcache = StatCache(store.cache_dir / "stat")
         self.records = Records(store.cache_dir / "records")
         self._backends = {}
@@ -33,6 +34,12 @@ class Resolver:
             self._mirrors = Mirrors.from_config(self.config, self.store, offline=self.offline,
                                                 warn=self.warn)
         return self._mirrors
+
+    def warn(self, message):
+        """Each warning once per run: a batch of a thousand specs says a thing once, not 1000 times."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
 
     def backend(self, source_name):
         backend = self._backends.get(source_name)

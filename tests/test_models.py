@@ -1,6 +1,7 @@
 """models/catalog.py and models/closure.py: what a model is, how names are found and listed,
 and what a model needs (its closure)."""
 
+import json
 import os
 import posixpath
 import re
@@ -10,12 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kipoi_store import spec
 from kipoi_store.models import catalog
 from kipoi_store.demo import DEMO_ROOT
 from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, ModelError, NotFoundError, UnsafePathError
 from kipoi_store.models.catalog import ModelRef, find_model, group_rows, list_models, parse_rows
 from kipoi_store.models.closure import closure
 from kipoi_store.tree import LocalTree, MemoryTree, is_below, sort_key
+
+from .conftest import run_kipoi
 
 DEMO_MODELS = [
     "Basset",
@@ -620,3 +624,88 @@ def test_kipoi_download_cache_in_a_model_folder_is_not_part_of_the_model():
         "m/sub/downloaded.txt": b"an ordinary file",
     })
     assert closure(tree, find_model(tree, "m")) == ["m/model.py", "m/model.yaml", "m/sub/downloaded.txt"]
+
+
+# -- what a listing shows: exactly what a spec can name ------------------------------------------
+
+ODD = {
+    "ok/model.yaml": b"{}",
+    "in side/model.yaml": b"{}",             # an inner space is fine
+    " lead/model.yaml": b"{}",
+    "trail /model.yaml": b"{}",
+    "back\\slash/model.yaml": b"{}",
+    "a@b/model.yaml": b"{}",
+    "tab\tx/model.yaml": b"{}",
+    "new\nline/model.yaml": b"{}",
+    "\udcff\udcfe/model.yaml": b"{}",         # bytes that are not UTF-8, as os.listdir gives them
+    ":colon/model.yaml": b"{}",
+    "bad @G/model-template.yaml": b"{}",     # a group whose directory no spec can name
+    "bad @G/models.tsv": b"model\nr1\nr2\nr3\n",
+    "G/model-template.yaml": b"{}",
+    "G/models.tsv": b"model\nr1\nr@2\ntemplate\nsub/template\n",
+    "rbp_eclip/template/model.yaml": b"{}",  # kipoi hides */template: the files others link to
+    "rbp_eclip/UPF1/model.yaml": b"{}",
+    "template/model.yaml": b"{}",            # ... but not a top-level one (kipoi: "/template$")
+}
+
+
+def test_a_listing_names_only_what_resolves_and_reports_each_unnamable_path_once():
+    tree = MemoryTree(ODD)
+    unusable = {}
+    listed = list_models(tree, unusable=unusable)
+    assert listed == ["G/r1", "in side", "ok", "rbp_eclip/UPF1", "template"]
+    for name in listed:
+        assert spec.parse("src:" + name).path == name
+        assert find_model(tree, name).name == name
+    assert {path: count for path, (_, count) in unusable.items()} == {
+        " lead": 1, "trail ": 1, "back\\slash": 1, "a@b": 1, "tab\tx": 1, "new\nline": 1,
+        "\udcff\udcfe": 1, ":colon": 1, "bad @G": 3, "G/r@2": 1}
+    why = {path: reason for path, (reason, _) in unusable.items()}
+    assert why["\udcff\udcfe"] == "its bytes are not UTF-8"
+    assert why["a@b"] == "'@' would start a ref" and why["trail "] == "a space starts or ends a segment"
+
+
+def test_the_models_command_warns_once_per_unnamable_directory(tmp_path, kipoi_env):
+    root = tmp_path / "zoo"
+    for path, data in ODD.items():
+        full = os.fsencode(root / path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+    assert run_kipoi("kipoi", "source", "add", "zoo", str(root), env=kipoi_env).returncode == 0
+    r = run_kipoi("kipoi", "source", "models", "zoo", "--specs", env=kipoi_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["zoo:G/r1", "zoo:in side", "zoo:ok", "zoo:rbp_eclip/UPF1",
+                                     "zoo:template"]
+    warnings = r.stderr.splitlines()
+    assert len(warnings) == 10 and all(w.startswith("kipoi: warning: source 'zoo': '") for w in warnings)
+    assert "kipoi: warning: source 'zoo': 'bad @G' (3 models) is not listed: no spec can name it " \
+           "('@' would start a ref)" in warnings
+    assert any("'new\\nline' is not listed" in w for w in warnings)
+    assert any("'\\xff\\xfe' is not listed" in w for w in warnings)
+    # What is listed is what resolve takes, every name of it.
+    every = run_kipoi("kipoi", "source", "resolve", "--stdin", "--json", input=r.stdout, env=kipoi_env)
+    assert every.returncode == 0, every.stderr
+    assert [json.loads(line)["path"] for line in every.stdout.splitlines()] == [
+        "G/r1", "in side", "ok", "rbp_eclip/UPF1", "template"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab.@ \\:\t-_/\udcff"), min_size=1, max_size=8), max_size=6))
+def test_every_listed_name_is_a_spec_of_itself(names):
+    entries = {}
+    for name in names:
+        try:
+            entries[name.strip("/") + "/model.yaml"] = b"{}"
+        except ValueError:
+            continue
+    try:
+        tree = MemoryTree(entries)
+    except (ValueError, UnsafePathError):
+        return
+    unusable = {}
+    for name in list_models(tree, unusable=unusable):
+        assert spec.parse("s:" + name).path == name
+        assert catalog.name_problem(name) is None
+    for path in unusable:
+        assert catalog.name_problem(path) is not None

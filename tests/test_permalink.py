@@ -118,10 +118,11 @@ def test_a_permalink_from_a_paper_is_pinned_and_resolves_again_offline(git_serve
         assert pin(e, *args, paper, pinned) == [pinned, pinned]
     assert (directory / "model.weights").read_bytes() == b"UPF1 weights v1\n"
     # A path that is no model still says so (suggesting names would need files never fetched).
-    r = resolve(kipoi_env, "--offline", "github-permalink:kipoi/models/tree/%s/rbp_eclip" % c0)
+    group = "github-permalink:kipoi/models/tree/%s/rbp_eclip" % c0
+    r = resolve(kipoi_env, "--offline", group)
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("kipoi: error: model 'rbp_eclip' not found in source 'github-permalink' "
-                               "(no suggestions: offline: ")
+    assert r.stderr.startswith("kipoi: error: %s: model 'rbp_eclip' not found in source "
+                               "'github-permalink' (no suggestions: offline: " % group)
 
 
 def test_every_spelling_of_a_permalink_names_one_directory(env, models, git_http_server):

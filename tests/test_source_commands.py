@@ -183,7 +183,7 @@ def test_unknown_keys_are_warned_about_on_stderr_only(kipoi_env):
     path.write_text("model_sources:\n  m:\n    type: local\n    local_path: /m\n    colour: red\n")
     out = run_kipoi("kipoi-source-list", "--json", env=kipoi_env)
     assert out.returncode == 0
-    assert [s["name"] for s in json.loads(out.stdout)] == ["github-permalink", "m"]
+    assert [json.loads(line)["name"] for line in out.stdout.splitlines()] == ["github-permalink", "m"]
     assert out.stderr == ("kipoi: warning: %s:5: model_sources.m.colour: unknown setting, kept "
                           "but ignored\n" % path)
 

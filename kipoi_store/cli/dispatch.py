@@ -248,6 +248,9 @@ def _dispatch(args, dirs, help_mode):
 
 def main(argv=None):
     """The `kipoi` executable. Execs a program, or prints and exits."""
+    from kipoi_store.cli import streams
+
+    streams.guard()
     argv = sys.argv if argv is None else argv
     argv0, args = argv[0], list(argv[1:])
     exec_paths, show = [], None
@@ -292,3 +295,6 @@ def main(argv=None):
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # the listing could not be written (stdout closed, say)
+        sys.stderr.write("kipoi: error: %s\n" % (exc.strerror or exc))
+        sys.exit(1)

@@ -174,7 +174,7 @@ class BareClone:
                       "repository instead" % self.display_url)
         if code != 0:
             reach.after_failure(self.url, stderr)
-            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
+            reason = scrub(cli.reason(stderr)) or "exit status %d" % code
             if any(s in stderr for s in _NOT_FOUND):
                 raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
             raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))

@@ -5,17 +5,20 @@ kipoi's rules, made explicit:
 - a directory holding `model-template.yaml` (or `.yml`) and `models.tsv` is a model group: each value
   of the tsv's `model` column names one model `<group dir>/<value>` (values may hold `/`), and that
   model's directory is the group directory;
-- an explicit model directory wins over a group row of the same name.
+- an explicit model directory wins over a group row of the same name;
+- a listing hides models whose last segment is `template` below some directory (kipoi lists none
+  of `*/template`: they are the files other models link to), and names no spec can express.
 
 Everything here works on a tree.Tree, so the same rules hold for a folder and a git commit. What a
 found model needs beyond its own files is closure.py's business.
 """
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Optional
 
-from kipoi_store.errors import ModelError, NotFoundError, UnsafePathError
+from kipoi_store.errors import ModelError, NotFoundError, SpecError, UnsafePathError
 from kipoi_store.models.kipoi_names import GROUP_TABLE, MODEL_FILES, TEMPLATE_FILES
 from kipoi_store.models.links import read_following
 from kipoi_store.tree import DIR, FILE, LINK, basename, is_below, join, parent, sort_key, split
@@ -194,9 +197,11 @@ def suggest(name, names, n=SUGGESTIONS):
     return out[:n]
 
 
-def list_models(tree, prefix=None, warn=None, source=None) -> list:
-    """Every model name, bytewise sorted; `prefix` keeps those equal to it or below it (whole segments).
-    `warn` hears of each problem of the group tables read."""
+def list_models(tree, prefix=None, warn=None, source=None, unusable=None) -> list:
+    """Every model name a spec can name, bytewise sorted; `prefix` keeps those equal to it or below
+    it (whole segments). `warn` hears of each problem of the group tables read. Names no spec can
+    express are left out; `unusable`, a dict, receives for each offending directory (or row)
+    {path: (why, how many models it hides)}."""
     prefix = clean_name(prefix) if prefix else ""
     names, problems = set(), []
     if prefix:
@@ -221,4 +226,58 @@ def list_models(tree, prefix=None, warn=None, source=None) -> list:
     if prefix:
         names = {n for n in names if is_below(n, prefix)}
     _report(problems, warn, source)
-    return sorted(names, key=sort_key)
+    listed = []
+    for name in names:
+        if name.endswith("/template"):
+            continue
+        problem = name_problem(name)
+        if problem is None:
+            listed.append(name)
+        elif unusable is not None:
+            where, why = problem
+            unusable[where] = (why, unusable.get(where, ("", 0))[1] + 1)
+    return sorted(listed, key=sort_key)
+
+
+def name_problem(name):
+    """None when `SOURCE:name` is a spec naming exactly `name`; else (the shortest path of it no
+    spec can name, why not)."""
+    if _names_itself(name):
+        return None
+    parts = name.split("/")
+    for i in range(1, len(parts) + 1):
+        head = "/".join(parts[:i])
+        if not _names_itself(head):
+            return head, _why_unnamable(head)
+    return name, _why_unnamable(name)
+
+
+# Names of this shape are specs as they are (tests/test_models.py holds the parser to it): no parse.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_+,=-][A-Za-z0-9_.+,=-]*(?:/[A-Za-z0-9_+,=-][A-Za-z0-9_.+,=-]*)*")
+
+
+def _names_itself(path):
+    if _PLAIN_NAME.fullmatch(path):
+        return True
+    from kipoi_store import spec
+
+    try:
+        return spec.parse("x:" + path).path == path
+    except SpecError:
+        return False
+
+
+def _why_unnamable(path):
+    if any("\udc80" <= c <= "\udcff" for c in path):
+        return "its bytes are not UTF-8"
+    if not path.replace(" ", "").isprintable():
+        return "it holds a control or invisible character"
+    if "@" in path:
+        return "'@' would start a ref"
+    if "\\" in path:
+        return "it holds a backslash"
+    if any(seg != seg.strip(" ") for seg in path.split("/")):
+        return "a space starts or ends a segment"
+    if path.startswith(":"):
+        return "a leading ':' would read as kipoi's SOURCE::PATH form"
+    return "the spec parser reads it as another path"

@@ -9,7 +9,7 @@ server; its snapshots have their own key (pointer_key), as the same paths hold o
 import hashlib
 import re
 
-from kipoi_store.errors import IntegrityError, UsageError
+from kipoi_store.errors import IntegrityError, NetworkError, OfflineError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.store.records import Records
 from kipoi_store.net.rewrites import candidate_urls
@@ -57,13 +57,15 @@ _requests_import = None
 
 
 def _import_requests_in_background():
-    """Start importing requests (~150 ms) while git waits on the network: LFS will need it."""
+    """Start importing requests (~150 ms) while git waits on the network: LFS will need it.
+    `_finish_background_import` must follow before the call that started it returns."""
     import sys
     import threading
 
     global _requests_import
     if "requests" not in sys.modules and _requests_import is None:
-        _requests_import = threading.Thread(target=__import__, args=("requests",))
+        _requests_import = threading.Thread(target=_quiet_import, args=("requests",),
+                                            name="import requests")
         _requests_import.start()
 
 
@@ -71,6 +73,23 @@ def pointer_key(commit):
     """The snapshot key of `commit` with its LFS pointer files kept (a 64-hex key, as a sha256
     repository's commit: nothing else the store would mistake it for)."""
     return hashlib.sha256(b"kipoi-store lfs pointers kept\0" + commit.encode()).hexdigest()
+
+
+def _quiet_import(name):
+    try:
+        __import__(name)
+    except BaseException:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
+        pass
+
+
+def _finish_background_import():
+    """Wait for the import started above. Two threads importing the same modules may hand one a
+    half-initialised module (the import lock breaks the deadlock that way), and an import still
+    running at exit fails in a half torn-down interpreter: so no work outlives a resolve."""
+    global _requests_import
+    thread, _requests_import = _requests_import, None
+    if thread is not None:
+        thread.join()
 
 
 class GitSource:
@@ -93,6 +112,7 @@ class GitSource:
         self.records = Records(store.cache_dir / "records")
         self._blobs = None
         self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
+        self.failed = None  # why the remote failed in this run: it is not asked again
 
     # -- refs ---------------------------------------------------------------------------------
     def _uses_lfs(self):
@@ -107,8 +127,12 @@ class GitSource:
 
     def commit_for(self, ref):
         ref = ref or self.config.ref
-        return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
-                                       offline=self.offline, warn=self.warn)
+        commit = self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
+                                         offline=self.offline, warn=self.warn)
+        if self.remote.failure is not None and self.failed is None:
+            # The network failed and a cached commit stood in: the rest of the run stays offline.
+            self.failed, self.offline = str(self.remote.failure), True
+        return commit
 
     @property
     def blobs(self):
@@ -125,10 +149,14 @@ class GitSource:
         self.remote.fetch_commit(commit, offline=self.offline)
         return GitTree(self.remote, commit, offline=self.offline)
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         from kipoi_store.models import catalog
 
-        return catalog.list_models(self.tree(self.commit_for(ref)), prefix, warn=self.warn, source=self.name)
+        try:
+            return catalog.list_models(self.tree(self.commit_for(ref)), prefix, warn=self.warn,
+                                       source=self.name, unusable=unusable)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
 
     def resolve(self, model, ref=None):
         if ref is not None and _PINNED.fullmatch(ref):
@@ -137,17 +165,38 @@ class GitSource:
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
             _import_requests_in_background()
-        commit = self.commit_for(ref)
-        return self.resolve_at(model, commit, ref)
+        try:
+            commit = self.commit_for(ref)
+            return self.resolve_at(model, commit, ref)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
+        finally:
+            _finish_background_import()
+
+    def _named(self, exc):
+        """`exc` naming this source. A remote that failed is not asked again in this run: later
+        specs get what the store already has, or this same reason at once."""
+        if isinstance(exc, NetworkError) and self.failed is None:
+            self.failed = str(exc)
+            self.offline = True
+        elif isinstance(exc, OfflineError) and self.failed is not None:
+            exc = NetworkError(self.failed)
+        message = str(exc)
+        if not message.startswith("source '"):
+            message = "source '%s': %s" % (self.name, message)
+        return type(exc)(message)
 
     def resolve_at(self, model, commit, ref=None):
         # The warm path: one small record file and one utime, no git process, no tree.
         key = self.snapshot_key(commit)
         record = self.records.get(("git", commit, model))
         if record is None or not self.store.use(key, model):
-            # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
-            mirrored = self._from_mirrors(model, commit) if key == commit else None
-            record = mirrored or self._materialise(model, commit)
+            try:
+                # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
+                mirrored = self._from_mirrors(model, commit) if key == commit else None
+                record = mirrored or self._materialise(model, commit)
+            finally:
+                _finish_background_import()
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=key,
                           location=self.store.snapshot_location(key, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
@@ -249,6 +298,7 @@ class GitSource:
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
+        _finish_background_import()  # before this thread imports requests itself
         from kipoi_store.lfs.endpoint import discover_endpoint
         from kipoi_store.lfs.fetch import fetch_objects
 

@@ -110,7 +110,7 @@ class LocalSource:
             self.statcache.put("sha256", full, st, digest)
         return digest
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         if ref is not None:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
         if not self.root.is_dir():
@@ -118,4 +118,5 @@ class LocalSource:
         from kipoi_store.models import catalog
         from kipoi_store.tree import LocalTree
 
-        return catalog.list_models(LocalTree(self.root), prefix, warn=self.warn, source=self.name)
+        return catalog.list_models(LocalTree(self.root), prefix, warn=self.warn, source=self.name,
+                                   unusable=unusable)

@@ -23,7 +23,7 @@ def output(run, text, resolution, files):
     """The line printed for one resolved spec: its directory, or a JSON object with --json."""
     if not run.args.json:
         return resolution.location
-    record = dict(resolution.as_json(), spec=text)
+    record = dict(resolution.as_json(), spec=text, path=resolution.model)
     if files is not None:
         record["files"] = files
     return json.dumps(record, sort_keys=True)

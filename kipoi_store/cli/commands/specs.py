@@ -6,7 +6,7 @@ import sys
 from kipoi_store.cli import boundary
 from kipoi_store import paths
 from kipoi_store.config.cache import load_cached
-from kipoi_store.errors import EXIT_OK, KipoiError, NetworkError
+from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError
 from kipoi_store.store.store import Store
 
 
@@ -44,28 +44,57 @@ class Run:
                                  refresh=args.refresh, warn=boundary.warn)
 
 
+def failure(text, exc):
+    """(message naming spec `text`, exit code) for what resolving it raised."""
+    if isinstance(exc, KipoiError):
+        message, code = str(exc), exc.exit_code
+    else:  # an OSError of this one spec: a file of its model unreadable, say
+        message, code = boundary.os_error_message(exc), EXIT_FAILED
+    if "'%s'" % text not in message and repr(text) not in message:
+        message = "%s: %s" % (text, message)
+    return message, code
+
+
 def run_specs(parser, argv, handle):
-    """Parse `argv`, then print `handle(run, spec_text)` for each spec; returns the exit code."""
+    """Parse `argv`, then print `handle(run, spec_text)` for each spec; returns the exit code.
+
+    A spec that fails is reported on stderr, named; with --json it also gets its line on stdout,
+    `{"spec": ..., "error": ..., "exit": N}`, so there is exactly one object per spec, in order."""
     args = parser.parse_args(argv)
     specs = list(args.specs)
     if args.stdin:
         specs += read_specs(sys.stdin, args.null)
     elif not specs:
         parser.error("no spec given (name one, or use --stdin)")
-    run = Run(args)
     end = "\0" if args.null else "\n"
     out = sys.stdout
+    as_json = getattr(args, "json", False)
+
+    def failed(text, message, code):
+        if as_json:
+            import json  # here: a warm batch without --json does without it
+
+            out.write(json.dumps({"spec": text, "error": message, "exit": code}, sort_keys=True) + end)
+        return code
+
+    try:
+        run = Run(args)
+    except KipoiError as exc:  # the config: every spec fails for the same reason, said once
+        boundary.error_line(str(exc))
+        for text in specs:
+            failed(text, str(exc), exc.exit_code)
+        return exc.exit_code
     worst = EXIT_OK
     try:
         for text in specs:
             try:
                 line = handle(run, text)
-            except KipoiError as exc:
-                message = str(exc)
-                if isinstance(exc, NetworkError) and text not in message:
-                    message = "%s: %s" % (text, message)  # which spec of a batch it was
+            except (KipoiError, OSError) as exc:
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                message, code = failure(text, exc)
                 boundary.error_line(message)
-                worst = max(worst, exc.exit_code)
+                worst = max(worst, failed(text, message, code))
                 continue
             out.write(line + end)
     finally:

@@ -1,12 +1,11 @@
 """kipoi store gc: plan, then delete snapshots the config no longer reaches and their objects."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.errors import UsageError
 from kipoi_store.store.gc import GRACE_SECONDS, gc_execute, gc_plan
-from kipoi_store.store.store import Store
 from kipoi_store.cli.commands.store_info import human
 
 SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"
@@ -60,15 +59,14 @@ def main(argv):
         parser().error("--keep-days must not be negative")
     from kipoi_store.cli.commands import load_config
 
-    store = Store.default()
+    store, _ = existing_store()
     keep = current_keys(load_config(), store)
     plan = gc_plan(store, keep, args.keep_days, prune=prune_seconds(args.prune, args.keep_days))
     if args.json:
-        json.dump({"store": str(store.root), "dry_run": args.dry_run,
+        json_line({"store": str(store.root), "dry_run": args.dry_run,
                    "bytes": plan.bytes_freed, "kept_snapshots": plan.kept_snapshots,
                    "items": [{"kind": i.kind, "name": i.name, "bytes": i.bytes}
-                             for i in plan.items]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+                             for i in plan.items]})
     else:
         for item in plan.items:
             sys.stdout.write("%s\t%s\t%d\n" % (item.kind, item.name, item.bytes))

@@ -1,11 +1,10 @@
 """kipoi store info (alias: kipoi store du): where the store is and what it holds."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.info import store_info
-from kipoi_store.store.store import Store
 
 SUMMARY = "Show the store's location, link mode, contents and size"
 
@@ -31,10 +30,10 @@ def parser(prog="kipoi store info"):
 
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
-    info = store_info(Store.default())
+    store, _ = existing_store()
+    info = store_info(store)
     if args.json:
-        json.dump(info.as_dict(), sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        json_line(info.as_dict())
         return 0
     size = str if args.bytes else human
     rows = [("location", str(info.location)),
