@@ -216,7 +216,8 @@ def test_connect_timeout_bounds_git_and_model_files_on_an_unreachable_host(env, 
                    "  mine:\n    type: local\n    local_path: %s\n" % (blackhole, tmp_path / "src"))
     r = run_kipoi("kipoi", "source", "resolve", "dead:Basset", env=env)
     assert r.returncode == 1
-    assert r.stderr.startswith("kipoi: error: dead:Basset: cannot connect to %s/models.git: no "
+    assert r.stderr.startswith("kipoi: error: dead:Basset: source 'dead': cannot connect to "
+                               "%s/models.git: no "
                                "connection within 1 s" % blackhole), r.stderr
     r = run_kipoi("kipoi", "source", "resolve", "--files", "mine:m", env=env)
     assert r.returncode == 1

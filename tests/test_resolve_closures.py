@@ -106,7 +106,7 @@ def test_a_model_kipoi_could_not_load_is_one_clear_error(broken, model, message)
     r = run_kipoi("kipoi", "source", "resolve", "zoo:" + model, "zoo:fine", env=broken)
     assert r.returncode == 1 and len(r.stdout.splitlines()) == 1  # the good spec still resolves
     [line] = r.stderr.splitlines()
-    assert line.startswith("kipoi: error: " + message), line
+    assert line.startswith("kipoi: error: zoo:%s: %s" % (model, message)), line
 
 
 def test_a_broken_group_table_is_warned_about_once_naming_file_and_lines(broken):
