@@ -69,9 +69,11 @@ def test_demo_upf1_brings_its_symlink_targets_and_the_parent_dataloader(demo):
         "rbp_eclip/UPF1/model.yaml",                       # default_dataloader: ..
         "rbp_eclip/UPF1/model_files/model.h5",
         "rbp_eclip/dataloader.yaml",                       # defined_as: template/dataloader.py::...
+        # the dataloader's whole directory (rbp_eclip/), less the models in it (AARS)
         "rbp_eclip/template/custom_keras_objects.py",
         "rbp_eclip/template/dataloader.py",
-        "rbp_eclip/template/example_files/intervals.bed",  # example: template/example_files/...
+        "rbp_eclip/template/dataloader.yaml",
+        "rbp_eclip/template/example_files/intervals.bed",
     ]
 
 
@@ -314,14 +316,52 @@ def test_a_link_back_to_the_model_directory_does_not_loop():
 def test_default_dataloader_dot_dot_brings_the_dataloader_and_what_it_references():
     tree = MemoryTree({
         "fam/m/model.yaml": b"type: keras\ndefault_dataloader: ..\n",
-        "fam/dataloader.yaml": b"defined_as: dataloader.py::Dl\nargs:\n  f:\n    example: ex/a.bed\n",
+        "fam/dataloader.yaml": b"defined_as: dataloader.py::Dl\nargs:\n  f:\n    example: ../shared/a.bed\n",
         "fam/dataloader.py": b"class Dl: pass\n",
-        "fam/ex/a.bed": b"",
-        "fam/unrelated.txt": b"",
+        "fam/helper.txt": b"read by dataloader.py",
+        "fam/downloaded/dataloader_files/0123": b"kipoi's own download cache",
         "fam/other/model.yaml": b"{}",
+        "fam/other/weights": b"",
+        "shared/a.bed": b"",
+        "shared/unreferenced.bed": b"",
+    })
+    # The dataloader's directory comes whole, as a model's does: without the models in it and
+    # without kipoi's download cache; outside it, only what its yaml names.
+    assert closure(tree, find_model(tree, "fam/m")) == [
+        "fam/dataloader.py", "fam/dataloader.yaml", "fam/helper.txt", "fam/m/model.yaml", "shared/a.bed"]
+
+
+@pytest.mark.parametrize("defined_as, module", [
+    ("dataloader.SpliceDl", ["dataloader.py"]),                       # MMSplice/deltaLogitPSI
+    ("dl_pkg.readers.SpliceDl", ["dl_pkg/__init__.py", "dl_pkg/readers.py"]),
+    ("dl_pkg.SpliceDl", ["dl_pkg/__init__.py"]),
+])
+def test_a_dotted_defined_as_brings_its_module_from_the_dataloader_directory(defined_as, module):
+    files = {
+        "MMSplice/deltaLogitPSI/model.yaml": b"defined_as: model.X\ndefault_dataloader: ..\n",
+        "MMSplice/deltaLogitPSI/model.py": b"",
+        "MMSplice/dataloader.yaml": ("defined_as: %s\n" % defined_as).encode(),
+        "MMSplice/pathogenicity/model.yaml": b"default_dataloader: ..\n",
+    }
+    files.update({"MMSplice/" + m: b"" for m in module})
+    tree = MemoryTree(files)
+    assert closure(tree, find_model(tree, "MMSplice/deltaLogitPSI")) == sorted(
+        ["MMSplice/dataloader.yaml", "MMSplice/deltaLogitPSI/model.py",
+         "MMSplice/deltaLogitPSI/model.yaml"] + ["MMSplice/" + m for m in module], key=sort_key)
+
+
+def test_a_dotted_module_inside_a_nested_model_directory_still_comes():
+    # `pkg` is also a model's directory: the walk leaves it out, `defined_as` brings the module.
+    tree = MemoryTree({
+        "fam/m/model.yaml": b"default_dataloader: ..\n",
+        "fam/dataloader.yaml": b"defined_as: pkg.loader.Dl\n",
+        "fam/pkg/model.yaml": b"{}",
+        "fam/pkg/__init__.py": b"",
+        "fam/pkg/loader.py": b"",
+        "fam/pkg/weights.h5": b"",
     })
     assert closure(tree, find_model(tree, "fam/m")) == [
-        "fam/dataloader.py", "fam/dataloader.yaml", "fam/ex/a.bed", "fam/m/model.yaml"]
+        "fam/dataloader.yaml", "fam/m/model.yaml", "fam/pkg/__init__.py", "fam/pkg/loader.py"]
 
 
 def test_default_dataloader_as_a_dict_or_a_sibling_directory():

@@ -22,8 +22,9 @@ def closure(tree, ref: ModelRef, source=None) -> list:
     - each symlink and, when inside the tree, its target (a link to a directory brings the
       directory's files, a link to a link is followed); a target outside the tree is refused
       (UnsafePathError), a dangling one keeps the link only;
-    - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that
-      directory's dataloader.yaml and, transitively, what it references; any string naming an
+    - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that whole
+      directory (as a model directory comes), the python module its `defined_as` names and,
+      transitively, what its dataloader.yaml references; any string naming an
       existing path relative to the yaml's directory (`../model_architecture.py`) brings it along.
     """
     return _Closure(tree, source).run(ref)
@@ -109,6 +110,8 @@ class _Closure:
 
     # yaml references
     def add_yaml_refs(self, d, names, template=False):
+        """Follow the references of the yaml files `names` in `d`; returns their parsed documents."""
+        docs = []
         for name in names:
             data = read_following(self.tree, join(d, name))
             if data is None:
@@ -116,6 +119,7 @@ class _Closure:
             doc = parse_lenient(data, template)
             if doc is None:
                 continue
+            docs.append(doc)
             if isinstance(doc, dict):
                 loader = doc.get("default_dataloader")
                 if isinstance(loader, dict):
@@ -124,9 +128,15 @@ class _Closure:
                     self.add_dataloader(d, loader)
             for value in _strings(doc):
                 self.add_reference(d, value)
+        return docs
 
     def add_dataloader(self, d, reference):
-        """`default_dataloader: ..` (or a path): that directory's dataloader.yaml and its references."""
+        """`default_dataloader: ..` (or a path): that whole directory, as a model directory comes
+        (without nested models and `downloaded/`), and what its dataloader.yaml references.
+
+        kipoi imports the dataloader's code relative to that directory whatever form `defined_as`
+        takes (`dataloader.py::Dl`, `dataloader.Dl`, `pkg.module.Dl`), and that code may read any
+        file beside it: only the whole directory is sure to be complete."""
         if "::" in reference or len(reference) > MAX_REFERENCE_LENGTH or "\n" in reference:
             return  # `module.py::Class` or a python path: not a dataloader directory
         found = self.resolve(d, reference)
@@ -134,10 +144,28 @@ class _Closure:
             return
         directory = found[0]
         self.dataloaders_done.add(directory)
+        self.add_dir(directory)
         for name in DATALOADER_FILES:
             if self.tree.kind(join(directory, name)) in PRESENT:
                 self.take(*self.resolve(directory, name) or (None, None))
-        self.add_yaml_refs(directory, DATALOADER_FILES)
+        for doc in self.add_yaml_refs(directory, DATALOADER_FILES):
+            if isinstance(doc, dict) and isinstance(doc.get("defined_as"), str):
+                self.add_module(directory, doc["defined_as"])
+
+    def add_module(self, d, defined_as):
+        """The python files `pkg.module.Class` names relative to `d`, even where the directory walk
+        left them out (a package that is also a nested model's directory)."""
+        if "::" in defined_as or "/" in defined_as or len(defined_as) > MAX_REFERENCE_LENGTH:
+            return  # the file form is a path reference, taken as one
+        parts = defined_as.strip().split(".")[:-1]
+        if not parts or not all(p.isidentifier() for p in parts):
+            return
+        for i in range(1, len(parts) + 1):
+            package = "/".join(parts[:i])
+            for candidate in (package + "/__init__.py",) + ((package + ".py",) if i == len(parts) else ()):
+                found = self.resolve(d, candidate)
+                if found is not None and found[1] == FILE:
+                    self.take(*found)
 
     def add_reference(self, d, value):
         if len(value) > MAX_REFERENCE_LENGTH or "\n" in value or "\0" in value or "://" in value:
