@@ -201,3 +201,22 @@ def test_kipoi_test_finds_a_wrong_expectation(zoo, tmp_path):
         kipoi_python_of(zoo), shlex.quote(r1["kipoi_path"]), shlex.quote(other[0])), cwd=tmp_path)
     assert r.returncode == 1
     assert "don't match" in r.stdout + r.stderr
+
+
+def test_a_command_of_neither_is_answered_by_kipoi_unchanged(kipoi_python, pythonpath, kipoi_env, tmp_path):
+    env = dict(kipoi_env, PYTHONPATH=str(pythonpath))
+    ours = subprocess.run([str(kipoi_python), "-m", "kipoi_store", "nosuchcmd", "--x"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    theirs = subprocess.run([str(kipoi_python), "-m", "kipoi", "nosuchcmd", "--x"], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert ours.returncode == theirs.returncode == 1
+    assert "Command `nosuchcmd` not found" in ours.stdout + ours.stderr
+    assert (ours.stdout, ours.stderr) == (theirs.stdout, theirs.stderr)
+
+
+def test_a_spec_that_cannot_be_resolved_stops_before_kipoi(zoo, tmp_path):
+    r = as_kipoi_user(zoo, "%s -m kipoi_store predict zoo:nosuch -o out.tsv" % kipoi_python_of(zoo),
+                      cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.startswith("kipoi: error: ") and "nosuch" in r.stderr
+    assert r.stderr.count("\n") == 1
