@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError, OfflineError
-from kipoi_store.models.layout import Wanted, wanted_files
+from kipoi_store.models.layout import Wanted, wanted_examples, wanted_files
 from kipoi_store.net import download
 from kipoi_store.net.http import Options, Sessions
 from kipoi_store.net.progress import Progress
@@ -25,6 +25,7 @@ from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.store.entries import FileEntry
 
 FILES_SUFFIX = "#files"  # manifest name of a model's downloaded files: `<model>#files`
+EXAMPLES_SUFFIX = "#examples"  # ... and of its example files and test expectations
 WORKERS = 4
 
 
@@ -178,23 +179,35 @@ class Fetcher:
 # -- the whole job ----------------------------------------------------------------------------------
 
 def fetch_model_files(resolution, store, config, offline=False, progress=False, workers=WORKERS,
-                      mirrors=None, **options):
+                      mirrors=None, examples=False, **options):
     """Bring every remote file of a resolved model (and of its default dataloader) into the store and
     publish them at kipoi's paths in the model's snapshot; returns their absolute paths, sorted.
+    `examples`: also the dataloader's example files and the model's test expectation (published
+    as their own manifest, `<model>#examples`, so a later --examples adds to what --files did).
 
     Already published for this snapshot: returns at once. `offline`: only what the store holds,
     else OfflineError naming each missing file and its URL. Wrong bytes at every URL:
     IntegrityError naming model, arg and URL. `mirrors` (net/mirrors.py; default: the config's) are
     asked before any URL. `options` tune transfers (net.http.Options: tries,
     backoff, max_wait, timeout, sleep)."""
-    name = resolution.model + FILES_SUFFIX
+    kinds = [(FILES_SUFFIX, wanted_files)] + ([(EXAMPLES_SUFFIX, wanted_examples)] if examples else [])
+    found = []
+    for suffix, finder in kinds:
+        found += _publish_wanted(resolution, store, config, suffix, finder, offline, progress, workers,
+                                 mirrors, options)
+    return sorted(found)
+
+
+def _publish_wanted(resolution, store, config, suffix, finder, offline, progress, workers, mirrors,
+                    options):
+    name = resolution.model + suffix
     root = store.snapshot_root(resolution.key)
     done = store.manifest(resolution.key, name)
     if done is not None:
         store.touch(resolution.key, name)
-        return sorted(str(root / p) for p in done["files"])
+        return [str(root / p) for p in done["files"]]
     what = "model %s:%s" % (resolution.source, resolution.model)
-    wanted = wanted_files(str(root), resolution.model, resolution.group, what)
+    wanted = finder(str(root), resolution.model, resolution.group, what)
     by_path = {}
     for w in wanted:
         if not w.md5 and not w.sha256:
@@ -228,7 +241,7 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
         raise first
     entries = {p: FileEntry(digests[w.content]) for p, w in by_path.items()}
     store.publish(resolution.key, name, entries)
-    return sorted(str(root / p) for p in entries)
+    return [str(root / p) for p in entries]
 
 
 def _fetch_all(fetcher, items, what, workers):

@@ -30,6 +30,16 @@ class Resolution(Frozen):
 
         return Path(self.location)
 
+    @property
+    def kipoi_path(self):
+        """The path to hand to kipoi (`kipoi.get_model(path, source="dir")`): the model directory,
+        or for a group model the group directory plus the row (`.../rbp_eclip/UPF1`), which kipoi
+        finds by walking up to the group's model-template.yaml."""
+        if self.group is None:
+            return self.location
+        row = self.model[len(self.group):].lstrip("/")
+        return self.location + "/" + row
+
     def as_json(self):
         return {
             "source": self.source,
@@ -38,6 +48,7 @@ class Resolution(Frozen):
             "commit": self.commit,
             "key": self.key,
             "directory": self.location,
+            "kipoi_path": self.kipoi_path,
             "group": self.group,
             "pinned": self.pinned,
         }

@@ -4,10 +4,7 @@ one loop that prints good results, reports bad specs on stderr and returns the w
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store import paths
-from kipoi_store.config.cache import load_cached
 from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError
-from kipoi_store.store.store import Store
 
 
 def add_spec_options(p, json=True):
@@ -29,19 +26,17 @@ def read_specs(stream, nul):
 
 
 class Run:
-    """One command invocation over many specs: a store, the config and a resolver shared by all."""
+    """One command invocation over many specs: a store, the config and a resolver shared by all
+    (an api.Session whose warnings go to stderr)."""
 
     def __init__(self, args):
-        self.args = args
-        self.offline = args.offline or paths.offline()
-        self.store = Store.default()
-        self.config = load_cached(self.store.cache_dir)
-        for message in self.config.warnings:
-            boundary.warn(message)
-        from kipoi_store.resolve import Resolver
+        from kipoi_store.api import Session
 
-        self.resolver = Resolver(self.config, self.store, offline=self.offline,
-                                 refresh=args.refresh, warn=boundary.warn)
+        self.args = args
+        self.session = Session(offline=args.offline, refresh=args.refresh, warn=boundary.warn)
+        self.offline = self.session.offline
+        self.store, self.config = self.session.store, self.session.config
+        self.resolver = self.session.resolver
 
 
 def failure(text, exc):
