@@ -53,3 +53,8 @@ class IntegrityError(KipoiError):
 
 class OfflineError(KipoiError):
     """Something needs the network while offline mode forbids it."""
+
+
+class ModelError(KipoiError):
+    """A model kipoi could not load as its source holds it: an invalid or empty model.yaml, a
+    default dataloader that is not there, a models.tsv that does not parse."""

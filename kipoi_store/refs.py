@@ -26,21 +26,8 @@ def current_keys(config, store):
         try:
             git = GitSource(source, store, offline=True, rewrites=config.url_rewrites)
             if git.remote.exists():
-                keys.add(git.commit_for(None))
+                keys.add(git.snapshot_key(git.commit_for(None)))
         except KipoiError:
             continue  # never resolved here: nothing of it to keep
     return keys
 
-
-def used_keys(since):
-    """Keys of the snapshots this user resolved a model from since `since` (unix time), wherever
-    the store: what the per-user records say, for stores whose manifests are not stamped on use
-    (shared ones, and those we cannot write)."""
-    keys = set()
-    for key, record in user_records().items(since=since):
-        if len(key) == 3 and key[0] == "git":
-            keys.add(key[1])
-        elif len(key) == 3 and key[0] == "local" and isinstance(record, dict):
-            keys.add(record.get("key"))
-    keys.discard(None)
-    return keys

@@ -48,10 +48,32 @@ class Resolver:
         self.store = store
         self.offline = offline
         self.refresh = refresh
-        self.warn = warn or (lambda message: None)
+        self._warn = warn or (lambda message: None)
+        self._warned = set()
         self.statcache = StatCache(paths.user_cache() / "stat")  # per user: never in a shared store
         self.records = user_records()
         self._backends = {}
+        self._mirrors = None
+        from kipoi_store.net import limits
+
+        limits.configure(config.connect_timeout, config.read_timeout)
+
+    @property
+    def mirrors(self):
+        """The run's store mirrors (net/mirrors.py), opened on first use: a warm resolve never
+        asks. One per run, so a mirror dropped for failing is not asked again."""
+        if self._mirrors is None:
+            from kipoi_store.net.mirrors import Mirrors
+
+            self._mirrors = Mirrors.from_config(self.config, self.store, offline=self.offline,
+                                                warn=self.warn)
+        return self._mirrors
+
+    def warn(self, message):
+        """Each warning once per run: a batch of a thousand specs says a thing once, not 1000 times."""
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
 
     def backend(self, source_name):
         backend = self._backends.get(source_name)
@@ -63,12 +85,13 @@ class Resolver:
         if source.type == "local":
             from kipoi_store.sources.local import LocalSource
 
-            return LocalSource(source, self.store, self.statcache, self.records)
+            return LocalSource(source, self.store, self.statcache, self.records, warn=self.warn)
         if source.type in ("git", "git-lfs"):
             from kipoi_store.sources.git import GitSource
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
-                             warn=self.warn, rewrites=self.config.url_rewrites, records=self.records)
+                             warn=self.warn, rewrites=self.config.url_rewrites,
+                             mirrors=lambda: self.mirrors, records=self.records)
         if source.type == "github-permalink":
             from kipoi_store.sources.github import PermalinkSource
 

@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_lfs", "tests.fixtures_git"]
+pytest_plugins = ["tests.fixtures_lfs", "tests.fixtures_git", "tests.kipoi_client"]
 
 BIN = Path(sys.executable).parent  # where `pip install -e` put bin/kipoi*
+
+
+@pytest.fixture(autouse=True)
+def private_kipoi_home(tmp_path, monkeypatch):
+    """In-process stores record last use under KIPOI_HOME: never in the real ~/.kipoi."""
+    monkeypatch.setenv("KIPOI_HOME", str(tmp_path / "kipoi-home"))
 
 
 @pytest.fixture

@@ -3,6 +3,9 @@
 The property tests keep a model of the file as chunks (raw text, and entries rendered from a
 few fields), apply the same operations to the model and to the real file through the public API,
 and compare the whole text after every step.
+
+Every config these tests write is also read by kipoi 0.8.6 (tests/kipoi_client.py), which must
+build the same sources from it.
 """
 
 import os
@@ -19,6 +22,36 @@ from kipoi_store.config import load
 from kipoi_store.config import schema
 from kipoi_store.config import yamledit
 from kipoi_store.errors import ConfigError, UnknownSourceError, UsageError
+
+from .kipoi_client import Recorder, require_kipoi
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path_factory, monkeypatch):
+    """A HOME of its own: entries get local_path under it (kipoi's ~/.kipoi)."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def kipoi_reads_every_config(monkeypatch, kipoi_reader):
+    """Each config an edit writes must load in kipoi 0.8.6 with the same sources."""
+    recorder = Recorder(kipoi_reader)
+    write = edit._write_atomic
+
+    def write_and_record(target, text, st):
+        write(target, text, st)
+        recorder.record(target, text)
+
+    monkeypatch.setattr(edit, "_write_atomic", write_and_record)
+    yield recorder
+    recorder.check()
+
+
+def kipoi_path(name):
+    """The local_path an entry without one gets: where kipoi would check the source out."""
+    return os.path.join(os.environ["HOME"], ".kipoi", "sources", name, "")
 
 
 def plain_key_ok(name):
@@ -110,7 +143,8 @@ def models(draw):
                  trailer=trailer)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(models(), st.data())
 def test_edits_change_only_the_entry_they_touch(tmp_path_factory, model, data):
     path = tmp_path_factory.mktemp("edit") / "config.yaml"
@@ -122,11 +156,14 @@ def test_edits_change_only_the_entry_they_touch(tmp_path_factory, model, data):
         fresh = NAMES.filter(lambda n, taken=tuple(names): n not in taken)
         ops = ["add", "rename", "set_url"] + (["remove"] if len(names) > 1 else [])
         op = data.draw(st.sampled_from(ops))
+        for e in model.entries():  # every edit gives each entry the local_path kipoi needs
+            e.local_path = e.local_path or kipoi_path(e.name)
         if op == "add":
             name, url = data.draw(fresh), data.draw(URLS)
             edit.add_source(name, {"type": "git", "remote_url": url}, path=path)
             last = max(i for i, c in enumerate(model.chunks) if isinstance(c, Entry))
-            model.chunks.insert(last + 1, Entry(name=name, key=name, url=url))
+            model.chunks.insert(last + 1, Entry(name=name, key=name, url=url,
+                                                local_path=kipoi_path(name)))
         elif op == "remove":
             name = data.draw(st.sampled_from(names))
             edit.remove_source(name, path=path)
@@ -189,9 +226,21 @@ def test_set_url_keeps_the_inline_comment(tmp_path):
 
 
 def test_set_url_adds_a_missing_setting_at_the_end_of_the_entry(tmp_path):
+    path = write(tmp_path, "model_sources:\n  a:\n    type: local  # here\n")
+    edit.set_url("a", "/b", path=path)
+    assert path.read_text() == "model_sources:\n  a:\n    type: local  # here\n    local_path: /b\n"
+
+
+def test_the_permalink_base_url_goes_to_source_settings(tmp_path):
     path = write(tmp_path, KIPOI_DOCUMENTED)
     edit.set_url("github-permalink", "https://github.example.org", path=path)
-    assert path.read_text() == KIPOI_DOCUMENTED + "    base_url: https://github.example.org\n"
+    assert path.read_text() == KIPOI_DOCUMENTED + (
+        "# kipoi_store's own settings per source (ref, refresh, lfs_url, base_url, ...); kipoi "
+        "ignores this section\n"
+        "source_settings:\n  github-permalink:\n    base_url: https://github.example.org\n")
+    assert load.load(path).source("github-permalink").base_url == "https://github.example.org"
+    edit.set_url("github-permalink", "https://ghe.example.org", path=path)
+    assert path.read_text().endswith("    base_url: https://ghe.example.org\n")
 
 
 def test_set_url_on_a_local_source_sets_its_folder(tmp_path):
@@ -232,10 +281,14 @@ def test_flow_style_and_empty_model_sources_become_a_block(tmp_path, text):
         assert path.read_text().endswith("other: 1\n")
 
 
-def test_removing_the_last_source_leaves_an_empty_mapping(tmp_path):
+def test_removing_the_last_source_leaves_the_built_in_one(tmp_path, home):
+    # kipoi reads `model_sources: {}` as its defaults, its own zoo included: name the one we keep.
     path = write(tmp_path, "# c\nmodel_sources:\n  a:\n    type: local\n    local_path: /a\n# end\n")
     edit.remove_source("a", path=path)
-    assert path.read_text() == "# c\nmodel_sources: {}\n# end\n"
+    assert path.read_text() == (
+        "# c\nmodel_sources:\n  github-permalink:\n    type: github-permalink\n"
+        "    local_path: %s/.kipoi/github-permalink/\n# end\n" % home)
+    assert list(load.load(path).sources) == ["github-permalink"]
 
 
 def test_a_flow_style_entry_is_rewritten_in_block_style_by_set_url(tmp_path):
@@ -243,7 +296,8 @@ def test_a_flow_style_entry_is_rewritten_in_block_style_by_set_url(tmp_path):
                            "local, local_path: /b}\n")
     edit.set_url("a", "https://new.org/a.git", path=path)
     assert path.read_text() == ("model_sources:\n  a:\n    type: git\n    remote_url: "
-                                "https://new.org/a.git\n  b: {type: local, local_path: /b}\n")
+                                "https://new.org/a.git\n    local_path: %s\n"
+                                "  b: {type: local, local_path: /b}\n" % kipoi_path("a"))
 
 
 def test_rename_a_quoted_key_and_keep_crlf_line_ends(tmp_path):
@@ -272,8 +326,9 @@ def test_force_replaces_an_entry_in_place(tmp_path):
     with pytest.raises(UsageError, match="already exists"):
         edit.add_source("kipoi", {"type": "git", "remote_url": "u"}, path=path)
     edit.add_source("kipoi", {"type": "git", "remote_url": "u"}, force=True, path=path)
-    assert path.read_text() == "model_sources:\n  kipoi:\n    type: git\n    remote_url: u\n" + \
-        KIPOI_DOCUMENTED.split("\n", 5)[5]
+    assert path.read_text() == (
+        "model_sources:\n  kipoi:\n    type: git\n    remote_url: u\n    local_path: %s/.kipoi/"
+        "models/\n" % os.environ["HOME"]) + KIPOI_DOCUMENTED.split("\n", 5)[5]
 
 
 def test_unknown_names_and_name_clashes(tmp_path):
@@ -342,6 +397,144 @@ def test_block_scalars_keep_the_blank_lines_and_comments_after_them(tmp_path):
     path = write(tmp_path, head + tail)
     edit.set_url("a", "https://n/a.git", path=path)
     head = "model_sources:\n  a:\n    type: git\n    remote_url: https://n/a.git\n"
+    head += "    local_path: %s\n" % kipoi_path("a")
+    tail = tail.replace("https://z\n", "https://z\n    local_path: %s\n" % kipoi_path("b"))
     assert path.read_text() == head + tail
     edit.remove_source("b", path=path)
     assert path.read_text() == head + "\n  # about b\n\n# end\n"
+
+
+# -- a config kipoi 0.8.6 can read --------------------------------------------------------------
+
+EARLIER = """\
+model_sources:
+  lab:
+    type: git  # the lab's zoo
+    remote_url: https://e.org/lab.git
+    ref: 0123456   # the paper's commit
+    refresh: 15m
+    lfs_url: https://lfs.e.org/lab
+  big:
+    type: git-lfs
+    remote_url: https://e.org/big.git
+    local_path: /data/big/
+    use_lfs: false
+  gh: {type: github-permalink, base_url: https://ghe.e.org}
+  mine:
+    type: local
+    local_path: /data/mine
+    auto_update: false
+other: 1
+"""
+
+
+def test_settings_earlier_versions_wrote_into_entries_are_read_and_warned_about_once(tmp_path):
+    path = write(tmp_path, EARLIER)
+    loaded = load.load(path)
+    lab = loaded.source("lab")
+    assert (lab.ref, lab.refresh, lab.lfs_url) == ("0123456", 900.0, "https://lfs.e.org/lab")
+    assert loaded.source("big").use_lfs is False
+    assert loaded.source("gh").base_url == "https://ghe.e.org"
+    assert loaded.source("mine").auto_update is False
+    assert loaded.warnings[0] == (
+        "%s: kipoi 0.8.6 cannot load model_sources as written (line 2: lab has no local_path, "
+        "line 5: lab.ref, line 6: lab.refresh, line 7: lab.lfs_url, line 12: big.use_lfs, "
+        "line 13: gh has no local_path, line 13: gh.base_url, line 17: mine.auto_update); the "
+        "next 'kipoi source' edit moves our settings to 'source_settings:' and writes local_path"
+        % path)
+    assert len([w for w in loaded.warnings if "kipoi 0.8.6" in w]) == 1
+
+
+def test_the_next_edit_moves_them_out_and_kipoi_loads_the_file(tmp_path, kipoi_reader):
+    path = write(tmp_path, EARLIER)
+    before = load.load(path).sources
+    if kipoi_reader is not None:
+        with pytest.raises(AssertionError, match="unexpected keyword argument 'ref'"):
+            kipoi_reader.sources(EARLIER)
+    edit.add_source("new", {"type": "local", "local_path": "/n"}, path=path)
+    assert path.read_text() == """\
+model_sources:
+  lab:
+    type: git  # the lab's zoo
+    remote_url: https://e.org/lab.git
+    local_path: {lab}
+  big:
+    type: git-lfs
+    remote_url: https://e.org/big.git
+    local_path: /data/big/
+  gh:
+    type: github-permalink
+    local_path: {gh}
+  mine:
+    type: local
+    local_path: /data/mine
+  new:
+    type: local
+    local_path: /n
+other: 1
+# kipoi_store's own settings per source (ref, refresh, lfs_url, base_url, ...); kipoi ignores \
+this section
+source_settings:
+  lab:
+    ref: '0123456'  # the paper's commit
+    refresh: 15m
+    lfs_url: https://lfs.e.org/lab
+  big:
+    use_lfs: false
+  gh:
+    base_url: https://ghe.e.org
+  mine:
+    auto_update: false
+""".format(lab=kipoi_path("lab"), gh=kipoi_path("gh"))
+    after = load.load(path)
+    assert [w for w in after.warnings if "kipoi 0.8.6" in w] == []
+    for name, source in before.items():  # the same settings, read from their new place
+        moved = after.source(name)
+        assert (moved.ref, moved.refresh, moved.lfs_url, moved.base_url, moved.use_lfs,
+                moved.auto_update, moved.remote_url) == (
+            source.ref, source.refresh, source.lfs_url, source.base_url, source.use_lfs,
+            source.auto_update, source.remote_url)
+
+
+def test_rename_and_remove_take_the_settings_along(tmp_path):
+    path = write(tmp_path, EARLIER)
+    edit.rename_source("lab", "zoo", path=path)
+    assert load.load(path).source("zoo").ref == "0123456"
+    assert "  zoo:\n    ref: '0123456'" in path.read_text()
+    edit.remove_source("zoo", path=path)
+    assert "zoo" not in path.read_text() and "0123456" not in path.read_text()
+    edit.add_source("big", {"type": "git", "remote_url": "https://e.org/b.git"}, force=True,
+                    path=path)
+    assert load.load(path).source("big").use_lfs is None  # --force replaces the settings too
+    assert "source_settings:\n  gh:" in path.read_text()
+
+
+def test_settings_written_by_hand_win_and_settings_of_no_source_are_kept(tmp_path):
+    path = write(tmp_path, "model_sources:\n  a:\n    type: git\n    remote_url: u\n    ref: old\n"
+                           "source_settings:\n  a:\n    ref: new\n  gone:\n    ref: x\n")
+    loaded = load.load(path)
+    assert loaded.source("a").ref == "new"
+    assert loaded.warnings[0] == ("%s:9: source_settings.gone: no such source in model_sources, "
+                                  "kept but ignored" % path)
+    edit.set_url("a", "https://e.org/a.git", path=path)
+    assert path.read_text() == (
+        "model_sources:\n  a:\n    type: git\n    remote_url: https://e.org/a.git\n"
+        "    local_path: %s\nsource_settings:\n  a:\n    ref: new\n  gone:\n    ref: x\n"
+        % kipoi_path("a"))
+
+
+def test_kipoi_dies_on_our_keys_and_reads_what_an_edit_leaves(tmp_path, kipoi_reader):
+    require_kipoi()
+    for text, error in [("model_sources:\n  a:\n    type: git\n    remote_url: u\n",
+                         "missing 1 required positional argument: 'local_path'"),
+                        ("model_sources:\n  a:\n    type: git-lfs\n    remote_url: u\n",
+                         "KeyError: 'local_path'"),
+                        ("model_sources:\n  g:\n    type: github-permalink\n"
+                         "    local_path: /g\n    base_url: https://x\n",
+                         "unexpected keyword argument 'base_url'")]:
+        with pytest.raises(AssertionError, match=error):
+            kipoi_reader.sources(text)
+        path = write(tmp_path, text)
+        edit.add_source("m", {"type": "local", "local_path": "/m"}, path=path)
+        assert [s[0] for s in kipoi_reader.sources(path.read_text())] == \
+            list(load.load(path).sources)

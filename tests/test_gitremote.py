@@ -621,13 +621,36 @@ def test_git_variables_inherited_from_a_hook_are_ignored(store, kipoi_repo, tmp_
     assert not (tmp_path / "elsewhere.git").exists() and not (tmp_path / "objects").exists()
 
 
+def test_a_mistyped_remote_says_what_git_said_not_its_closing_advice(store, tmp_path):
+    remote = GitRemote(store, "file://%s/nonexistent.git" % tmp_path)
+    with pytest.raises(NetworkError) as e:
+        remote.resolve_ref(None, max_age=HOUR)
+    message = str(e.value)
+    assert "nonexistent.git' does not appear to be a git repository" in message
+    assert "the repository exists" not in message and "\n" not in message
+
+
+def test_the_reason_is_gits_fatal_line_with_the_errors_before_it():
+    from kipoi_store.git import cli
+
+    refused = ("ssh: connect to host example.org port 22: Connection refused\n"
+               "fatal: Could not read from remote repository.\n\n"
+               "Please make sure you have the correct access rights\nand the repository exists.\n")
+    assert cli.reason(refused) == ("ssh: connect to host example.org port 22: Connection refused; "
+                                   "fatal: Could not read from remote repository.")
+    rpc = "error: RPC failed; HTTP 500\nfatal: expected flush after ref listing\nmore words\n"
+    assert cli.reason(rpc) == "error: RPC failed; HTTP 500; fatal: expected flush after ref listing"
+    assert cli.reason("warning: x\nerror: only this\n") == "error: only this"
+    assert cli.reason("just words\n") == "just words" and cli.reason("") == ""
+
+
 def test_git_errors_carry_the_reason_without_credentials(tmp_path):
     from kipoi_store.git import cli
 
     with pytest.raises(GitError, match="not a git repository") as e:
         cli.run(tmp_path / "none.git", ["rev-parse", "HEAD"])
     assert e.value.exit_code == EXIT_FAILED
-    assert cli.last_line("fatal: bad thing\nhint: try this\nhint: or that\n") == "fatal: bad thing"
+    assert cli.reason("fatal: bad thing\nhint: try this\nhint: or that\n") == "fatal: bad thing"
     with pytest.raises(GitError) as e:
         cli.run(None, ["ls-remote", "--end-of-options", "http://bob:hunter2@127.0.0.1:9/x.git"])
     assert "hunter2" not in str(e.value) and "hunter2" not in e.value.stderr

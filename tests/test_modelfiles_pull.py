@@ -67,6 +67,8 @@ default_dataloader: ..
               % (dead.base, md5(R1), dead.base, md5(R2)))
         # the default dataloader of grp/r1 (`..` from the row's name) shares the genome
         write(src, "grp/dataloader.yaml", open(src / "simple/dataloader.yaml").read())
+        # ... and that of grp/sub/r2 is grp/sub (kipoi normalises `grp/sub/r2/..`): no remote files
+        write(src, "grp/sub/dataloader.yaml", "defined_as: dataloader.Dl\n")
         out = run_kipoi("kipoi-source-add", "mine", str(src), env=kipoi_env)
         assert out.returncode == 0, out.stderr
         config = Path(kipoi_env["KIPOI_HOME"]) / "config.yaml"

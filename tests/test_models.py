@@ -1,20 +1,25 @@
 """models/catalog.py and models/closure.py: what a model is, how names are found and listed,
 and what a model needs (its closure)."""
 
+import json
 import os
 import posixpath
+import re
 import tempfile
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kipoi_store import spec
 from kipoi_store.models import catalog
 from kipoi_store.demo import DEMO_ROOT
-from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, NotFoundError, UnsafePathError
+from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, ModelError, NotFoundError, UnsafePathError
 from kipoi_store.models.catalog import ModelRef, find_model, group_rows, list_models, parse_rows
 from kipoi_store.models.closure import closure
 from kipoi_store.tree import LocalTree, MemoryTree, is_below, sort_key
+
+from .conftest import run_kipoi
 
 DEMO_MODELS = [
     "Basset",
@@ -69,9 +74,11 @@ def test_demo_upf1_brings_its_symlink_targets_and_the_parent_dataloader(demo):
         "rbp_eclip/UPF1/model.yaml",                       # default_dataloader: ..
         "rbp_eclip/UPF1/model_files/model.h5",
         "rbp_eclip/dataloader.yaml",                       # defined_as: template/dataloader.py::...
+        # the dataloader's whole directory (rbp_eclip/), less the models in it (AARS)
         "rbp_eclip/template/custom_keras_objects.py",
         "rbp_eclip/template/dataloader.py",
-        "rbp_eclip/template/example_files/intervals.bed",  # example: template/example_files/...
+        "rbp_eclip/template/dataloader.yaml",
+        "rbp_eclip/template/example_files/intervals.bed",
     ]
 
 
@@ -162,9 +169,48 @@ def test_parse_rows_reads_the_model_column_and_skips_comments():
             "w2.h5\t\"B/C\"\tx\n"
             "w3.h5\t../escape\tx\n"
             "short\n"
-            "w4.h5\t/D//\tx\n")
-    assert parse_rows(text) == ["A", "B/C", "D"]
+            "w4.h5\t/D//\tx\n"
+            "w5.h5\tE//\tx\n"
+            "w6.h5\tA\tx\n")
+    problems = []
+    assert parse_rows(text, problems) == ["A", "B/C", "E"]
+    assert problems == [(7, "row '../escape' leaves the group directory; skipped", False),
+                        (9, "row '/D//' is an absolute path; skipped", False),
+                        (11, "row 'A' repeats line 3; only the first counts", False)]
     assert parse_rows("name\tx\nA\t1\n") == []  # no `model` column: not a kipoi group table
+
+
+@pytest.mark.parametrize("cell", ['"B', '"', '"B""', '"a"b"'])
+def test_a_quote_left_open_makes_the_whole_table_unreadable(cell):
+    problems = []
+    assert parse_rows("model\tw\nA\t1\n%s\t2\nC\t3\n" % cell, problems) == []
+    assert problems == [(3, "a quote is not closed, so the table cannot be read", True)]
+
+
+def test_broken_group_tables_are_named_with_file_and_line():
+    tree = MemoryTree({
+        "G/model-template.yaml": b"type: keras\n",
+        "G/models.tsv": b"model\nr1\n../../etc\n/abs\nr1\nr2\n",
+        "Q/model-template.yaml": b"type: keras\n",
+        "Q/models.tsv": b"model\tw\nq1\t1\n\"q2\t2\n",
+    })
+    heard = []
+    assert list_models(tree, warn=heard.append) == ["G/r1", "G/r2"]
+    assert heard == [
+        "G/models.tsv line 3: row '../../etc' leaves the group directory; skipped",
+        "G/models.tsv line 4: row '/abs' is an absolute path; skipped",
+        "G/models.tsv line 5: row 'r1' repeats line 2; only the first counts",
+        "Q/models.tsv line 3: a quote is not closed, so the table cannot be read "
+        "(none of its models can be loaded)"]
+    # Resolving a row of G still works (kipoi 0.8.6 loads it too), with the same warnings...
+    heard.clear()
+    assert find_model(tree, "G/r2", warn=heard.append) == ModelRef("G/r2", "G", group="G")
+    assert len(heard) == 3
+    find_model(tree, "G/r2", source="lab", warn=heard.append)
+    assert heard[-1] == "source 'lab': G/models.tsv line 5: row 'r1' repeats line 2; only the first counts"
+    # ... but no row of a table kipoi cannot read resolves: an error naming the file and line.
+    with pytest.raises(ModelError, match=r"^model 'Q/q1' in source 'lab': Q/models.tsv line 3: a quote "):
+        find_model(tree, "Q/q1", source="lab")
 
 
 GROUP = {
@@ -314,14 +360,52 @@ def test_a_link_back_to_the_model_directory_does_not_loop():
 def test_default_dataloader_dot_dot_brings_the_dataloader_and_what_it_references():
     tree = MemoryTree({
         "fam/m/model.yaml": b"type: keras\ndefault_dataloader: ..\n",
-        "fam/dataloader.yaml": b"defined_as: dataloader.py::Dl\nargs:\n  f:\n    example: ex/a.bed\n",
+        "fam/dataloader.yaml": b"defined_as: dataloader.py::Dl\nargs:\n  f:\n    example: ../shared/a.bed\n",
         "fam/dataloader.py": b"class Dl: pass\n",
-        "fam/ex/a.bed": b"",
-        "fam/unrelated.txt": b"",
+        "fam/helper.txt": b"read by dataloader.py",
+        "fam/downloaded/dataloader_files/0123": b"kipoi's own download cache",
         "fam/other/model.yaml": b"{}",
+        "fam/other/weights": b"",
+        "shared/a.bed": b"",
+        "shared/unreferenced.bed": b"",
+    })
+    # The dataloader's directory comes whole, as a model's does: without the models in it and
+    # without kipoi's download cache; outside it, only what its yaml names.
+    assert closure(tree, find_model(tree, "fam/m")) == [
+        "fam/dataloader.py", "fam/dataloader.yaml", "fam/helper.txt", "fam/m/model.yaml", "shared/a.bed"]
+
+
+@pytest.mark.parametrize("defined_as, module", [
+    ("dataloader.SpliceDl", ["dataloader.py"]),                       # MMSplice/deltaLogitPSI
+    ("dl_pkg.readers.SpliceDl", ["dl_pkg/__init__.py", "dl_pkg/readers.py"]),
+    ("dl_pkg.SpliceDl", ["dl_pkg/__init__.py"]),
+])
+def test_a_dotted_defined_as_brings_its_module_from_the_dataloader_directory(defined_as, module):
+    files = {
+        "MMSplice/deltaLogitPSI/model.yaml": b"defined_as: model.X\ndefault_dataloader: ..\n",
+        "MMSplice/deltaLogitPSI/model.py": b"",
+        "MMSplice/dataloader.yaml": ("defined_as: %s\n" % defined_as).encode(),
+        "MMSplice/pathogenicity/model.yaml": b"default_dataloader: ..\n",
+    }
+    files.update({"MMSplice/" + m: b"" for m in module})
+    tree = MemoryTree(files)
+    assert closure(tree, find_model(tree, "MMSplice/deltaLogitPSI")) == sorted(
+        ["MMSplice/dataloader.yaml", "MMSplice/deltaLogitPSI/model.py",
+         "MMSplice/deltaLogitPSI/model.yaml"] + ["MMSplice/" + m for m in module], key=sort_key)
+
+
+def test_a_dotted_module_inside_a_nested_model_directory_still_comes():
+    # `pkg` is also a model's directory: the walk leaves it out, `defined_as` brings the module.
+    tree = MemoryTree({
+        "fam/m/model.yaml": b"default_dataloader: ..\n",
+        "fam/dataloader.yaml": b"defined_as: pkg.loader.Dl\n",
+        "fam/pkg/model.yaml": b"{}",
+        "fam/pkg/__init__.py": b"",
+        "fam/pkg/loader.py": b"",
+        "fam/pkg/weights.h5": b"",
     })
     assert closure(tree, find_model(tree, "fam/m")) == [
-        "fam/dataloader.py", "fam/dataloader.yaml", "fam/ex/a.bed", "fam/m/model.yaml"]
+        "fam/dataloader.yaml", "fam/m/model.yaml", "fam/pkg/__init__.py", "fam/pkg/loader.py"]
 
 
 def test_default_dataloader_as_a_dict_or_a_sibling_directory():
@@ -379,13 +463,70 @@ def test_references_in_a_group_template_are_followed():
                                                      "common.py"]
 
 
-@pytest.mark.parametrize("text", [b"args: [unclosed\n", b"\xff\xfe: \x00", b"a: &x [*x]\nb: ../f\n",
-                                  b"- ../f\n- {bad: [}\n"])
-def test_unparseable_or_odd_yaml_just_references_nothing_more(text):
+@pytest.mark.parametrize("text", [b"a: &x [*x]\nb: ../f\n", b"args: {weights: [../f, ../nothing]}\n"])
+def test_odd_yaml_references_nothing_more_than_exists(text):
     tree = MemoryTree({"d/m/model.yaml": text, "d/f": b""})
-    paths = closure(tree, find_model(tree, "d/m"))
-    assert "d/m/model.yaml" in paths
-    assert set(paths) <= {"d/m/model.yaml", "d/f"}
+    assert closure(tree, find_model(tree, "d/m")) == ["d/f", "d/m/model.yaml"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    (b"type: keras\nargs: [unclosed\n", "d/m/model.yaml line 3: not valid YAML"),
+    (b"type: keras\nargs:\n  - ../f\n  - {bad: [}\n", "d/m/model.yaml line 4: not valid YAML"),
+    (b"", "d/m/model.yaml is empty"),
+    (b"# only a comment\n", "d/m/model.yaml is empty"),
+    (b"- ../f\n", "d/m/model.yaml line 1: a list, where kipoi needs a mapping"),
+    (b"\xff\xfe: \x00", "d/m/model.yaml"),
+])
+def test_a_model_yaml_kipoi_cannot_load_is_an_error_naming_file_and_line(text, problem):
+    tree = MemoryTree({"d/m/model.yaml": text, "d/f": b""})
+    with pytest.raises(ModelError) as info:
+        closure(tree, find_model(tree, "d/m"), source="lab")
+    assert str(info.value).startswith("model 'd/m' in source 'lab': " + problem)
+    assert info.value.exit_code == EXIT_FAILED
+
+
+@pytest.mark.parametrize("loader", ["../nonexistent", "..", "sub"])
+def test_a_default_dataloader_that_names_no_dataloader_is_an_error(loader):
+    tree = MemoryTree({
+        "fam/m/model.yaml": ("type: keras\n# the loader:\ndefault_dataloader: %s\n" % loader).encode(),
+        "fam/m/sub/readme.txt": b"a directory, but no dataloader.yaml in it",
+    })
+    with pytest.raises(ModelError, match=r"^model 'fam/m' in source 'lab': fam/m/model.yaml line 3: "
+                                         r"default_dataloader '%s' names no dataloader" % re.escape(loader)):
+        closure(tree, find_model(tree, "fam/m"), source="lab")
+
+
+def test_a_group_rows_dataloader_is_found_from_the_rows_name_as_kipoi_does():
+    tree = MemoryTree({
+        "G/model-template.yaml": b"type: keras\ndefault_dataloader: ..\n",
+        "G/models.tsv": b"model\nr1\nsub/r2\ndeep/r3\n",
+        "G/dataloader.yaml": b"defined_as: dataloader.Dl\n",     # for G/r1: `G/r1/..`
+        "G/sub/dataloader.yaml": b"defined_as: dataloader.Dl\n",  # for G/sub/r2: `G/sub/r2/..`
+    })
+    assert "G/sub/dataloader.yaml" in closure(tree, find_model(tree, "G/sub/r2"))
+    assert "G/dataloader.yaml" in closure(tree, find_model(tree, "G/r1"))
+    with pytest.raises(ModelError, match=r"G/model-template.yaml line 2: default_dataloader '..' names"):
+        closure(tree, find_model(tree, "G/deep/r3"))  # `G/deep` holds no dataloader
+
+
+def test_dataloaders_kipoi_finds_elsewhere_are_not_errors():
+    tree = MemoryTree({
+        # a dataloader group row: dataloader-template.yaml + models.tsv above the named path
+        "a/model.yaml": b"default_dataloader: ../dls/seq\n",
+        "dls/dataloader-template.yaml": b"defined_as: dataloader.{{ model }}\n",
+        "dls/models.tsv": b"model\nseq\n",
+        "dls/dataloader.py": b"",
+        # another source's dataloader, a python import path, a rendered value
+        "b/model.yaml": b"default_dataloader: kipoi:dataloaders/seq\n",
+        "c/model.yaml": b"default_dataloader:\n  defined_as: kipoiseq.dataloaders.SeqIntervalDl\n",
+        "G/model-template.yaml": b"default_dataloader: ../{{ model }}_dl\n",
+        "G/models.tsv": b"model\nr\n",
+    })
+    assert closure(tree, find_model(tree, "a")) == [
+        "a/model.yaml", "dls/dataloader-template.yaml", "dls/dataloader.py", "dls/models.tsv"]
+    assert closure(tree, find_model(tree, "b")) == ["b/model.yaml"]
+    assert closure(tree, find_model(tree, "c")) == ["c/model.yaml"]
+    assert closure(tree, find_model(tree, "G/r")) == ["G/model-template.yaml", "G/models.tsv"]
 
 
 def test_a_self_referencing_yaml_document_still_brings_its_references():
@@ -412,8 +553,10 @@ def sources(draw):
     for d in model_dirs:
         name = draw(st.sampled_from(["model.yaml", "model.yml"]))
         body = draw(st.sampled_from([b"type: keras\n", b"default_dataloader: ..\n",
-                                     b"args: {m: ../w.bin}\n", b"[not yaml\n"]))
+                                     b"args: {m: ../w.bin}\n"]))
         entries[posixpath.join(d, name)] = body
+        if body.startswith(b"default_dataloader"):
+            entries[posixpath.join(posixpath.dirname(d), "dataloader.yaml")] = b"defined_as: dl.Dl\n"
         entries[posixpath.join(d, "w.bin")] = d.encode()
         expected.add(d)
     for g in group_dirs:
@@ -481,3 +624,88 @@ def test_kipoi_download_cache_in_a_model_folder_is_not_part_of_the_model():
         "m/sub/downloaded.txt": b"an ordinary file",
     })
     assert closure(tree, find_model(tree, "m")) == ["m/model.py", "m/model.yaml", "m/sub/downloaded.txt"]
+
+
+# -- what a listing shows: exactly what a spec can name ------------------------------------------
+
+ODD = {
+    "ok/model.yaml": b"{}",
+    "in side/model.yaml": b"{}",             # an inner space is fine
+    " lead/model.yaml": b"{}",
+    "trail /model.yaml": b"{}",
+    "back\\slash/model.yaml": b"{}",
+    "a@b/model.yaml": b"{}",
+    "tab\tx/model.yaml": b"{}",
+    "new\nline/model.yaml": b"{}",
+    "\udcff\udcfe/model.yaml": b"{}",         # bytes that are not UTF-8, as os.listdir gives them
+    ":colon/model.yaml": b"{}",
+    "bad @G/model-template.yaml": b"{}",     # a group whose directory no spec can name
+    "bad @G/models.tsv": b"model\nr1\nr2\nr3\n",
+    "G/model-template.yaml": b"{}",
+    "G/models.tsv": b"model\nr1\nr@2\ntemplate\nsub/template\n",
+    "rbp_eclip/template/model.yaml": b"{}",  # kipoi hides */template: the files others link to
+    "rbp_eclip/UPF1/model.yaml": b"{}",
+    "template/model.yaml": b"{}",            # ... but not a top-level one (kipoi: "/template$")
+}
+
+
+def test_a_listing_names_only_what_resolves_and_reports_each_unnamable_path_once():
+    tree = MemoryTree(ODD)
+    unusable = {}
+    listed = list_models(tree, unusable=unusable)
+    assert listed == ["G/r1", "in side", "ok", "rbp_eclip/UPF1", "template"]
+    for name in listed:
+        assert spec.parse("src:" + name).path == name
+        assert find_model(tree, name).name == name
+    assert {path: count for path, (_, count) in unusable.items()} == {
+        " lead": 1, "trail ": 1, "back\\slash": 1, "a@b": 1, "tab\tx": 1, "new\nline": 1,
+        "\udcff\udcfe": 1, ":colon": 1, "bad @G": 3, "G/r@2": 1}
+    why = {path: reason for path, (reason, _) in unusable.items()}
+    assert why["\udcff\udcfe"] == "its bytes are not UTF-8"
+    assert why["a@b"] == "'@' would start a ref" and why["trail "] == "a space starts or ends a segment"
+
+
+def test_the_models_command_warns_once_per_unnamable_directory(tmp_path, kipoi_env):
+    root = tmp_path / "zoo"
+    for path, data in ODD.items():
+        full = os.fsencode(root / path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+    assert run_kipoi("kipoi", "source", "add", "zoo", str(root), env=kipoi_env).returncode == 0
+    r = run_kipoi("kipoi", "source", "models", "zoo", "--specs", env=kipoi_env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["zoo:G/r1", "zoo:in side", "zoo:ok", "zoo:rbp_eclip/UPF1",
+                                     "zoo:template"]
+    warnings = r.stderr.splitlines()
+    assert len(warnings) == 10 and all(w.startswith("kipoi: warning: source 'zoo': '") for w in warnings)
+    assert "kipoi: warning: source 'zoo': 'bad @G' (3 models) is not listed: no spec can name it " \
+           "('@' would start a ref)" in warnings
+    assert any("'new\\nline' is not listed" in w for w in warnings)
+    assert any("'\\xff\\xfe' is not listed" in w for w in warnings)
+    # What is listed is what resolve takes, every name of it.
+    every = run_kipoi("kipoi", "source", "resolve", "--stdin", "--json", input=r.stdout, env=kipoi_env)
+    assert every.returncode == 0, every.stderr
+    assert [json.loads(line)["path"] for line in every.stdout.splitlines()] == [
+        "G/r1", "in side", "ok", "rbp_eclip/UPF1", "template"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(st.sampled_from("ab.@ \\:\t-_/\udcff"), min_size=1, max_size=8), max_size=6))
+def test_every_listed_name_is_a_spec_of_itself(names):
+    entries = {}
+    for name in names:
+        try:
+            entries[name.strip("/") + "/model.yaml"] = b"{}"
+        except ValueError:
+            continue
+    try:
+        tree = MemoryTree(entries)
+    except (ValueError, UnsafePathError):
+        return
+    unusable = {}
+    for name in list_models(tree, unusable=unusable):
+        assert spec.parse("s:" + name).path == name
+        assert catalog.name_problem(name) is None
+    for path in unusable:
+        assert catalog.name_problem(path) is not None

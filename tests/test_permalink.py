@@ -35,13 +35,18 @@ ZOO = [("zoo", {
 
 
 def configure(env, base_url=None, extra=""):
-    """Write the user's config: the github-permalink source pointed at `base_url` (if given)."""
+    """Write the user's config, as kipoi 0.8.6 also loads it: the github-permalink source pointed
+    at `base_url` (if given; our setting, so in source_settings)."""
+    home = Path(env["KIPOI_HOME"])
     text = "model_sources:\n"
     if base_url:
-        text += "  github-permalink:\n    type: github-permalink\n    base_url: %s\n" % base_url
-    home = Path(env["KIPOI_HOME"])
+        text += "  github-permalink:\n    type: github-permalink\n    local_path: %s\n" % (
+            home / "github-permalink")
+    text += extra
+    if base_url:
+        text += "source_settings:\n  github-permalink:\n    base_url: %s\n" % base_url
     home.mkdir(parents=True, exist_ok=True)
-    (home / "config.yaml").write_text(text + extra)
+    (home / "config.yaml").write_text(text)
 
 
 def serve(server, tmp_path_factory, name, **kwargs):
@@ -113,10 +118,11 @@ def test_a_permalink_from_a_paper_is_pinned_and_resolves_again_offline(git_serve
         assert pin(e, *args, paper, pinned) == [pinned, pinned]
     assert (directory / "model.weights").read_bytes() == b"UPF1 weights v1\n"
     # A path that is no model still says so (suggesting names would need files never fetched).
-    r = resolve(kipoi_env, "--offline", "github-permalink:kipoi/models/tree/%s/rbp_eclip" % c0)
+    group = "github-permalink:kipoi/models/tree/%s/rbp_eclip" % c0
+    r = resolve(kipoi_env, "--offline", group)
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr.startswith("kipoi: error: model 'rbp_eclip' not found in source 'github-permalink' "
-                               "(no suggestions: offline: ")
+    assert r.stderr.startswith("kipoi: error: %s: model 'rbp_eclip' not found in source "
+                               "'github-permalink' (no suggestions: offline: " % group)
 
 
 def test_every_spelling_of_a_permalink_names_one_directory(env, models, git_http_server):
@@ -212,7 +218,7 @@ def test_an_ambiguous_abbreviation_is_refused(env, git_http_server, tmp_path):
                       % (i + 1, 1500000000 + i))
         if i:
             stream.append("from :%d\n" % i)
-        stream.append("M 644 inline m/model.yaml\ndata 3\n%03d\n" % (i % 1000))
+        stream.append("M 644 inline m/model.yaml\ndata 7\nn: %03d\n" % (i % 1000))
     git(bare, "fast-import", "--quiet", input="".join(stream).encode())
     prefixes = {}
     for c in git(bare, "rev-list", "main").split():
@@ -233,7 +239,8 @@ def test_one_clone_shared_with_a_git_source_holding_one_commit_and_one_models_fi
     repo = build_kipoi_repo(git_server.root / "kipoi" / "models.git", work=tmp_path / "work")
     c0 = repo.commits[0]
     configure(kipoi_env, git_server.url, extra=(
-        "  mirror:\n    type: git\n    remote_url: %s/kipoi/models\n" % git_server.url))
+        "  mirror:\n    type: git\n    remote_url: %s/kipoi/models\n    local_path: %s\n"
+        % (git_server.url, tmp_path / "kipoi-clone")))
     [link] = resolve_json(kipoi_env, "github-permalink:kipoi/models/tree/%s/rbp_eclip/UPF1" % c0)
     [clone] = clones(kipoi_env)
     # That commit only (no history, no other branch) and the blobs of that model only.
@@ -279,8 +286,9 @@ def test_pin_prints_the_pinned_form_of_every_kind_of_spec(env, models, git_http_
     (tmp_path / "mine" / "m").mkdir(parents=True)
     (tmp_path / "mine" / "m" / "model.yaml").write_text("type: x\n")
     configure(env, git_http_server.url, extra=(
-        "  mirror:\n    type: git-lfs\n    remote_url: %s/kipoi/models.git\n"
-        "  mine:\n    type: local\n    local_path: %s\n" % (git_http_server.url, tmp_path / "mine")))
+        "  mirror:\n    type: git-lfs\n    remote_url: %s/kipoi/models.git\n    local_path: %s\n"
+        "  mine:\n    type: local\n    local_path: %s\n"
+        % (git_http_server.url, tmp_path / "kipoi-clone", tmp_path / "mine")))
     c0, head = models.commits[0], models.head
     out = run_kipoi("kipoi-source-pin", "--stdin", "mirror:Basset",
                     input="mirror::rbp_eclip/UPF1@v0.1\nmirror:rbp_eclip/UPF1@old\n"

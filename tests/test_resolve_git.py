@@ -7,6 +7,7 @@ by `git http-backend`, its LFS objects held by a real giftless server; all on 12
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,35 @@ def test_a_cold_resolve_takes_two_fetches_three_when_links_lead_elsewhere(lab):
     server.clear()
     resolve_json(env, "lab:rbp_eclip/XRCC6")
     assert server.count() == 0  # warm: no request at all
+
+
+THREADS_DRIVER = """
+import sys, threading, time
+
+
+class SlowBackgroundImports:  # a machine under load: the background import takes its time
+    def find_spec(self, name, path, target=None):
+        if name == "urllib3" and threading.current_thread() is not threading.main_thread():
+            time.sleep(3)
+        return None
+
+
+sys.meta_path.insert(0, SlowBackgroundImports())
+from kipoi_store.cli.boundary import run
+from kipoi_store.cli.commands.source_resolve import main
+try:
+    run(main, sys.argv[1:])
+except SystemExit as done:
+    alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    sys.stderr.write("EXIT %s THREADS %r REQUESTS %s\\n" % (done.code, alive, "requests" in sys.modules))
+"""
+
+
+def test_a_cold_lfs_resolve_leaves_no_thread_running_when_it_returns(lab):
+    """requests is imported in the background while git fetches; by the time the command's work
+    is done that import is finished, so nothing runs on in a half torn-down interpreter."""
+    server, repo, env = lab
+    resolve_json(env, "lab:Basset@v0.1")  # the clone exists: what follows is quick, the import slow
+    r = subprocess.run([sys.executable, "-c", THREADS_DRIVER, "lab:Basset"], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.stderr.splitlines()[-1] == "EXIT 0 THREADS [] REQUESTS True", r.stderr

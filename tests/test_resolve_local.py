@@ -80,7 +80,7 @@ def test_bad_specs_are_reported_and_good_ones_still_printed(demo):
     r = resolve(env, "demo:Basset", "demo:rbp_eclip/UPF11", "demo:DeepSEA/predict")
     assert r.returncode == 1
     assert len(r.stdout.splitlines()) == 2
-    assert "kipoi: error: model 'rbp_eclip/UPF11' not found" in r.stderr
+    assert "kipoi: error: demo:rbp_eclip/UPF11: model 'rbp_eclip/UPF11' not found" in r.stderr
     assert "did you mean" in r.stderr and "rbp_eclip/UPF1" in r.stderr
     assert "Traceback" not in r.stderr
 

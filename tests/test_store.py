@@ -168,7 +168,8 @@ def test_publish_builds_a_read_only_hardlinked_tree(store):
     assert os.readlink(model / "dataloader.py") == "../template/dataloader.py"
     assert stat.S_IMODE(os.stat(model / "model.yaml").st_mode) == 0o444
     assert stat.S_IMODE(os.stat(model / "run.sh").st_mode) == 0o555
-    assert stat.S_IMODE(os.stat(model).st_mode) == 0o755
+    # Directories are read-only too: nothing without chmod adds, removes or renames an entry.
+    assert {stat.S_IMODE(os.stat(d).st_mode) for d in (root, root / "rbp_eclip", model)} == {0o555}
     obj = store.object_path(sha(b"type: keras\n"))
     assert os.stat(model / "model.yaml").st_ino == os.stat(obj).st_ino
     assert store.link_mode == "hardlink" and (store.root / "link-mode").read_text() == "hardlink\n"

@@ -43,11 +43,45 @@ def publish(store, key, name, files):
     return store.publish(key, name, entries)
 
 
-def test_info_of_a_store_not_yet_made(env, store):
+def test_info_of_a_store_not_yet_made(env):
+    env = dict(env)
+    del env["KIPOI_STORE"]  # the default store, which nothing has made yet
+    store = Store(Path(env["KIPOI_HOME"]) / "store")
     r = kipoi("store", "info", env=env)
     assert r.returncode == 0, r.stderr
     assert "location:  %s\n" % store.root in r.stdout and "(not chosen yet)" in r.stdout
+    verify = kipoi("store", "verify", env=env)
+    assert (verify.returncode, verify.stderr) == (0, "kipoi: no store at %s yet: nothing to verify\n"
+                                                  % store.root)
     assert not store.root.exists()  # looking does not create it
+
+
+@pytest.mark.parametrize("command", [["info"], ["du", "--json"], ["verify"], ["verify", "--repair"],
+                                     ["gc", "--dry-run"], ["gc"]])
+def test_store_commands_refuse_what_is_not_a_store(env, tmp_path, command):
+    typo = dict(env, KIPOI_STORE=str(tmp_path / "typo"))
+    r = kipoi("store", *command, env=typo)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr == "kipoi: error: no store at %s: no such directory (check KIPOI_STORE)\n" % (
+        tmp_path / "typo")
+    home = tmp_path / "home"  # a folder with other things in it: never verified, never collected
+    (home / "notes.txt").write_text("mine")
+    r = kipoi("store", *command, env=dict(env, KIPOI_STORE=str(home)))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert "%s is not a kipoi store" % home in r.stderr and (home / "notes.txt").exists()
+    r = kipoi("store", *command, env=dict(env, KIPOI_STORE=str(home / "notes.txt")))
+    assert r.returncode == 2 and "it is a file, not a directory" in r.stderr
+
+
+def test_saved_counts_each_file_of_a_snapshot_once_however_many_group_models_hold_it(env, store):
+    weights = b"W" * 10000
+    group = {"G/model-template.yaml": b"t", "G/models.tsv": b"model\na\nb\nc\n", "G/w.h5": weights}
+    for row in ("G/a", "G/b", "G/c"):  # three models of one group: one directory in the snapshot
+        store.publish(CURRENT, row, {p: FileEntry(store.add_bytes(d)) for p, d in group.items()})
+    info = json.loads(kipoi("store", "info", "--json", env=env).stdout)
+    assert (info["models"], info["snapshots"]) == (3, 1)
+    assert info["bytes_logical"] == len(weights) + len(b"t") + len(b"model\na\nb\nc\n")
+    assert info["bytes_saved"] == 0  # one snapshot, each file once: nothing to deduplicate
 
 
 def test_info_and_du_report_the_same(env, store):
@@ -57,7 +91,8 @@ def test_info_and_du_report_the_same(env, store):
     assert info["location"] == str(store.root)
     assert (info["link_mode"], info["snapshots"], info["models"], info["objects"]) == ("hardlink", 2, 2, 2)
     assert info["bytes_saved"] == 5001
-    assert kipoi("store", "du", "--json", env=env).stdout == json.dumps(info, indent=2) + "\n"
+    du = kipoi("store", "du", "--json", env=env).stdout
+    assert du.count("\n") == 1 and json.loads(du) == info  # JSON Lines: one object, one line
     text = kipoi("store", "du", "--bytes", env=env).stdout
     assert "objects:   2 (5001)\n" in text and "saved:     5001\n" in text
 
@@ -84,7 +119,8 @@ def test_verify_reports_damage_on_stdout_and_repair_fixes_it(env, store):
 
     fixed = kipoi("store", "verify", "--repair", env=env)
     assert fixed.returncode == 1 and fixed.stdout.splitlines() == lines
-    assert "removed 3" in fixed.stderr  # the object, its snapshot link, the manifest
+    # the object, its snapshot link, the manifest, and the snapshot no manifest names any more
+    assert "removed 4" in fixed.stderr
     again = kipoi("store", "verify", env=env)
     assert (again.returncode, again.stdout) == (0, "")
     assert store.manifest(CURRENT, "m") is None and not store.has_object(digest)
@@ -119,7 +155,9 @@ def test_gc_keep_days_zero_drops_every_snapshot_the_config_does_not_reach(env, s
     r = kipoi("store", "gc", "--keep-days", "0", "--json", env=env)
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
-    assert [i["name"] for i in plan["items"]] == [CURRENT] and plan["dry_run"] is False
+    # Nothing recent is kept: --keep-days 0 also prunes the objects only it used, young as they are.
+    assert [i["name"] for i in plan["items"] if i["kind"] == "snapshot"] == [CURRENT]
+    assert [i["kind"] for i in plan["items"]].count("object") == 1 and plan["dry_run"] is False
     assert not store.snapshot_root(CURRENT).exists()
 
 

@@ -47,8 +47,8 @@ class Paused(Store):
         if stage == "staged":
             wait_for_death()
 
-    def _merge(self, src, dst, key, rel):
-        super()._merge(src, dst, key, rel)
+    def _merge(self, src, dst, key, rel, entries):
+        super()._merge(src, dst, key, rel, entries)
         if stage == "merging" and rel == "m/a":
             wait_for_death()
 

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from .test_store_readonly import DEMO, base  # noqa: F401 - a fixture
+from .test_store_other_users import DEMO, base  # noqa: F401 - a fixture
 from .test_store_sites import lab  # noqa: F401 - a fixture
 from kipoi_store.store.store import Store
 

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from .gitserver import GitHTTPServer, build_kipoi_repo, git_env
-from .test_store_readonly import alice, base, bob  # noqa: F401 - fixtures
+from .test_store_other_users import alice, base, bob  # noqa: F401 - fixtures
 from .users import home_of, inodes
 
 DEAD_LFS = "http://127.0.0.1:9/nowhere.git/info/lfs"  # nothing listens: any download would fail

@@ -5,6 +5,7 @@ import os
 import sys
 
 from kipoi_store import __version__
+from kipoi_store.cli import streams
 from kipoi_store.errors import EXIT_FAILED, EXIT_USAGE, KipoiError
 
 
@@ -35,15 +36,38 @@ class HelpFormatter(argparse.HelpFormatter):
 
 def warn(message):
     """A diagnostic line on stderr (stdout carries results only)."""
-    sys.stderr.write("kipoi: warning: %s\n" % message)
+    sys.stderr.write("kipoi: warning: %s\n" % streams.shown(message))
 
 
 def note(message):
-    sys.stderr.write("kipoi: %s\n" % message)
+    sys.stderr.write("kipoi: %s\n" % streams.shown(message))
 
 
 def error_line(message):
-    sys.stderr.write("kipoi: error: %s\n" % message)
+    sys.stderr.write("kipoi: error: %s\n" % streams.shown(message))
+
+
+# errno names of failures to write: the path then says where there is no room or no permission.
+_WRITING = ("ENOSPC", "EDQUOT", "EROFS", "EFBIG")
+
+
+def os_error_message(exc):
+    """One line for an OSError: what failed and the path(s) it concerns."""
+    import errno  # only on this failure path
+
+    reason = exc.strerror or str(exc)
+    name = errno.errorcode.get(exc.errno, "")
+    if exc.errno and exc.strerror and os.strerror(exc.errno) not in exc.strerror:
+        reason += ": " + os.strerror(exc.errno)  # diskcache replaces it with its own words
+    if exc.filename is None:
+        return reason
+    where = "'%s'" % streams.shown(os.fsdecode(exc.filename) if isinstance(exc.filename, bytes)
+                                   else exc.filename)
+    if getattr(exc, "filename2", None) is not None:
+        where += " -> '%s'" % streams.shown(exc.filename2)
+    if name in _WRITING:
+        return "cannot write %s: %s" % (where, reason)
+    return "%s: %s" % (where, reason)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -73,12 +97,49 @@ def debug():
     return os.environ.get("KIPOI_DEBUG", "") not in ("", "0")
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C does (every `finally` removes its tmp/ files),
+    then exit 128 + the signal's number. A BaseException, so `except Exception` never swallows it."""
+
+    def __init__(self, signum):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum, frame):
+    import _signal  # built in and already loaded: `signal` would cost ~0.5 ms of every start
+
+    # Once: a second signal must not interrupt the clean-up the first one started.
+    for sig in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(sig, _signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def catch_termination():
+    """What schedulers send (SIGTERM; SIGHUP when a session ends) cleans up as SIGINT does."""
+    import _signal
+
+    for sig in (_signal.SIGTERM, _signal.SIGHUP):
+        try:
+            if _signal.getsignal(sig) == _signal.SIG_DFL:  # an ignored signal (nohup) stays ignored
+                _signal.signal(sig, _terminate)
+        except ValueError:  # not the main thread (a caller's own thread): its signals are its own
+            return
+
+
 def run(main, argv=None):
     """Run `main(argv)` and turn whatever it raises into a message and an exit code."""
     argv = sys.argv[1:] if argv is None else argv
+    streams.guard()
+    if hasattr(sys.stdout, "reconfigure"):
+        # Paths are bytes to the system: print a name that is not UTF-8 as the bytes it is.
+        sys.stdout.reconfigure(errors="surrogateescape")
     try:
+        catch_termination()
         code = main(argv)
         sys.stdout.flush()
+    except Terminated as exc:
+        code = 128 + exc.signum
     except KipoiError as exc:
         if debug():
             print_traceback()
@@ -98,8 +159,7 @@ def run(main, argv=None):
     except OSError as exc:
         if debug():
             print_traceback()
-        where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
-        error_line("%s%s" % (exc.strerror or exc, where))
+        error_line(os_error_message(exc))
         code = EXIT_FAILED
     except Exception as exc:  # the last line of defence: never a bare traceback
         if debug():

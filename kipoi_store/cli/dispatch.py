@@ -1,8 +1,10 @@
 """The git-style front command: `kipoi a b c ARGS` runs the longest existing `kipoi-a-b-c`.
 
 Matching is pure (`command_words`, `candidates`); finding touches only stat (`search_dirs`,
-`find_program`, `list_commands`); printing and exec live in `main`. The listing, summaries and
-suggestions (listing.py) are needed only when no program matched, and imported then.
+`find_program`, `list_commands`); printing and exec live in `main`. A first word that is none of
+ours goes to kipoi's own command line when the kipoi package is installed (kipoi_bridge.py).
+The listing, summaries and suggestions (listing.py) are needed only when no program matched, and
+imported then.
 Only modules the interpreter has loaded anyway are imported at module level (the rest lazily):
 every warm command pays for this start-up.
 
@@ -233,6 +235,13 @@ def _dispatch(args, dirs, help_mode):
     from kipoi_store.cli import listing
 
     k = listing.deepest_group(commands, words)
+    if k == 0:
+        # None of ours: kipoi's own command (predict, test, ...) when kipoi is installed.
+        from kipoi_store.cli import kipoi_bridge
+
+        code = kipoi_bridge.main(args, help_mode)
+        if code is not None:
+            return code
     if k < len(words):
         return _unknown(commands, words, k, words[k])
     rest = args[len(words):]
@@ -248,6 +257,9 @@ def _dispatch(args, dirs, help_mode):
 
 def main(argv=None):
     """The `kipoi` executable. Execs a program, or prints and exits."""
+    from kipoi_store.cli import streams
+
+    streams.guard()
     argv = sys.argv if argv is None else argv
     argv0, args = argv[0], list(argv[1:])
     exec_paths, show = [], None
@@ -292,3 +304,6 @@ def main(argv=None):
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except OSError as exc:  # the listing could not be written (stdout closed, say)
+        sys.stderr.write("kipoi: error: %s\n" % (exc.strerror or exc))
+        sys.exit(1)

@@ -16,7 +16,7 @@ from kipoi_store.config import load as configmod
 from kipoi_store.store.private import open_private, private_dir, write_private
 from kipoi_store.store.statcache import stat_key
 
-VERSION = 4  # bumped when the pickled classes change: older caches are skipped, not misread
+VERSION = 7  # bumped when the pickled classes change: older caches are skipped, not misread
 ENV_KEYS = ("HOME", "KIPOI_HOME", "KIPOI_STORE", "KIPOI_SYSTEM_CONFIG")
 
 

@@ -3,7 +3,14 @@
 Reads every form kipoi itself writes (`model_sources:` with `git-lfs`, `git`, `local` and
 `github-permalink` entries, `remote_url`, `local_path`, `auto_update`, `use_lfs`, top-level
 `env_db_path`) plus our own keys: `ref`, `refresh`, `lfs_url`, `base_url`, top-level `url_rewrites`
-and `site_stores`. A system config (/etc/kipoi/config.yaml) is read beneath the user's (load).
+and the cluster settings (cluster.py: `site_stores`, `locks`, `lock_timeout`, and the system config
+read beneath the user's).
+
+Our per-source settings live in the top-level `source_settings:` section, keyed by source name,
+because kipoi 0.8.6 builds each model_sources entry with `cls(**entry)` and dies on any key it does
+not know. A source's settings are its entry merged with its section (the section wins). Settings that
+earlier versions wrote inside entries are still read, and one warning per load says the next edit
+moves them out (edit.py does).
 
 What counts as "no sources":
 - no file at all, or a file without a `model_sources` key: kipoi's defaults (`kipoi`, `github-permalink`);
@@ -18,16 +25,21 @@ from pathlib import Path
 
 from kipoi_store import names
 from kipoi_store import paths
+from kipoi_store.config import cluster
 from kipoi_store.config.schema import (
     DEFAULT_BASE_URL,
     DEFAULT_REFRESH,
     GIT_TYPES,
+    KIPOI_KEYS,
+    OUR_KEYS,
     PERMALINK_SOURCE,
+    SETTINGS_KEY,
     SOURCE_KEYS,
     TOP_KEYS,
     TYPES,
     Config,
     SourceConfig,
+    default_local_path,
     default_sources_text,
     parse_duration,
 )
@@ -46,33 +58,10 @@ def load(path=None, system_path=None):
     system_text = read_text(system_path)
     if system_text is None:
         return user
-    return _beneath(user, text is not None and _has_sources(text, path),
-                    parse(system_text, system_path), _has_sources(system_text, system_path))
-
-
-def _has_sources(text, path):
-    return structure(text, Where(path)).sources_key is not None
-
-
-def _beneath(user, user_explicit, system, system_explicit):
-    """`user` read over `system`: kipoi's defaults (when the user names no sources) < the system's
-    sources < the user's; the user's rewrite rules first; site stores the user's, then the system's."""
-    sources = {} if user_explicit else dict(user.sources)  # kipoi's defaults
-    if system_explicit:
-        sources.update(system.sources)
-    if user_explicit:
-        mine = dict(user.sources)
-        if PERMALINK_SOURCE in sources and mine.get(PERMALINK_SOURCE) == _implicit_permalink():
-            del mine[PERMALINK_SOURCE]  # added for the user, not written: the admin's counts
-        sources.update(mine)
-    prefixes = {prefix for prefix, _ in user.url_rewrites}
-    rewrites = list(user.url_rewrites) + [r for r in system.url_rewrites if r[0] not in prefixes]
-    sites = list(user.site_stores) + [s for s in system.site_stores if s not in user.site_stores]
-    return user.replace(sources=sources, url_rewrites=rewrites, site_stores=sites,
-                        warnings=list(system.warnings) + list(user.warnings),
-                        system_path=system.path,
-                        locks=system.locks if user.locks is None else user.locks,
-                        lock_timeout=system.lock_timeout if user.lock_timeout is None else user.lock_timeout)
+    names_sources = [t is not None and structure(t, Where(p)).sources_key is not None
+                     for t, p in ((text, path), (system_text, system_path))]
+    return cluster.beneath(user, names_sources[0], parse(system_text, system_path), names_sources[1],
+                           parse("model_sources: {}\n", path).sources.get(PERMALINK_SOURCE))
 
 
 def read_text(path):
@@ -159,6 +148,12 @@ def structure(text, where):
         raise where.error(doc.root, "(top level)",
                           "must be a mapping (model_sources: ...), found %s" % _describe(doc.data))
     _check_unique(doc.root, where, "")
+    key, value = doc.section(SETTINGS_KEY)
+    if key is not None and not (isinstance(value, yaml.ScalarNode) and doc.data[SETTINGS_KEY] is None):
+        if not isinstance(value, yaml.MappingNode):
+            raise where.error(value, SETTINGS_KEY, "must be a mapping of source names to settings, "
+                              "found %s" % _describe(doc.data[SETTINGS_KEY]))
+        _check_unique(value, where, SETTINGS_KEY + ".")
     value = doc.sources_value
     if value is None or (isinstance(value, yaml.ScalarNode) and doc.data["model_sources"] is None):
         return doc
@@ -180,25 +175,44 @@ def parse(text, path, exists=True, entry_errors=None):
     data = doc.data if isinstance(doc.data, dict) else {}
     warnings = []
     sources = {}
-    if doc.sources_key is None:
-        defaults = parse(default_sources_text(), path)
-        sources = dict(defaults.sources)
-    else:
-        written = data.get("model_sources") or {}
-        for name, key, value in doc.entries():
-            try:
-                entry = written.get(name) if isinstance(name, str) else None
-                sources[name] = _source(name, key, value, entry, path, where, warnings)
-            except ConfigError as exc:
-                if entry_errors is None:
-                    raise
-                entry_errors[name] = exc
-    if PERMALINK_SOURCE not in sources and PERMALINK_SOURCE not in (entry_errors or {}):
-        sources[PERMALINK_SOURCE] = _implicit_permalink()
+    legacy = []  # where kipoi 0.8.6 cannot load an entry: (line, what)
+    ours = {}
+    for name, key, value in doc.entries(SETTINGS_KEY):
+        ours[name] = (data[SETTINGS_KEY][name], key, value)
+    # Without model_sources, kipoi's defaults are the entries (and our settings still apply).
+    entry_doc = doc if doc.sources_key is not None else _document(default_sources_text(), where)
+    written = entry_doc.data.get("model_sources") or {}
+    entries = [(n, k, v, written.get(n) if isinstance(n, str) else None)
+               for n, k, v in entry_doc.entries()]
+    if PERMALINK_SOURCE not in written:  # built in, as in kipoi, which adds it when it is missing
+        implicit = {"type": PERMALINK_SOURCE, "local_path": default_local_path(PERMALINK_SOURCE)}
+        entries.append((PERMALINK_SOURCE, None, None, implicit))
+    for name, key, value, entry in entries:
+        try:
+            sources[name] = _source(name, key, value, entry, ours.pop(name, None), path, where,
+                                    warnings, legacy if doc is entry_doc else [])
+        except ConfigError as exc:
+            if entry_errors is None:
+                raise
+            entry_errors[name] = exc
+    for name, (_, key, _) in ours.items():
+        warnings.append(where.message(key, "%s.%s" % (SETTINGS_KEY, name), "no such source in "
+                                      "model_sources, kept but ignored"))
+    if legacy:
+        fixes = []
+        if any(what.endswith(" local_path") for _, what in legacy):
+            fixes.append("writes local_path")
+        if any(not what.endswith(" local_path") for _, what in legacy):
+            fixes.insert(0, "moves our settings to '%s:'" % SETTINGS_KEY)
+        warnings.append("%s: kipoi 0.8.6 cannot load model_sources as written (%s); the next "
+                        "'kipoi source' edit %s" % (path, ", ".join("line %d: %s" % item
+                                                                   for item in sorted(legacy)),
+                                                   " and ".join(fixes)))
     env_db_path = None
     rewrites = []
-    site_stores = []
-    locks = lock_timeout = None
+    mirrors = []
+    timeouts = {}
+    cluster_settings = {}
     if doc.root is not None:
         for key, value in doc.root.value:
             name = key.value if key.tag.endswith(":str") else None
@@ -206,32 +220,33 @@ def parse(text, path, exists=True, entry_errors=None):
                 env_db_path = _path_value(data["env_db_path"], value, "env_db_path", path, where)
             elif name == "url_rewrites":
                 rewrites = _rewrites(data["url_rewrites"], value, where)
-            elif name == "site_stores":
-                site_stores = _site_stores(data["site_stores"], value, path, where)
-            elif name == "locks":
-                if not isinstance(data["locks"], bool):
-                    raise where.error(value, "locks", "must be true or false, found %s"
-                                      % _describe(data["locks"]))
-                locks = data["locks"]
-            elif name == "lock_timeout":
-                try:
-                    lock_timeout = parse_duration(data["lock_timeout"])
-                except UsageError:
-                    raise where.error(value, "lock_timeout", "bad duration %s: seconds, or e.g. "
-                                      "30s, 15m, 1h" % _describe(data["lock_timeout"])) from None
+            elif name == "store_mirrors":
+                mirrors = _mirrors(data["store_mirrors"], value, where)
+            elif name in ("connect_timeout", "read_timeout"):
+                timeouts[name] = _timeout(data[name], value, name, where)
+            elif name in cluster.KEYS:
+                cluster_settings[name] = cluster.setting(
+                    name, data[name], value, where, describe=_describe,
+                    path_value=lambda v, n, k: _path_value(v, n, k, path, where))
             elif name not in TOP_KEYS:
                 warnings.append(where.message(key, name if name is not None else "?",
                                               "unknown top-level key, kept but ignored"))
     return Config(path=path, exists=exists, sources=sources, env_db_path=env_db_path,
-                  url_rewrites=rewrites, warnings=warnings, site_stores=site_stores, locks=locks,
-                  lock_timeout=lock_timeout)
+                  url_rewrites=rewrites, store_mirrors=mirrors, warnings=warnings,
+                  **cluster_settings, **timeouts)
 
 
-def _implicit_permalink():
-    raw = {"type": PERMALINK_SOURCE, "local_path": "~/.kipoi/github-permalink/"}
-    return SourceConfig(name=PERMALINK_SOURCE, type=PERMALINK_SOURCE, remote_url=None,
-                        local_path=paths.expand(raw["local_path"]), base_url=DEFAULT_BASE_URL,
-                        raw=raw)
+def _timeout(value, node, key, where):
+    if value is None:
+        return None
+    try:
+        seconds = parse_duration(value)
+    except UsageError:
+        seconds = 0
+    if seconds <= 0:
+        raise where.error(node, key, "must be a duration of more than 0 seconds (e.g. 10, 30s, "
+                          "2m), found %s" % _describe(value))
+    return seconds
 
 
 def _path_value(value, node, key, config_path, where):
@@ -241,20 +256,6 @@ def _path_value(value, node, key, config_path, where):
     if not expanded.is_absolute():
         expanded = Path(config_path).parent / expanded
     return expanded
-
-
-def _site_stores(value, node, config_path, where):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise where.error(node, "site_stores", "must be a list of store directories, found %s"
-                          % _describe(value))
-    found = []
-    for item, item_node in zip(value, node.value, strict=True):
-        path = _path_value(item, item_node, "site_stores", config_path, where)
-        if path not in found:
-            found.append(path)
-    return found
 
 
 def _rewrites(value, node, where):
@@ -278,7 +279,19 @@ def _rewrites(value, node, where):
     return rules
 
 
-def _source(name, key_node, node, entry, config_path, where, warnings):
+def _mirrors(value, node, where):
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not all(isinstance(v, str) and v.strip() for v in items):
+        raise where.error(node, "store_mirrors", "must be a list of mirror URLs or paths, found %s"
+                          % _describe(value))
+    return [v.strip() for v in items]
+
+
+def _source(name, key_node, node, entry, ours, config_path, where, warnings, legacy):
+    """One source from its model_sources entry (nodes None: built in) and `ours`, its
+    source_settings entry as (value, key node, value node) or None."""
     import yaml
 
     keypath = "model_sources.%s" % (name if isinstance(name, str) else key_node.value)
@@ -290,12 +303,35 @@ def _source(name, key_node, node, entry, config_path, where, warnings):
     if not isinstance(entry, dict):
         raise where.error(node, keypath, "must be a mapping of settings (type, remote_url, "
                           "local_path, ...), found %s" % _describe(entry))
-    _check_unique(node, where, keypath + ".")
-    nodes = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    nodes = {}  # key -> (key node, value node, the key path messages name)
+    if node is not None:
+        _check_unique(node, where, keypath + ".")
+        nodes = {k.value: (k, v, "%s.%s" % (keypath, k.value))
+                 for k, v in node.value if isinstance(k, yaml.ScalarNode)}
+    moved = [(nodes[k][0].start_mark.line + 1, "%s.%s" % (name, k)) for k in entry
+             if k in OUR_KEYS and k not in KIPOI_KEYS.get(entry.get("type"), OUR_KEYS)]
+    lacks_local_path = node is not None and entry.get("type") in KIPOI_KEYS and \
+        entry.get("type") != "local" and entry.get("local_path") is None
+    if ours is not None:
+        value, ours_key, ours_node = ours
+        ours_path = "%s.%s" % (SETTINGS_KEY, name)
+        if value is not None and not isinstance(value, dict):
+            raise where.error(ours_node, ours_path, "must be a mapping of settings (%s), found %s"
+                              % (", ".join(OUR_KEYS), _describe(value)))
+        if isinstance(ours_node, yaml.MappingNode):
+            _check_unique(ours_node, where, ours_path + ".")
+            for k, v in ours_node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value not in OUR_KEYS:
+                    warnings.append(where.message(k, "%s.%s" % (ours_path, k.value), "not one of "
+                                                  "our settings (%s), kept but ignored"
+                                                  % ", ".join(OUR_KEYS)))
+                elif isinstance(k, yaml.ScalarNode):
+                    nodes[k.value] = (k, v, "%s.%s" % (ours_path, k.value))
+                    entry = dict(entry, **{k.value: value[k.value]})  # ours win over the entry
 
     def err(key, what, on_key=False):
-        k, v = nodes.get(key, (key_node, key_node))
-        return where.error(k if on_key else v, "%s.%s" % (keypath, key), what)
+        k, v, at = nodes.get(key, (key_node, key_node, "%s.%s" % (keypath, key)))
+        return where.error(k if on_key else v, at, what)
 
     def text_setting(key, required=False):
         value = entry.get(key)
@@ -322,8 +358,9 @@ def _source(name, key_node, node, entry, config_path, where, warnings):
         raise err("type", "unknown type %s (valid types: %s)" % (_describe(kind), ", ".join(TYPES)))
     remote_url = text_setting("remote_url", required=kind in GIT_TYPES)
     local_raw = text_setting("local_path", required=kind == "local")
-    local_path = (_path_value(local_raw, nodes["local_path"][1], keypath + ".local_path",
-                              config_path, where) if local_raw is not None else None)
+    local_node = nodes.get("local_path", (None, None))[1]
+    local_path = (_path_value(local_raw, local_node, keypath + ".local_path", config_path, where)
+                  if local_raw is not None else None)
     auto_update = bool_setting("auto_update", True)
     use_lfs = bool_setting("use_lfs", None)
     ref = None
@@ -349,10 +386,12 @@ def _source(name, key_node, node, entry, config_path, where, warnings):
     base_url = text_setting("base_url")
     if kind == PERMALINK_SOURCE and base_url is None:
         base_url = DEFAULT_BASE_URL
-    for key, (k, _) in nodes.items():
+    for key, (k, _, at) in nodes.items():
         if key not in SOURCE_KEYS:
-            warnings.append(where.message(k, "%s.%s" % (keypath, key),
-                                          "unknown setting, kept but ignored"))
+            warnings.append(where.message(k, at, "unknown setting, kept but ignored"))
+    legacy.extend(moved)
+    if lacks_local_path:
+        legacy.append((key_node.start_mark.line + 1, "%s has no local_path" % name))
     return SourceConfig(name=name, type=kind, remote_url=remote_url, local_path=local_path,
                         auto_update=auto_update, use_lfs=use_lfs, ref=ref, refresh=refresh,
                         lfs_url=lfs_url, base_url=base_url, raw=dict(entry))

@@ -5,6 +5,7 @@ Durations (`refresh: 15m`) are read and written here too, so `kipoi source show`
 the config accepts.
 """
 
+import os
 import re
 
 from kipoi_store.errors import UnknownSourceError, UsageError
@@ -14,7 +15,20 @@ TYPES = ("git", "git-lfs", "github-permalink", "local")
 GIT_TYPES = ("git", "git-lfs")
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
-TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "site_stores", "locks", "lock_timeout")
+SETTINGS_KEY = "source_settings"
+TOP_KEYS = ("model_sources", "env_db_path", "url_rewrites", "store_mirrors", "connect_timeout",
+            "read_timeout", SETTINGS_KEY, "site_stores", "locks", "lock_timeout")
+# What kipoi 0.8.6 builds each model_sources entry with (`cls(**entry)`): any other key inside an
+# entry kills `import kipoi`, and it needs local_path for every type but local (which we need too).
+KIPOI_KEYS = {
+    "git": ("type", "remote_url", "local_path", "auto_update", "use_lfs"),
+    "git-lfs": ("type", "remote_url", "local_path", "auto_update"),
+    "local": ("type", "local_path"),
+    "github-permalink": ("type", "local_path"),
+}
+# Ours: they live under SETTINGS_KEY, keyed by source name, where kipoi does not look. use_lfs and
+# auto_update are kipoi's for some types only; for the others they are ours too.
+OUR_KEYS = ("ref", "refresh", "lfs_url", "base_url", "use_lfs", "auto_update")
 DEFAULT_REFRESH = 3600.0
 DEFAULT_BASE_URL = "https://github.com"
 PERMALINK_SOURCE = "github-permalink"
@@ -49,13 +63,17 @@ class Config(Frozen):
         "sources",       # {name: SourceConfig}, in file order
         "env_db_path",   # Path or None
         "url_rewrites",  # [(prefix, [replacement, ...]), ...]
+        "store_mirrors",  # [str]: mirror URLs or paths, asked in order before the origin
+        "connect_timeout",  # seconds (float) or None: net/limits.py's default
+        "read_timeout",     # seconds (float) or None: net/limits.py's default
         "warnings",      # [str]: unknown keys, kept but ignored
         "site_stores",   # [Path]: read-only stores searched after the user's own, in order
         "system_path",   # Path of the system config read beneath this one, or None
         "locks",         # download locks on (True) or off (False); None: not set (on)
         "lock_timeout",  # seconds to wait for another process's download lock; None: not set
     )
-    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "warnings": fresh(list),
+    DEFAULTS = {"env_db_path": None, "url_rewrites": fresh(list), "store_mirrors": fresh(list),
+                "warnings": fresh(list), "connect_timeout": None, "read_timeout": None,
                 "site_stores": fresh(list), "system_path": None, "locks": None, "lock_timeout": None}
 
     def source(self, name):
@@ -70,17 +88,52 @@ def unknown_source_message(name, known, path):
     return "unknown source '%s' (configured: %s; config %s)" % (name, listed, path)
 
 
+def kipoi_dir():
+    """kipoi's own folder, as kipoi 0.8.6 finds it (it ignores KIPOI_HOME)."""
+    return os.path.join(os.path.expanduser("~"), ".kipoi")
+
+
+def default_local_path(name):
+    """Where kipoi checks source `name` out, written when an entry lacks local_path. Absolute:
+    kipoi does not expand `~`. kipoi's own two sources keep kipoi's places; any other source gets
+    a folder of its own (never inside ~/.kipoi/models/, kipoi's clone of its zoo)."""
+    if name == "kipoi":
+        return os.path.join(kipoi_dir(), "models", "")
+    if name == PERMALINK_SOURCE:
+        return os.path.join(kipoi_dir(), PERMALINK_SOURCE, "")
+    return os.path.join(kipoi_dir(), "sources", name, "")
+
+
+def split_entry(entry):
+    """(what goes into model_sources, what goes into source_settings) for one source's settings.
+
+    Keys neither side knows stay in the entry, where they are warned about as before."""
+    keep = KIPOI_KEYS.get(entry.get("type"), SOURCE_KEYS)
+    kipoi = {k: v for k, v in entry.items() if k in keep or k not in OUR_KEYS}
+    ours = {k: v for k, v in entry.items() if k not in kipoi}
+    return kipoi, ours
+
+
+def needs_local_path(entry):
+    """Does kipoi need a local_path this entry lacks (every type but local, where we need one)?"""
+    return entry.get("type") in KIPOI_KEYS and entry.get("type") != "local" and \
+        entry.get("local_path") is None
+
+
 def default_sources_text():
     """kipoi's default sources, as the first edit of a missing config writes them."""
+    from kipoi_store.config.yamledit import value_text
+
     return ("model_sources:\n"
             "  kipoi:\n"
             "    type: git-lfs\n"
             "    remote_url: https://github.com/kipoi/models.git\n"
-            "    local_path: ~/.kipoi/models/\n"
+            "    local_path: %s\n"
             "    auto_update: true\n"
             "  github-permalink:\n"
             "    type: github-permalink\n"
-            "    local_path: ~/.kipoi/github-permalink/\n")
+            "    local_path: %s\n" % (value_text(default_local_path("kipoi")),
+                                      value_text(default_local_path(PERMALINK_SOURCE))))
 
 
 # -- durations --------------------------------------------------------------------------------

@@ -6,6 +6,9 @@ last piece of content, so an inline comment on that line goes with it, while com
 lines after it stay (they usually introduce the next entry). Edits are pure functions from text to
 text; edit.py checks that the result parses to exactly the expected data before writing it.
 
+The same edits work on any top-level section keyed by source name (`section=`): `model_sources`
+(kipoi's entries) and `source_settings` (ours).
+
 Where the layout is not a block mapping (`model_sources: {}`, `model_sources:` with nothing, a
 flow-style entry), the affected value is rewritten in block style: a reasonable fallback that still
 keeps everything outside that value.
@@ -30,17 +33,27 @@ class Document:
         self.sources_key = sources_key  # key node of `model_sources`, None when the file has none
         self.sources_value = sources_value  # its value node
 
-    def entries(self):
-        """(name, key node, value node) for each model_sources entry, in file order."""
+    def section(self, section=SOURCES_KEY):
+        """(key node, value node) of a top-level key; (None, None) when the file has none."""
         import yaml
 
-        value = self.sources_value
+        if isinstance(self.root, yaml.MappingNode):
+            for key, value in self.root.value:
+                if _key_value(key) == section:
+                    return key, value
+        return None, None
+
+    def entries(self, section=SOURCES_KEY):
+        """(name, key node, value node) for each entry of a section, in file order."""
+        import yaml
+
+        value = self.section(section)[1]
         if not isinstance(value, yaml.MappingNode):
             return []
         return [(_key_value(k), k, v) for k, v in value.value]
 
-    def entry(self, name):
-        for entry_name, key, value in self.entries():
+    def entry(self, name, section=SOURCES_KEY):
+        for entry_name, key, value in self.entries(section):
             if entry_name == name:
                 return key, value
         return None
@@ -164,32 +177,38 @@ def _is_block_mapping(node):
     return isinstance(node, yaml.MappingNode) and not node.flow_style and bool(node.value)
 
 
-def _layout(doc):
-    """(indent of entry keys, indent step of their settings) as this file already uses them."""
-    entries = doc.entries()
-    if entries and _is_block_mapping(doc.sources_value):
+def _layout(doc, section=SOURCES_KEY):
+    """(indent of entry keys, indent step of their settings) as this file already uses them; a
+    section without entries of its own follows model_sources."""
+    section_key, value = doc.section(section)
+    entries = doc.entries(section)
+    if entries and _is_block_mapping(value):
         indent = entries[0][1].start_mark.column
     else:
-        indent = doc.sources_key.start_mark.column + 2
+        indent = section_key.start_mark.column + 2
+        if section != SOURCES_KEY and doc.sources_key is not None \
+                and _is_block_mapping(doc.sources_value):
+            indent = section_key.start_mark.column + (
+                doc.entries()[0][1].start_mark.column - doc.sources_key.start_mark.column)
     step = 2
-    for _, key, value in entries:
+    for _, key, value in entries + (doc.entries() if section != SOURCES_KEY else []):
         if _is_block_mapping(value):
             step = max(1, value.value[0][0].start_mark.column - key.start_mark.column)
             break
     return indent, step
 
 
-def _entries_data(doc):
-    """The constructed model_sources mapping (empty for null)."""
-    data = doc.data.get(SOURCES_KEY) if isinstance(doc.data, dict) else None
+def _entries_data(doc, section=SOURCES_KEY):
+    """The constructed mapping of a section (empty for null)."""
+    data = doc.data.get(section) if isinstance(doc.data, dict) else None
     return dict(data) if isinstance(data, dict) else {}
 
 
-def _rewrite_sources_block(doc, entries):
-    """Replace a non-block model_sources value (null, `{}`, `{a: ...}`) by block-style entries."""
-    text, value = doc.text, doc.sources_value
+def _rewrite_sources_block(doc, entries, section=SOURCES_KEY):
+    """Replace a non-block section value (null, `{}`, `{a: ...}`) by block-style entries."""
+    text, value = doc.text, doc.section(section)[1]
     nl = _newline(text)
-    indent, step = _layout(doc)
+    indent, step = _layout(doc, section)
     if not entries:
         body_inline, block = " {}", ""
     else:
@@ -214,61 +233,115 @@ def add_sources_key(text, defaults_text):
     return text + defaults_text.replace("\n", nl)
 
 
-def add_entry(text, name, entry, replace=False):
-    """Add `name: entry` at the end of model_sources, or replace the existing entry in place."""
+def add_section(text, section, comment):
+    """Append an empty top-level `section: {}`, after a `# comment` line, to the end of `text`."""
+    doc = parse_document(text)
+    column = doc.sources_key.start_mark.column if doc.sources_key is not None else 0
+    if text and not text.endswith("\n"):
+        text += _newline(text)
+    nl = _newline(text) if text else "\n"
+    pad = " " * column
+    return "%s%s# %s%s%s%s: {}%s" % (text, pad, comment, nl, pad, key_text(section), nl)
+
+
+def add_entry(text, name, entry, replace=False, section=SOURCES_KEY):
+    """Add `name: entry` at the end of a section, or replace the existing entry in place."""
     doc = parse_document(text)
     nl = _newline(text)
-    indent, step = _layout(doc)
-    found = doc.entry(name)
+    indent, step = _layout(doc, section)
+    section_value = doc.section(section)[1]
+    found = doc.entry(name, section)
     if found is not None:
         if not replace:
             raise KeyError(name)
         key, value = found
-        span = entry_span(text, key, value) if _is_block_mapping(doc.sources_value) else None
+        span = entry_span(text, key, value) if _is_block_mapping(section_value) else None
         if span is None:
-            entries = _entries_data(doc)
+            entries = _entries_data(doc, section)
             entries[name] = entry
-            return _rewrite_sources_block(doc, entries)
+            return _rewrite_sources_block(doc, entries, section)
         start, end = span
         return text[:start] + render_entry(name, entry, indent, step, nl) + text[end:]
-    if not _is_block_mapping(doc.sources_value):
-        entries = _entries_data(doc)
+    if not _is_block_mapping(section_value):
+        entries = _entries_data(doc, section)
         entries[name] = entry
-        return _rewrite_sources_block(doc, entries)
-    _, last_key, last_value = doc.entries()[-1]
+        return _rewrite_sources_block(doc, entries, section)
+    _, last_key, last_value = doc.entries(section)[-1]
     at = _line_end(text, _content_end(text, last_value))
     prefix = nl if at == len(text) and not text.endswith("\n") else ""
     return text[:at] + prefix + render_entry(name, entry, indent, step, nl) + text[at:]
 
 
-def remove_entry(text, name):
+def remove_entry(text, name, section=SOURCES_KEY):
     doc = parse_document(text)
-    key, value = doc.entry(name)
-    span = entry_span(text, key, value) if _is_block_mapping(doc.sources_value) else None
+    key, value = doc.entry(name, section)
+    span = entry_span(text, key, value) if _is_block_mapping(doc.section(section)[1]) else None
     if span is None:
-        entries = _entries_data(doc)
+        entries = _entries_data(doc, section)
         del entries[name]
-        return _rewrite_sources_block(doc, entries)
+        return _rewrite_sources_block(doc, entries, section)
     start, end = span
     text = text[:start] + text[end:]
-    after = parse_document(text)
-    if _is_null(after.sources_value):
-        # The last entry went: say "no sources" as `{}`, which kipoi itself also reads.
-        at = after.sources_value.start_mark.index
+    after = parse_document(text).section(section)[1]
+    if _is_null(after):
+        # The last entry went: an empty mapping, `{}` (a null would read as something else).
+        at = after.start_mark.index
         text = text[:at] + " {}" + text[at:]
     return text
 
 
-def rename_entry(text, old, new):
+def rename_entry(text, old, new, section=SOURCES_KEY):
     doc = parse_document(text)
-    key, _ = doc.entry(old)
+    key, _ = doc.entry(old, section)
     return text[:key.start_mark.index] + key_text(new) + text[key.end_mark.index:]
 
 
-def set_entry_value(text, name, setting, new_value):
+def remove_setting(text, name, setting, section=SOURCES_KEY):
+    """Drop one setting of one entry: its lines go (with an inline comment on them); comment lines
+    between settings stay."""
+    doc = parse_document(text)
+    _, value = doc.entry(name, section)
+    if _is_block_mapping(value) and len(value.value) > 1:
+        for k, v in value.value:
+            if _key_value(k) == setting:
+                start = _line_start(text, k.start_mark.index)
+                if text[start:k.start_mark.index].strip(" "):
+                    break
+                return text[:start] + text[_line_end(text, _content_end(text, v)):]
+    entry = dict(_entries_data(doc, section)[name])
+    del entry[setting]
+    return add_entry(text, name, entry, replace=True, section=section)
+
+
+def _setting_end(text, name, setting, section):
+    """Offset just past a setting's value in a block-style entry, or None."""
+    _, value = parse_document(text).entry(name, section)
+    if _is_block_mapping(value):
+        for k, v in value.value:
+            if _key_value(k) == setting:
+                return _content_end(text, v)
+    return None
+
+
+def setting_comment(text, name, setting, section=SOURCES_KEY):
+    """The `# ...` after a setting's value on the same line, or ''."""
+    end = _setting_end(text, name, setting, section)
+    rest = "" if end is None else text[end:_line_end(text, end)].strip()
+    return rest if rest.startswith("#") else ""
+
+
+def add_setting_comment(text, name, setting, comment, section=SOURCES_KEY):
+    """Put `comment` after a setting's value, unless that line already has one."""
+    end = _setting_end(text, name, setting, section)
+    if end is None or not comment or text[end:_line_end(text, end)].strip():
+        return text
+    return text[:end] + "  " + comment + text[end:]
+
+
+def set_entry_value(text, name, setting, new_value, section=SOURCES_KEY):
     """Set one setting of one entry: replace its value, or add a line for it at the entry's end."""
     doc = parse_document(text)
-    key, value = doc.entry(name)
+    key, value = doc.entry(name, section)
     nl = _newline(text)
     if _is_block_mapping(value):
         for k, v in value.value:
@@ -284,10 +357,10 @@ def set_entry_value(text, name, setting, new_value):
         line = "%s%s: %s%s" % (" " * column, key_text(setting), value_text(new_value), nl)
         return text[:at] + prefix + line + text[at:]
     # A flow-style or empty entry: render the whole entry again in block style.
-    entries = _entries_data(doc)
+    entries = _entries_data(doc, section)
     entry = dict(entries[name]) if isinstance(entries.get(name), dict) else {}
     entry[setting] = new_value
-    return add_entry(text, name, entry, replace=True)
+    return add_entry(text, name, entry, replace=True, section=section)
 
 
 def _is_null(node):

@@ -11,7 +11,7 @@ import re
 # subprocess and tempfile are imported when the process starts: a warm resolve may import this
 # module without ever reading an object.
 
-from kipoi_store.git.cli import GitError, command, environment, last_line, scrub
+from kipoi_store.git.cli import GitError, command, environment, reason, scrub
 
 CHUNK = 1 << 20
 
@@ -109,8 +109,8 @@ class CatFile:
         stderr = self._stop()
         if "promisor remote" in stderr:  # a lazy fetch was refused: the object is not here
             return _missing(oid, self.git_dir)
-        reason = last_line(stderr) or "it stopped"
-        return GitError(scrub("git cat-file failed reading %s in %s: %s" % (oid, self.git_dir, reason)),
+        why = reason(stderr) or "it stopped"
+        return GitError(scrub("git cat-file failed reading %s in %s: %s" % (oid, self.git_dir, why)),
                         scrub(stderr))
 
     # -- the protocol --------------------------------------------------------------------------

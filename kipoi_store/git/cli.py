@@ -9,7 +9,8 @@ Callers put `--end-of-options` before any user-supplied value (ref, url, path), 
 point git at another repository, and sets GIT_TERMINAL_PROMPT=0 (credentials come from helpers or
 ssh, never a prompt that would hang), GIT_LFS_SKIP_SMUDGE=1 and LC_ALL=C (so messages can be parsed).
 
-Errors become `GitError` with git's last line of stderr; URLs in messages lose their `user:pass@`.
+Errors become `GitError` with git's own reason (its `fatal:` line); URLs in messages lose their
+`user:pass@`.
 """
 
 import os
@@ -38,7 +39,7 @@ BASE_CONFIG = (
 
 
 class GitError(KipoiError):
-    """A git command failed. The message carries git's last line of stderr, credentials removed."""
+    """A git command failed. The message carries git's reason (see `reason`), credentials removed."""
 
     missing = False  # True when the error is "that object is not here"
 
@@ -89,11 +90,25 @@ def command(git_dir, args, config=()):
     return argv
 
 
-def last_line(stderr):
+# git's generic closing words after a failed connection: the line before them says what failed
+# (ssh's "Connection refused", a helper's complaint).
+_GENERIC_FATAL = "fatal: Could not read from remote repository."
+
+
+def reason(stderr):
+    """What git said went wrong: its first `fatal:` line, with the `error:` lines before it (the
+    advice git prints last, "...and the repository exists.", is not the reason)."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    # `hint:` lines are advice, not the reason.
-    reasons = [line for line in lines if not line.startswith("hint:")]
-    return (reasons or lines or [""])[-1]
+    lines = [line for line in lines if not line.startswith("hint:")]
+    first = next((i for i, line in enumerate(lines) if line.startswith("fatal:")), None)
+    if first is None:
+        errors = [line for line in lines if line.startswith("error:")]
+        return (errors or lines or [""])[0 if errors else -1]
+    said = [line for line in lines[:first] if line.startswith("error:")]
+    if not said and lines[first] == _GENERIC_FATAL and first > 0 \
+            and not lines[first - 1].startswith(("warning:", "remote:")):
+        said = [lines[first - 1]]
+    return "; ".join(said + [lines[first]])
 
 
 def _spawn(argv, input, env):
@@ -128,6 +143,6 @@ def run_full(git_dir, args, input=None, config=(), env=None):
 def error_from(proc, argv, what=None):
     stderr = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else proc.stderr
     subcommand = next((a for a in argv[1:] if not a.startswith("-") and "=" not in a), "git")
-    reason = last_line(stderr) or "exit status %d" % proc.returncode
-    message = "git %s failed: %s" % (what or subcommand, reason)
+    why = reason(stderr) or "exit status %d" % proc.returncode
+    message = "git %s failed: %s" % (what or subcommand, why)
     return GitError(scrub(message), scrub(stderr), proc.returncode)

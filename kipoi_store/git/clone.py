@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from kipoi_store.git import cli
+from kipoi_store.git import cli, reach
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError
 from kipoi_store.git.catfile import CatFile
 from kipoi_store.git.cli import scrub
@@ -185,8 +185,9 @@ class BareClone:
         else:
             args += ["--end-of-options", "origin"] + list(refspecs)
             input_ = None
+        bounds = reach.before_fetch(self.url, self.git_dir)
         code, _, stderr = cli.run_full(self.git_dir, args, input=input_,
-                                          config=self._fetch_config() + list(extra_config))
+                                          config=self._fetch_config() + list(extra_config) + bounds)
         if filtering and "filtering not recognized by server" in stderr:
             # The server sent everything: from now on this is a full clone, said once.
             self._state = None
@@ -196,7 +197,8 @@ class BareClone:
             self.warn("git server %s does not support partial clone (filters): fetched the whole "
                       "repository instead" % self.display_url)
         if code != 0:
-            reason = scrub(cli.last_line(stderr)) or "exit status %d" % code
+            reach.after_failure(self.url, stderr)
+            reason = scrub(cli.reason(stderr)) or "exit status %d" % code
             if any(s in stderr for s in _NOT_FOUND):
                 raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
             raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))

@@ -44,6 +44,7 @@ class GitRemote(BareClone):
     def __init__(self, store_root, url, warn=None, site_roots=()):
         super().__init__(store_root, url, warn, site_roots)
         self._complete = set()  # commits whose trees are all here
+        self.failure = None  # the NetworkError a cached commit stood in for
 
     def __repr__(self):
         return "GitRemote(%r)" % self.display_url
@@ -309,6 +310,7 @@ class GitRemote(BareClone):
                 return commit
         except NetworkError as e:
             if cached:
+                self.failure = e
                 warn("%s; using the cached commit %s for %r" % (e, cached[0][:12], key))
                 return cached[0]
             raise

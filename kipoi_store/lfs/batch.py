@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.lfs.credentials import credential, credential_request, ssh_authenticate
 from kipoi_store.lfs.endpoint import Endpoint
-from kipoi_store.net.download import Cancelled, download_url
+from kipoi_store.net.download import Cancelled, download_url, guarded_request
 from kipoi_store.net.http import Options, Retry, Sessions, attempts, network_errors, retry_after, why
 from kipoi_store.net.progress import Progress, stderr_is_tty
 from kipoi_store.net.urls import origin_of, short_url
@@ -118,9 +118,11 @@ class Client:
     def session(self):
         return self.sessions.get()
 
-    def request(self, method, url, origin_headers, origin_auth=None, headers=None, **kwargs):
+    def request(self, method, url, origin_headers, origin_auth=None, headers=None, name=None,
+                **kwargs):
         """`method url`, following redirects by hand so that `origin_headers` and `origin_auth`
-        reach only the origin of `url`, and only http(s) is ever followed."""
+        reach only the origin of `url`, and only http(s) is ever followed. `name`: what is asked
+        for, in messages (default: the LFS server)."""
         origin = origin_of(url)
         for _ in range(MAX_REDIRECTS + 1):
             if urlsplit(url).scheme.lower() not in ("http", "https"):
@@ -129,7 +131,7 @@ class Client:
             hop_headers = dict(headers or {})
             if same:
                 hop_headers.update(origin_headers)
-            resp = self._send(method, url, headers=hop_headers,
+            resp = self._send(method, url, name, headers=hop_headers,
                               auth=origin_auth if same else None, **kwargs)
             if resp.status_code in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                 resp.close()
@@ -138,12 +140,13 @@ class Client:
             return resp
         raise NetworkError("too many redirects from %s" % short_url(url))
 
-    def _send(self, method, url, **kwargs):
+    def _send(self, method, url, name, **kwargs):
         import requests
 
         try:
-            return self.session().request(method, url, allow_redirects=False,
-                                          timeout=self.opts.timeout, **kwargs)
+            label = None if name else "reach LFS server %s" % short_url(url)
+            return guarded_request(self.session(), url, name, self.opts, method=method, label=label,
+                               allow_redirects=False, **kwargs)
         except network_errors():
             raise
         except (requests.exceptions.RequestException, ValueError) as e:
@@ -309,7 +312,7 @@ class _Href:
                 k.lower() == "authorization" for k in action_headers):
             auth = client.auth
         return client.request("GET", action.href, action_headers, auth, headers=headers,
-                              stream=True)
+                              name=self.name, stream=True)
 
 
 def _server_message(resp):

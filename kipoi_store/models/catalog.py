@@ -5,17 +5,20 @@ kipoi's rules, made explicit:
 - a directory holding `model-template.yaml` (or `.yml`) and `models.tsv` is a model group: each value
   of the tsv's `model` column names one model `<group dir>/<value>` (values may hold `/`), and that
   model's directory is the group directory;
-- an explicit model directory wins over a group row of the same name.
+- an explicit model directory wins over a group row of the same name;
+- a listing hides models whose last segment is `template` below some directory (kipoi lists none
+  of `*/template`: they are the files other models link to), and names no spec can express.
 
 Everything here works on a tree.Tree, so the same rules hold for a folder and a git commit. What a
 found model needs beyond its own files is closure.py's business.
 """
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Optional
 
-from kipoi_store.errors import NotFoundError, UnsafePathError
+from kipoi_store.errors import ModelError, NotFoundError, SpecError, UnsafePathError
 from kipoi_store.models.kipoi_names import GROUP_TABLE, MODEL_FILES, TEMPLATE_FILES
 from kipoi_store.models.links import read_following
 from kipoi_store.tree import DIR, FILE, LINK, basename, is_below, join, parent, sort_key, split
@@ -61,16 +64,24 @@ def clean_name(name):
 
 # -- model groups --------------------------------------------------------------------------------
 
-def parse_rows(text):
+def parse_rows(text, problems=None):
     """The `model` column of a models.tsv: tab separated, a header row, `#` comment lines allowed.
 
-    Rows whose name is not a clean relative path are skipped: a name is a path below the group.
+    Rows whose name is not a clean relative path below the group are skipped, and a repeated row
+    counts once. `problems`, a list, receives (line number, message, fatal) for each row kipoi 0.8.6
+    would read otherwise; fatal: a quote left open, which stops kipoi (pandas) reading the table at
+    all, and then no row is returned.
     """
-    rows, column = [], None
-    for line in text.splitlines():
+    problems = [] if problems is None else problems
+    rows, column, first_line = [], None, {}
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        cells = [_unquote(c.strip()) for c in line.split("\t")]
+        raw = [c.strip() for c in line.split("\t")]
+        if any(_unterminated(c) for c in raw):
+            problems.append((number, "a quote is not closed, so the table cannot be read", True))
+            return []
+        cells = [_unquote(c) for c in raw]
         if column is None:
             if "model" not in cells:
                 return []  # not a kipoi group table: it names no models
@@ -78,13 +89,31 @@ def parse_rows(text):
             continue
         if column >= len(cells):
             continue
+        name = cells[column]
         try:
-            row = clean_name(cells[column])
+            row = clean_name(name)
         except UnsafePathError:
+            problems.append((number, "row %r leaves the group directory; skipped" % name, False))
             continue
-        if row:
-            rows.append(row)
+        if name.startswith("/"):
+            problems.append((number, "row %r is an absolute path; skipped" % name, False))
+            continue
+        if not row:
+            continue
+        if row in first_line:
+            problems.append((number, "row %r repeats line %d; only the first counts"
+                             % (name, first_line[row]), False))
+            continue
+        first_line[row] = number
+        rows.append(row)
     return rows
+
+
+def _unterminated(cell):
+    """A cell that opens a quote (pandas' quoting: `"..."`, `""` inside) without closing it."""
+    if not cell.startswith('"'):
+        return False
+    return len(cell) < 2 or not cell.endswith('"') or '"' in cell[1:-1].replace('""', '')
 
 
 def _unquote(cell):
@@ -93,17 +122,35 @@ def _unquote(cell):
     return cell
 
 
-def group_rows(tree, d) -> list:
+def group_rows(tree, d, problems=None) -> list:
+    """The rows of the group in directory `d`; its table's problems as messages naming file and
+    line go into `problems` (a list) as (message, fatal)."""
     data = read_following(tree, join(d, GROUP_TABLE))
     if data is None:
         return []
-    return parse_rows(data.decode("utf-8", "surrogateescape"))
+    found = []
+    rows = parse_rows(data.decode("utf-8", "surrogateescape"), found)
+    if problems is not None:
+        problems.extend(("%s line %d: %s" % (join(d, GROUP_TABLE), n, m), fatal) for n, m, fatal in found)
+    return rows
+
+
+def _report(problems, warn, source, model=None):
+    """Warn about each problem; resolving `model`, a fatal one is a ModelError."""
+    where = " in source '%s'" % source if source else ""
+    for message, fatal in problems:
+        if fatal and model is not None:
+            raise ModelError("model '%s'%s: %s" % (model, where, message))
+        if warn is not None:
+            warn("%s%s" % ("source '%s': " % source if source else "", message)
+                 + (" (none of its models can be loaded)" if fatal else ""))
 
 
 # -- finding and listing -------------------------------------------------------------------------
 
-def find_model(tree, name, source=None) -> ModelRef:
-    """The model called `name`. Cheap when it exists: a few lookups, no walk over the tree."""
+def find_model(tree, name, source=None, warn=None) -> ModelRef:
+    """The model called `name`. Cheap when it exists: a few lookups, no walk over the tree.
+    `warn` hears of the problems of its group's models.tsv; one kipoi could not read is an error."""
     name = clean_name(name)
     if name and is_model_dir(tree, name):
         return ModelRef(name, name)
@@ -111,9 +158,12 @@ def find_model(tree, name, source=None) -> ModelRef:
     # The nearest group above wins: its rows are the most specific claim on the name.
     for i in range(len(parts) - 1, -1, -1):
         group = "/".join(parts[:i])
-        if tree.kind(group) == DIR and is_group_dir(tree, group) and \
-                "/".join(parts[i:]) in group_rows(tree, group):
-            return ModelRef(name, group, group=group)
+        if tree.kind(group) == DIR and is_group_dir(tree, group):
+            problems = []
+            rows = group_rows(tree, group, problems)
+            if "/".join(parts[i:]) in rows or any(fatal for _, fatal in problems):
+                _report(problems, warn, source, name)
+                return ModelRef(name, group, group=group)
     raise NotFoundError(not_found_message(tree, name, source))
 
 
@@ -147,17 +197,20 @@ def suggest(name, names, n=SUGGESTIONS):
     return out[:n]
 
 
-def list_models(tree, prefix=None) -> list:
-    """Every model name, bytewise sorted; `prefix` keeps those equal to it or below it (whole segments)."""
+def list_models(tree, prefix=None, warn=None, source=None, unusable=None) -> list:
+    """Every model name a spec can name, bytewise sorted; `prefix` keeps those equal to it or below
+    it (whole segments). `warn` hears of each problem of the group tables read. Names no spec can
+    express are left out; `unusable`, a dict, receives for each offending directory (or row)
+    {path: (why, how many models it hides)}."""
     prefix = clean_name(prefix) if prefix else ""
-    names = set()
+    names, problems = set(), []
     if prefix:
         # Groups above the prefix can hold rows below it (DeepBind's rows are `Homo_sapiens/TF/...`).
         parts = prefix.split("/")
         for i in range(len(parts) - 1, -1, -1):
             group = "/".join(parts[:i])
             if tree.kind(group) == DIR and is_group_dir(tree, group):
-                names.update(join(group, row) for row in group_rows(tree, group))
+                names.update(join(group, row) for row in group_rows(tree, group, problems))
         entries = tree.walk(prefix) if tree.kind(prefix) == DIR else ()
     else:
         entries = tree.walk("")
@@ -169,7 +222,62 @@ def list_models(tree, prefix=None) -> list:
         if files.intersection(MODEL_FILES) and directory:
             names.add(directory)
         if files.intersection(TEMPLATE_FILES) and GROUP_TABLE in files:
-            names.update(join(directory, row) for row in group_rows(tree, directory))
+            names.update(join(directory, row) for row in group_rows(tree, directory, problems))
     if prefix:
         names = {n for n in names if is_below(n, prefix)}
-    return sorted(names, key=sort_key)
+    _report(problems, warn, source)
+    listed = []
+    for name in names:
+        if name.endswith("/template"):
+            continue
+        problem = name_problem(name)
+        if problem is None:
+            listed.append(name)
+        elif unusable is not None:
+            where, why = problem
+            unusable[where] = (why, unusable.get(where, ("", 0))[1] + 1)
+    return sorted(listed, key=sort_key)
+
+
+def name_problem(name):
+    """None when `SOURCE:name` is a spec naming exactly `name`; else (the shortest path of it no
+    spec can name, why not)."""
+    if _names_itself(name):
+        return None
+    parts = name.split("/")
+    for i in range(1, len(parts) + 1):
+        head = "/".join(parts[:i])
+        if not _names_itself(head):
+            return head, _why_unnamable(head)
+    return name, _why_unnamable(name)
+
+
+# Names of this shape are specs as they are (tests/test_models.py holds the parser to it): no parse.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_+,=-][A-Za-z0-9_.+,=-]*(?:/[A-Za-z0-9_+,=-][A-Za-z0-9_.+,=-]*)*")
+
+
+def _names_itself(path):
+    if _PLAIN_NAME.fullmatch(path):
+        return True
+    from kipoi_store import spec
+
+    try:
+        return spec.parse("x:" + path).path == path
+    except SpecError:
+        return False
+
+
+def _why_unnamable(path):
+    if any("\udc80" <= c <= "\udcff" for c in path):
+        return "its bytes are not UTF-8"
+    if not path.replace(" ", "").isprintable():
+        return "it holds a control or invisible character"
+    if "@" in path:
+        return "'@' would start a ref"
+    if "\\" in path:
+        return "it holds a backslash"
+    if any(seg != seg.strip(" ") for seg in path.split("/")):
+        return "a space starts or ends a segment"
+    if path.startswith(":"):
+        return "a leading ':' would read as kipoi's SOURCE::PATH form"
+    return "the spec parser reads it as another path"

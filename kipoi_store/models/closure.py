@@ -5,10 +5,12 @@ at a shared dataloader (`default_dataloader: ..`), templates use symlinks, and a
 holds the files of all its rows. The closure takes what the model uses and leaves its neighbours.
 """
 
+from kipoi_store.errors import ModelError
 from kipoi_store.models.catalog import PRESENT, ModelRef, group_rows, is_model_or_group
-from kipoi_store.models.kipoi_names import DATALOADER_FILES, DOWNLOADS, MODEL_FILES, TEMPLATE_FILES
+from kipoi_store.models.kipoi_names import (DATALOADER_FILES, DATALOADER_TEMPLATES, DOWNLOADS, GROUP_TABLE,
+                                            MODEL_FILES, TEMPLATE_FILES)
 from kipoi_store.models.links import follow, lexically_outside, outside, read_following
-from kipoi_store.models.yamldoc import parse_lenient
+from kipoi_store.models.yamldoc import key_line, parse_lenient, parse_model_file
 from kipoi_store.tree import DIR, FILE, basename, is_below, join, parent, sort_key
 
 MAX_REFERENCE_LENGTH = 512  # longer yaml strings are prose, not paths
@@ -22,8 +24,11 @@ def closure(tree, ref: ModelRef, source=None) -> list:
     - each symlink and, when inside the tree, its target (a link to a directory brings the
       directory's files, a link to a link is followed); a target outside the tree is refused
       (UnsafePathError), a dangling one keeps the link only;
-    - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that
-      directory's dataloader.yaml and, transitively, what it references; any string naming an
+    - a model.yaml that is not a mapping of keys, and a `default_dataloader` that names no
+      dataloader, raise ModelError naming the file and line: kipoi could not load the model;
+    - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that whole
+      directory (as a model directory comes), the python module its `defined_as` names and,
+      transitively, what its dataloader.yaml references; any string naming an
       existing path relative to the yaml's directory (`../model_architecture.py`) brings it along.
     """
     return _Closure(tree, source).run(ref)
@@ -38,19 +43,25 @@ class _Closure:
         self.links_done = set()
         self.dataloaders_done = set()
         self.home = ""
+        self.what = ""
+        self.name = ""
 
     def run(self, ref):
         self.home = ref.directory
+        self.what = "model '%s'%s" % (ref.name, self.where)
+        self.name = ref.name
         skip = None
         if ref.group is not None:
             skip = _other_rows_filter(group_rows(self.tree, ref.group), ref.group,
                                       ref.name[len(ref.group):].lstrip("/"))
         self.add_dir(ref.directory, skip)
         self.dataloaders_done.add(ref.directory)
-        yamls = MODEL_FILES + DATALOADER_FILES
         if ref.group is not None:
-            self.add_yaml_refs(ref.directory, TEMPLATE_FILES, template=True)
-        self.add_yaml_refs(ref.directory, yamls)
+            self.add_yaml_refs(ref.directory, TEMPLATE_FILES, template=True, model=True)
+        else:
+            self.add_yaml_refs(ref.directory, MODEL_FILES[:1] if self.tree.kind(
+                join(ref.directory, MODEL_FILES[0])) in PRESENT else MODEL_FILES[1:], model=True)
+        self.add_yaml_refs(ref.directory, DATALOADER_FILES)
         return sorted(self.paths, key=sort_key)
 
     # directories and links
@@ -108,36 +119,111 @@ class _Closure:
         return here, kind
 
     # yaml references
-    def add_yaml_refs(self, d, names, template=False):
+    def add_yaml_refs(self, d, names, template=False, model=False):
+        """Follow the references of the yaml files `names` in `d`; returns their parsed documents.
+        `model`: these are the model's own yaml (the first present is what kipoi reads), checked
+        as kipoi would load them."""
+        docs = []
         for name in names:
             data = read_following(self.tree, join(d, name))
             if data is None:
                 continue
-            doc = parse_lenient(data, template)
+            if model and not template:
+                doc = parse_model_file(data, join(d, name), self.what)
+            else:
+                doc = parse_lenient(data, template)
             if doc is None:
                 continue
+            docs.append(doc)
             if isinstance(doc, dict):
                 loader = doc.get("default_dataloader")
                 if isinstance(loader, dict):
                     loader = loader.get("defined_as")
-                if isinstance(loader, str):
+                    if isinstance(loader, str):
+                        self.add_dataloader(d, loader)
+                elif isinstance(loader, str) and model:
+                    # kipoi's reading: the path joined to the model's *name* (a group row's name
+                    # goes below the group directory), normalised as text.
+                    component = _lexical_join(self.name, loader)
+                    if component is None or not self.add_dataloader("", component or "."):
+                        self.missing_dataloader(d, name, data, loader)
+                elif isinstance(loader, str):
                     self.add_dataloader(d, loader)
             for value in _strings(doc):
                 self.add_reference(d, value)
+        return docs
+
+    def missing_dataloader(self, d, name, data, loader):
+        line = key_line(data, "default_dataloader")
+        text = data.decode("utf-8", "replace").splitlines()[line - 1] if line else ""
+        if "{{" in text or "{%" in text or ":" in loader:
+            return  # a rendered value, or another source's dataloader: not ours to check
+        raise ModelError("%s: %s%s: default_dataloader %r names no dataloader (no %s there)" % (
+            self.what, join(d, name), " line %d" % line if line else "", loader, DATALOADER_FILES[0]))
 
     def add_dataloader(self, d, reference):
-        """`default_dataloader: ..` (or a path): that directory's dataloader.yaml and its references."""
+        """`default_dataloader: ..` (or a path): that whole directory, as a model directory comes
+        (without nested models and `downloaded/`), and what its dataloader.yaml references.
+
+        kipoi imports the dataloader's code relative to that directory whatever form `defined_as`
+        takes (`dataloader.py::Dl`, `dataloader.Dl`, `pkg.module.Dl`), and that code may read any
+        file beside it: only the whole directory is sure to be complete."""
         if "::" in reference or len(reference) > MAX_REFERENCE_LENGTH or "\n" in reference:
-            return  # `module.py::Class` or a python path: not a dataloader directory
+            return True  # `module.py::Class` or a python path: not a dataloader directory
         found = self.resolve(d, reference)
-        if found is None or found[1] != DIR or found[0] in self.dataloaders_done:
-            return
+        if found is not None and found[0] in self.dataloaders_done:
+            return True
+        if found is None or found[1] != DIR or not any(
+                self.tree.kind(join(found[0], n)) in PRESENT for n in DATALOADER_FILES):
+            return self.add_dataloader_group(d, reference)
         directory = found[0]
         self.dataloaders_done.add(directory)
+        self.add_dir(directory)
         for name in DATALOADER_FILES:
             if self.tree.kind(join(directory, name)) in PRESENT:
                 self.take(*self.resolve(directory, name) or (None, None))
-        self.add_yaml_refs(directory, DATALOADER_FILES)
+        for doc in self.add_yaml_refs(directory, DATALOADER_FILES):
+            if isinstance(doc, dict) and isinstance(doc.get("defined_as"), str):
+                self.add_module(directory, doc["defined_as"])
+        return True
+
+    def add_dataloader_group(self, d, reference):
+        """A dataloader that is a row of a dataloader group (dataloader-template.yaml + models.tsv
+        in a directory above what `reference` names): that group's directory. False if none."""
+        parts = [p for p in reference.split("/") if p not in ("", ".")]
+        here = d.split("/") if d else []
+        for part in parts:
+            if part == "..":
+                if not here:
+                    return False
+                here.pop()
+            else:
+                here.append(part)
+        for i in range(len(here) - 1, -1, -1):
+            group = "/".join(here[:i])
+            if self.tree.kind(join(group, GROUP_TABLE)) in PRESENT and any(
+                    self.tree.kind(join(group, n)) in PRESENT for n in DATALOADER_TEMPLATES):
+                if group not in self.dataloaders_done:
+                    self.dataloaders_done.add(group)
+                    self.add_dir(group)
+                    self.add_yaml_refs(group, DATALOADER_TEMPLATES, template=True)
+                return True
+        return False
+
+    def add_module(self, d, defined_as):
+        """The python files `pkg.module.Class` names relative to `d`, even where the directory walk
+        left them out (a package that is also a nested model's directory)."""
+        if "::" in defined_as or "/" in defined_as or len(defined_as) > MAX_REFERENCE_LENGTH:
+            return  # the file form is a path reference, taken as one
+        parts = defined_as.strip().split(".")[:-1]
+        if not parts or not all(p.isidentifier() for p in parts):
+            return
+        for i in range(1, len(parts) + 1):
+            package = "/".join(parts[:i])
+            for candidate in (package + "/__init__.py",) + ((package + ".py",) if i == len(parts) else ()):
+                found = self.resolve(d, candidate)
+                if found is not None and found[1] == FILE:
+                    self.take(*found)
 
     def add_reference(self, d, value):
         if len(value) > MAX_REFERENCE_LENGTH or "\n" in value or "\0" in value or "://" in value:
@@ -152,6 +238,22 @@ class _Closure:
         if kind == DIR and is_below(self.home, path):
             return  # a directory holding the model itself: that would be everything around it
         self.take(path, kind)
+
+
+def _lexical_join(name, reference):
+    """`reference` joined to model `name` and normalised as kipoi does (os.path.normpath on
+    "/" + name + reference): a path from the source root, "" for the root, None outside it."""
+    parts = []
+    for part in (name + "/" + reference.strip()).split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/".join(parts)
 
 
 def _under_any(path, top, dirs):

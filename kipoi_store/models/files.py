@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError, OfflineError
-from kipoi_store.models.layout import Wanted, wanted_files
+from kipoi_store.models.layout import Wanted, wanted_examples, wanted_files
 from kipoi_store.net import download
 from kipoi_store.net.http import Options, Sessions
 from kipoi_store.net.progress import Progress
@@ -25,6 +25,7 @@ from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.store.entries import FileEntry
 
 FILES_SUFFIX = "#files"  # manifest name of a model's downloaded files: `<model>#files`
+EXAMPLES_SUFFIX = "#examples"  # ... and of its example files and test expectations
 WORKERS = 4
 
 
@@ -75,13 +76,17 @@ class Fetcher:
     """Gets files into the store: from the store itself when their md5 (or sha256) is known, else
     from the first candidate URL that serves the right bytes."""
 
-    def __init__(self, store, rewrites=(), offline=False, meter=None, **options):
+    def __init__(self, store, rewrites=(), offline=False, meter=None, mirrors=None, **options):
         self.store = store
+        self.mirrors = mirrors
         self.rewrites = list(rewrites)
         self.offline = offline
         self.opts = Options(**options)
         self.index = Md5Index(store)
         self.meter = meter or progress_meter(0, enabled=False)
+        # Set when the run is interrupted (Ctrl-C, SIGTERM): running downloads stop at their next
+        # chunk and remove their tmp files, instead of finishing first.
+        self.cancelled = threading.Event()
         # The md5 in model.yaml is of the bytes as served: never let a server compress them.
         self.sessions = Sessions({"User-Agent": "kipoi-store",
                                   "Accept-Encoding": "identity"})
@@ -113,6 +118,10 @@ class Fetcher:
     def fetch(self, w: Wanted, what) -> str:
         """The sha256 of `w`'s bytes, now in the store."""
         sha256 = self.known(w, what)
+        if sha256 is not None:
+            self.meter.file_done()
+            return sha256
+        sha256 = self._mirrored(w, what)
         if sha256 is not None:
             self.meter.file_done()
             return sha256
@@ -153,10 +162,25 @@ class Fetcher:
         error = NotFoundError if missing == len(failed) else NetworkError
         raise error("%s: arg %s: cannot download %s: tried %s" % (what, w.arg, w.url, "; ".join(failed)))
 
+    def _mirrored(self, w, what) -> Optional[str]:
+        """The sha256 of `w`'s bytes brought from a store mirror (by md5, else sha256), or None."""
+        if not self.mirrors:
+            return None
+        label = "%s: arg %s" % (what, w.arg)
+        sha256 = self.mirrors.by_md5(w.md5, label) if w.md5 else None
+        if sha256 is None and w.sha256 and self.mirrors.fetch_object(w.sha256, what=label):
+            return self.known(w, what)  # checks its md5 against model.yaml's
+        if sha256 is not None and w.sha256 and sha256 != w.sha256:
+            return None
+        if sha256 is not None:
+            self.index.put(w.md5, sha256)
+        return sha256
+
     def _download(self, url, w):
         """Download `url`, hashing md5 and sha256 as it streams; only right bytes reach the store."""
         with download.download_url(url, self.store, algorithms=("md5",), opts=self.opts,
-                                   meter=self.meter, session=self.sessions.get()) as got:
+                                   meter=self.meter, session=self.sessions.get(),
+                                   cancelled=self.cancelled) as got:
             if w.md5 and got.digests["md5"] != w.md5:
                 raise IntegrityError("md5 %s, expected %s" % (got.digests["md5"], w.md5))
             if w.sha256 and got.sha256 != w.sha256:
@@ -168,23 +192,35 @@ class Fetcher:
 # -- the whole job ----------------------------------------------------------------------------------
 
 def fetch_model_files(resolution, store, config, offline=False, progress=False, workers=WORKERS,
-                      **options):
+                      mirrors=None, examples=False, **options):
     """Bring every remote file of a resolved model (and of its default dataloader) into the store and
     publish them at kipoi's paths in the model's snapshot; returns their absolute paths, sorted.
+    `examples`: also the dataloader's example files and the model's test expectation (published
+    as their own manifest, `<model>#examples`, so a later --examples adds to what --files did).
 
     Already published for this snapshot: returns at once. `offline`: only what the store holds,
     else OfflineError naming each missing file and its URL. Wrong bytes at every URL:
-    IntegrityError naming model, arg and URL. `options` tune transfers (net.http.Options: tries,
+    IntegrityError naming model, arg and URL. `mirrors` (net/mirrors.py; default: the config's) are
+    asked before any URL. `options` tune transfers (net.http.Options: tries,
     backoff, max_wait, timeout, sleep)."""
-    name = resolution.model + FILES_SUFFIX
+    kinds = [(FILES_SUFFIX, wanted_files)] + ([(EXAMPLES_SUFFIX, wanted_examples)] if examples else [])
+    found = []
+    for suffix, finder in kinds:
+        found += _publish_wanted(resolution, store, config, suffix, finder, offline, progress, workers,
+                                 mirrors, options)
+    return sorted(found)
+
+
+def _publish_wanted(resolution, store, config, suffix, finder, offline, progress, workers, mirrors,
+                    options):
+    name = resolution.model + suffix
     root = store.snapshot_root(resolution.key)
     holder = store.use(resolution.key, name)  # here, or in a site store
-    if holder is not None:
-        done = holder.manifest(resolution.key, name)
-        if done is not None:
-            return sorted(str(holder.snapshot_root(resolution.key) / p) for p in done["files"])
+    done = holder.manifest(resolution.key, name) if holder is not None else None
+    if done is not None:
+        return [str(holder.snapshot_root(resolution.key) / p) for p in done["files"]]
     what = "model %s:%s" % (resolution.source, resolution.model)
-    wanted = wanted_files(str(root), resolution.model, resolution.group, what)
+    wanted = finder(str(root), resolution.model, resolution.group, what)
     by_path = {}
     for w in wanted:
         if not w.md5 and not w.sha256:
@@ -195,8 +231,12 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
     for w in by_path.values():
         unique.setdefault(w.content, w)
     meter = progress_meter(len(unique), enabled=progress)
+    if mirrors is None and config is not None:
+        from kipoi_store.net.mirrors import Mirrors
+
+        mirrors = Mirrors.from_config(config, store, offline=offline)
     fetcher = Fetcher(store, config.url_rewrites if config is not None else (), offline=offline,
-                      meter=meter, **options)
+                      meter=meter, mirrors=mirrors, **options)
     try:
         digests, errors = _fetch_all(fetcher, list(unique.values()), what, workers)
     finally:
@@ -214,7 +254,7 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
         raise first
     entries = {p: FileEntry(digests[w.content]) for p, w in by_path.items()}
     store.publish(resolution.key, name, entries)
-    return sorted(str(root / p) for p in entries)
+    return [str(root / p) for p in entries]
 
 
 def _fetch_all(fetcher, items, what, workers):
@@ -229,6 +269,7 @@ def _fetch_all(fetcher, items, what, workers):
                 digests[w.content] = future.result()
             except BaseException as exc:  # noqa: B902 - reported after the others finish
                 if not isinstance(exc, Exception):
+                    fetcher.cancelled.set()
                     pool.shutdown(wait=False, cancel_futures=True)
                     raise
                 errors.append(exc)

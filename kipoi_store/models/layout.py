@@ -10,6 +10,10 @@ kipoi/specs.py `download_default_args`), relative to the source root:
     tensorflow checkpoint <model files>/ckp/model.meta, model.index, model.data-00000-of-00001
     tensorflow2 saved     <model files>/sdm/saved_model.pb, sdm/variables/variables.index, ...data...
     dataloader D:         D/downloaded/dataloader_files/<md5>          (only each arg's `default`)
+With examples (kipoi/specs.py `example_kwargs`, kipoi/cli/main.py `cli_test`):
+    dataloader example:   <D's dir>/downloaded/example_files/<name, else the arg's name>
+                          (<D's dir>: D itself, or the group directory of a dataloader group)
+    test expectation:     <model files>/test.expect.h5                 (`test: expect: {url, md5}`)
 `<md5>` is `file` when a file declares none (then its sha256 must be given: nothing unverified is
 ever published). kipoi downloads only top-level remote args; deeper `{url, md5}` leaves are laid out
 by their arg path (`<arg>/<key>/.../<md5>`) so that they too are there offline.
@@ -28,6 +32,7 @@ from kipoi_store.models.yamldoc import load_strict, parse_rendered
 from kipoi_store.store.entries import check_relpath
 
 UNNAMED = "file"  # kipoi's file name for a download without an md5
+EXPECT_FILE = "test.expect.h5"  # kipoi's name for a downloaded `test: expect:` file
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -76,7 +81,7 @@ def walk_remote(tree, path=()):
 @dataclass(frozen=True)
 class Wanted:
     path: str                # where the file goes, relative to the snapshot root
-    component: str           # "model" or "dataloader"
+    component: str           # "model", "dataloader", "example" (a dataloader's) or "test"
     arg: str                 # the arg path, dotted: "weights", "checkpoint_path.meta"
     url: str
     md5: Optional[str]       # lower-case hex, or None
@@ -139,15 +144,17 @@ def model_layout(doc, download_dir, what="model"):
     return out
 
 
-def dataloader_layout(doc, download_dir, what="dataloader"):
-    """The remote `default`s of a parsed dataloader.yaml's args under `download_dir`."""
+def _dataloader_args(doc):
     args = doc.get("args") if isinstance(doc, dict) else None
     if isinstance(args, list):  # the list form: [{name: ..., default: ...}, ...]
         args = {a.get("name"): a for a in args if isinstance(a, dict) and a.get("name")}
-    if not isinstance(args, dict):
-        return []
+    return args if isinstance(args, dict) else {}
+
+
+def dataloader_layout(doc, download_dir, what="dataloader"):
+    """The remote `default`s of a parsed dataloader.yaml's args under `download_dir`."""
     out = []
-    for name, spec in args.items():
+    for name, spec in _dataloader_args(doc).items():
         if not isinstance(spec, dict) or "default" not in spec:
             continue
         default = spec["default"]
@@ -159,6 +166,29 @@ def dataloader_layout(doc, download_dir, what="dataloader"):
                 rel = _file_name(leaf)
             out.append(_wanted(posixpath.join(download_dir, rel), "dataloader", arg, leaf, what))
     return out
+
+
+def example_layout(doc, example_dir, what="dataloader"):
+    """The remote `example`s of a parsed dataloader.yaml's args under `example_dir`. kipoi fetches
+    only an arg whose whole example is one remote file, named by its `name` (a base name) or else
+    by the arg's name."""
+    out = []
+    for name, spec in _dataloader_args(doc).items():
+        example = spec.get("example") if isinstance(spec, dict) else None
+        if not is_remote(example):
+            continue
+        file_name = posixpath.basename(str(example.get("name") or "")) or str(name)
+        out.append(_wanted(posixpath.join(example_dir, file_name), "example", str(name), example, what))
+    return out
+
+
+def expect_layout(doc, model_files_dir, what="model"):
+    """A parsed model.yaml's remote `test: expect:` file, where `kipoi test` downloads it."""
+    test = doc.get("test") if isinstance(doc, dict) else None
+    expect = test.get("expect") if isinstance(test, dict) else None
+    if not is_remote(expect):
+        return []
+    return [_wanted(posixpath.join(model_files_dir, EXPECT_FILE), "test", "test.expect", expect, what)]
 
 
 # -- reading the published snapshot -----------------------------------------------------------------
@@ -204,42 +234,67 @@ def _dataloader_component(model, reference):
     return None if name.startswith("..") else name
 
 
+def _model_doc(root, model, group, what):
+    """(parsed model yaml or None, the model's download directory `.../downloaded/model_files`)."""
+    if group is not None:
+        row = model[len(group):].lstrip("/") if group else model
+        doc = _group_doc(root, group, row, TEMPLATE_FILES, what)
+        return doc, _join(group, DOWNLOADS, "model_files", row)
+    path = _first(root, model, MODEL_FILES)
+    return (load_strict(path, what) if path else None), _join(model, DOWNLOADS, "model_files")
+
+
 def wanted_files(root, model, group=None, what=None):
     """Every remote file of `model` (and of its default dataloader) in snapshot tree `root`, with
     its kipoi path relative to `root`. `group` is the group directory of a group model."""
     what = what or "model %s" % model
-    if group is not None:
-        row = model[len(group):].lstrip("/") if group else model
-        doc = _group_doc(root, group, row, TEMPLATE_FILES, what)
-        model_dir = _join(group, DOWNLOADS, "model_files", row)
-    else:
-        path = _first(root, model, MODEL_FILES)
-        doc = load_strict(path, what) if path else None
-        model_dir = _join(model, DOWNLOADS, "model_files")
+    doc, model_dir = _model_doc(root, model, group, what)
     if not isinstance(doc, dict):
         return []
     found = model_layout(doc, model_dir, what)
-    component = _dataloader_component(model, doc.get("default_dataloader", "."))
-    if component is not None:
-        found += _dataloader_files(root, component, what)
+    loader = _default_dataloader(root, model, doc, what)
+    if loader is not None:
+        dl_doc, _, download_dir, dl_what = loader
+        found += dataloader_layout(dl_doc, download_dir, dl_what)
     return found
 
 
-def _dataloader_files(root, component, what):
+def wanted_examples(root, model, group=None, what=None):
+    """The remote example files of `model`'s default dataloader and its remote test expectation,
+    with their kipoi paths relative to `root` (see wanted_files)."""
+    what = what or "model %s" % model
+    doc, model_dir = _model_doc(root, model, group, what)
+    if not isinstance(doc, dict):
+        return []
+    found = expect_layout(doc, model_dir, what)
+    loader = _default_dataloader(root, model, doc, what)
+    if loader is not None:
+        dl_doc, dl_dir, _, dl_what = loader
+        found += example_layout(dl_doc, _join(dl_dir, DOWNLOADS, "example_files"), dl_what)
+    return found
+
+
+def _default_dataloader(root, model, doc, what):
+    """(parsed dataloader yaml, the directory kipoi runs it in, its download directory, label) of
+    `model`'s default dataloader in this source, or None (none, another source's, a package's)."""
+    component = _dataloader_component(model, doc.get("default_dataloader", "."))
+    if component is None:
+        return None
+    label = "%s, dataloader %s" % (what, component or ".")
     path = _first(root, component, DATALOADER_FILES)
     if path is not None:
-        return dataloader_layout(load_strict(path, what), _join(component, DOWNLOADS, "dataloader_files"),
-                                 "%s, dataloader %s" % (what, component or "."))
-    # A dataloader group (dataloader-template.yaml + models.tsv) above the component.
+        return (load_strict(path, what), component, _join(component, DOWNLOADS, "dataloader_files"),
+                label)
+    # A dataloader group (dataloader-template.yaml + models.tsv) above the component: kipoi runs
+    # it in the group directory.
     parts = component.split("/") if component else []
     for i in range(len(parts) - 1, -1, -1):
         group, row = "/".join(parts[:i]), "/".join(parts[i:])
         if _first(root, group, DATALOADER_TEMPLATES) is None:
             continue
         try:
-            doc = _group_doc(root, group, row, DATALOADER_TEMPLATES, what)
+            dl_doc = _group_doc(root, group, row, DATALOADER_TEMPLATES, what)
         except NotFoundError:
-            return []
-        return dataloader_layout(doc, _join(group, DOWNLOADS, "dataloader_files", row),
-                                 "%s, dataloader %s" % (what, component))
-    return []
+            return None
+        return dl_doc, group, _join(group, DOWNLOADS, "dataloader_files", row), label
+    return None

@@ -6,7 +6,7 @@ yaml is imported inside each function: it is not needed on the warm path.
 
 import re
 
-from kipoi_store.errors import IntegrityError
+from kipoi_store.errors import IntegrityError, ModelError
 
 _JINJA_BLOCK = re.compile(r"^\s*\{%.*?%\}\s*$", re.M)
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
@@ -46,3 +46,33 @@ def parse_rendered(text, what, template):
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise IntegrityError("%s: the rendered %s does not parse: %s" % (what, template, exc)) from None
+
+
+def parse_model_file(data, path, what):
+    """A model.yaml as kipoi needs it: a mapping. ModelError naming `what`, the file and the line
+    otherwise (kipoi 0.8.6 fails to load such a model too)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = "%s line %d" % (path, mark.line + 1) if mark is not None else path
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ModelError("%s: %s: not valid YAML: %s" % (what, where, reason)) from None
+    except Exception as exc:  # a recursion limit on a hostile file
+        raise ModelError("%s: %s: cannot be read as YAML (%s)" % (what, path, type(exc).__name__)) from None
+    if doc is None:
+        raise ModelError("%s: %s is empty" % (what, path))
+    if not isinstance(doc, dict):
+        found = {list: "a list", str: "plain text", bool: "a boolean"}.get(type(doc), "a number")
+        raise ModelError("%s: %s line 1: %s, where kipoi needs a mapping of keys (type, args, ...)"
+                         % (what, path, found))
+    return doc
+
+
+def key_line(data, key):
+    """The 1-based line where top-level `key:` is written in yaml text `data`, or None."""
+    pattern = re.compile(rb"^%s\s*:" % re.escape(key.encode()), re.M)
+    m = pattern.search(data)
+    return data.count(b"\n", 0, m.start()) + 1 if m else None

@@ -12,7 +12,8 @@ from typing import Dict
 from urllib.parse import urlsplit
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
-from kipoi_store.net.http import Options, Retry, attempts, network_errors, retry_after, why
+from kipoi_store.net import hosts
+from kipoi_store.net.http import Options, Retry, attempts, network_errors, no_answer, retry_after, why
 from kipoi_store.net.urls import short_url
 
 # What a broken connection can lose: a read that fails returns none of its bytes.
@@ -73,7 +74,7 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
             session = own_session = requests.Session()
 
         def send(headers):
-            return session.get(url, headers=headers, stream=True, timeout=opts.timeout)
+            return guarded_request(session, url, name, opts, headers=headers, stream=True)
 
     tmp = store.new_tmp_path("dl-" + urlsplit(url).path.rsplit("/", 1)[-1])
     state = _Hashing(("sha256",) + tuple(a for a in algorithms if a != "sha256"))
@@ -88,6 +89,25 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
             os.unlink(tmp)
         except FileNotFoundError:
             pass  # the caller moved it into the store
+
+
+def guarded_request(session, url, name, opts, method="GET", label=None, **kwargs):
+    """`session.request` of `url` unless its host failed earlier in this run; a host that gives no
+    answer at all (refused, unknown, silent past the timeout) is remembered (net/hosts.py) and
+    raises NetworkError `cannot <label>: <reason>` (default label: download `name` from the URL),
+    never retried. Other connection errors pass."""
+    hosts.check(url)
+    try:
+        return session.request(method, url, timeout=opts.timeout, **kwargs)
+    except network_errors() as e:
+        reason = no_answer(e, opts.timeout)
+        if reason is None:
+            raise
+        hosts.failed(url, reason)
+        shown = short_url(url)
+        if label is None:
+            label = "download %s" % (name if name == shown else "%s from %s" % (name, shown))
+        raise NetworkError("cannot %s: %s" % (label, reason)) from None
 
 
 class _Hashing:

@@ -8,10 +8,11 @@ import email.utils
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from kipoi_store.errors import NetworkError
+from kipoi_store.net import limits
 
 
 @dataclass
@@ -19,7 +20,7 @@ class Options:
     tries: int = 5  # attempts per request before giving up (progress on a download resets it)
     backoff: float = 0.5  # first retry delay in seconds; doubles each time
     max_wait: float = 60.0  # cap on any single wait, Retry-After included
-    timeout: tuple = (10.0, 60.0)  # (connect, read) seconds
+    timeout: tuple = field(default_factory=limits.timeouts)  # (connect, read) seconds
     credentials: bool = True  # ask `git credential fill` when the endpoint answers 401
     sleep: object = time.sleep
 
@@ -117,3 +118,24 @@ def network_errors():
     return (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
             requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
             ConnectionError)
+
+
+def no_answer(exc, timeout):
+    """Why `exc`, raised while making a request (before any response), means the host gave no
+    answer at all: refused, unknown, or silent past the timeout. None for a connection that broke
+    in another way (a reused connection the server had closed is worth another try)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "no connection within %g s" % timeout[0]
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer within %g s" % timeout[1]
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = exc.args[0] if exc.args else None
+        reason = getattr(cause, "reason", cause)
+        import urllib3.exceptions
+
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            text = str(reason)
+            return text.split(": ", 1)[-1] if ": " in text else text
+    return None

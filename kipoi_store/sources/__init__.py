@@ -13,7 +13,8 @@ class Resolution(Frozen):
         "source",     # configured source name
         "model",      # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
         "location",   # absolute model directory inside the store, as a string (group models: the group dir)
-        "key",        # snapshot key: a commit for git sources, "local-<digest>" for local ones
+        "key",        # snapshot key: a commit for git sources (git.pointer_key of it with use_lfs: false),
+                      # "local-<digest>" for local ones
         "commit",     # full commit for git sources, None for local ones
         "ref",        # the ref that was asked for or configured, if any
         "group",      # the model group's directory name, for group models
@@ -29,6 +30,16 @@ class Resolution(Frozen):
 
         return Path(self.location)
 
+    @property
+    def kipoi_path(self):
+        """The path to hand to kipoi (`kipoi.get_model(path, source="dir")`): the model directory,
+        or for a group model the group directory plus the row (`.../rbp_eclip/UPF1`), which kipoi
+        finds by walking up to the group's model-template.yaml."""
+        if self.group is None:
+            return self.location
+        row = self.model[len(self.group):].lstrip("/")
+        return self.location + "/" + row
+
     def as_json(self):
         return {
             "source": self.source,
@@ -37,6 +48,22 @@ class Resolution(Frozen):
             "commit": self.commit,
             "key": self.key,
             "directory": self.location,
+            "kipoi_path": self.kipoi_path,
             "group": self.group,
             "pinned": self.pinned,
         }
+
+
+def warn_once(warn):
+    """`warn` that passes each message on once: a batch resolving 900 rows of one group hears of
+    that group's broken table once."""
+    if warn is None:
+        return lambda message: None
+    heard = set()
+
+    def once(message):
+        if message not in heard:
+            heard.add(message)
+            warn(message)
+
+    return once

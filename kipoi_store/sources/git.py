@@ -1,21 +1,26 @@
 """`git` and `git-lfs` sources: a bare partial clone per remote, models published by commit.
 
 Both types resolve LFS pointers by content: a `git` source whose repository holds LFS files still
-gives real bytes, and a `git-lfs` source without LFS files is simply a git source.
+gives real bytes, and a `git-lfs` source without LFS files is simply a git source. A `git` source
+with `use_lfs: false` keeps the pointer files as they are, as kipoi does, and never asks an LFS
+server; its snapshots have their own key (pointer_key), as the same paths hold other bytes.
 """
 
+import hashlib
+import re
+
 from kipoi_store import paths
-from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
-from kipoi_store.git.urls import FULL_COMMIT
+from kipoi_store.errors import IntegrityError, NetworkError, OfflineError, UnsafePathError, UsageError
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
 from kipoi_store.store.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.sources import Resolution
+from kipoi_store.sources import Resolution, warn_once
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
 MODE_EXEC = "100755"
 MODE_DIR = "040000"
+_PINNED = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 RECORD = ("directory", "group")  # what a warm resolve needs of a model: also its manifest's info
 
 
@@ -54,14 +59,39 @@ _requests_import = None
 
 
 def _import_requests_in_background():
-    """Start importing requests (~150 ms) while git waits on the network: LFS will need it."""
+    """Start importing requests (~150 ms) while git waits on the network: LFS will need it.
+    `_finish_background_import` must follow before the call that started it returns."""
     import sys
     import threading
 
     global _requests_import
     if "requests" not in sys.modules and _requests_import is None:
-        _requests_import = threading.Thread(target=__import__, args=("requests",))
+        _requests_import = threading.Thread(target=_quiet_import, args=("requests",),
+                                            name="import requests")
         _requests_import.start()
+
+
+def pointer_key(commit):
+    """The snapshot key of `commit` with its LFS pointer files kept (a 64-hex key, as a sha256
+    repository's commit: nothing else the store would mistake it for)."""
+    return hashlib.sha256(b"kipoi-store lfs pointers kept\0" + commit.encode()).hexdigest()
+
+
+def _quiet_import(name):
+    try:
+        __import__(name)
+    except BaseException:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
+        pass
+
+
+def _finish_background_import():
+    """Wait for the import started above. Two threads importing the same modules may hand one a
+    half-initialised module (the import lock breaks the deadlock that way), and an import still
+    running at exit fails in a half torn-down interpreter: so no work outlives a resolve."""
+    global _requests_import
+    thread, _requests_import = _requests_import, None
+    if thread is not None:
+        thread.join()
 
 
 def model_info(manifest):
@@ -79,7 +109,7 @@ def model_info(manifest):
 
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
-                 remote_url=None, records=None):
+                 remote_url=None, mirrors=None, records=None):
         from kipoi_store.git.remote import GitRemote
 
         self.config = config
@@ -92,7 +122,7 @@ class GitSource:
         self.store = store
         self.offline = offline
         self.refresh = refresh
-        self.warn = warn or (lambda message: None)
+        self.warn = warn_once(warn)
         # A clone's config and hooks are code git runs: in a group-shared store, whose files any
         # member may write, each user keeps the clone in their own cache dir instead.
         clone_root = paths.user_cache() if store.shared_mode() else store.root
@@ -100,15 +130,28 @@ class GitSource:
                                 site_roots=[site.root for site in store.sites])
         self.records = records if records is not None else user_records()
         self._blobs = None
+        self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
+        self.failed = None  # why the remote failed in this run: it is not asked again
 
     # -- refs ---------------------------------------------------------------------------------
     def _uses_lfs(self):
         return self.config.type == "git-lfs" or bool(self.config.use_lfs)
 
+    def _keeps_pointers(self):
+        return self.config.type == "git" and self.config.use_lfs is False
+
+    def snapshot_key(self, commit):
+        """Where a model of `commit` is published in the store."""
+        return pointer_key(commit) if self._keeps_pointers() else commit
+
     def commit_for(self, ref):
         ref = ref or self.config.ref
-        return self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
-                                       offline=self.offline, warn=self.warn)
+        commit = self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
+                                         offline=self.offline, warn=self.warn)
+        if self.remote.failure is not None and self.failed is None:
+            # The network failed and a cached commit stood in: the rest of the run stays offline.
+            self.failed, self.offline = str(self.remote.failure), True
+        return commit
 
     @property
     def blobs(self):
@@ -125,43 +168,86 @@ class GitSource:
         self.remote.fetch_commit(commit, offline=self.offline)
         return GitTree(self.remote, commit, offline=self.offline)
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         from kipoi_store.models import catalog
 
-        return catalog.list_models(self.tree(self.commit_for(ref)), prefix)
+        try:
+            return catalog.list_models(self.tree(self.commit_for(ref)), prefix, warn=self.warn,
+                                       source=self.name, unusable=unusable)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
 
     def resolve(self, model, ref=None):
+        if ref is not None and _PINNED.fullmatch(ref):
+            # Pinned: the store, then the mirrors, may have it; the remote is asked only if not.
+            return self.resolve_at(model, ref, ref)
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
             _import_requests_in_background()
-        pinned = ref or self.config.ref
-        if pinned and FULL_COMMIT.match(pinned):
-            # A full commit needs no answer from the remote: what a store holds for it resolves
-            # without a clone (a site store's), and the cold path fetches the commit anyway.
-            return self.resolve_at(model, pinned, ref)
-        commit = self.commit_for(ref)
-        return self.resolve_at(model, commit, ref)
+        try:
+            commit = self.commit_for(ref)
+            return self.resolve_at(model, commit, ref)
+        except (NetworkError, OfflineError) as exc:
+            raise self._named(exc) from None
+        finally:
+            _finish_background_import()
+
+    def _named(self, exc):
+        """`exc` naming this source. A remote that failed is not asked again in this run: later
+        specs get what the store already has, or this same reason at once."""
+        if isinstance(exc, NetworkError) and self.failed is None:
+            self.failed = str(exc)
+            self.offline = True
+        elif isinstance(exc, OfflineError) and self.failed is not None:
+            exc = NetworkError(self.failed)
+        message = str(exc)
+        if not message.startswith("source '"):
+            message = "source '%s': %s" % (self.name, message)
+        return type(exc)(message)
 
     def resolve_at(self, model, commit, ref=None):
         # The warm path: one small record file and a stat or two, no git process, no tree. The
         # model may be complete in a site store: then it is used from there, as it is.
-        key = ("git", commit, model)
-        record = self.records.get(key, RECORD)
-        holder = self.store.use(commit, model)
+        key = self.snapshot_key(commit)
+        record = self.records.get(("git", commit, model), RECORD)
+        holder = self.store.use(key, model)
         if holder is not None and record is None:
-            record = model_info(holder.manifest(commit, model))  # published by another user
+            record = model_info(holder.manifest(key, model))  # published by another user
             if record is not None:
-                self.records.put(key, record)
-        elif holder is not None and not holder.private:
-            self.records.touch(key)  # the last use, where the manifest keeps none
+                self.records.put(("git", commit, model), record)
         if holder is None or record is None:
-            record = self._materialise(model, commit)
-            holder = self.store.use(commit, model) or self.store
-        return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=commit,
-                          location=holder.snapshot_location(commit, record["directory"]),
+            try:
+                # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
+                mirrored = self._from_mirrors(model, commit) if key == commit else None
+                record = mirrored or self._materialise(model, commit)
+            finally:
+                _finish_background_import()
+            holder = self.store.use(key, model) or self.store
+        return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=key,
+                          location=holder.snapshot_location(key, record["directory"]),
                           group=record["group"], pinned="%s:%s@%s" % (self.name, model, commit))
 
     # -- cold path ------------------------------------------------------------------------------
+    @property
+    def mirrors(self):
+        if self._mirrors is None:
+            return None
+        if _requests_import is not None:
+            # Two threads importing overlapping modules can see each other's half-made modules.
+            _requests_import.join()
+        return self._mirrors()
+
+    def _from_mirrors(self, model, commit):
+        """The model's record, published from a store mirror (manifest and objects); or None."""
+        mirrors = self.mirrors
+        if not mirrors or self.store.manifest(commit, model) is not None:
+            return None
+        doc = mirrors.publish_model(commit, model)
+        if doc is None or doc.directory is None:
+            return None
+        self.records.put(("git", commit, model), doc.record)
+        return doc.record
+
     def _materialise(self, model, commit):
         from kipoi_store.models import catalog, closure  # cold path only: a warm resolve reads a record
 
@@ -172,11 +258,12 @@ class GitSource:
         # One round trip for what the model most likely needs, instead of one per file as
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
-        mref = catalog.find_model(tree, model, source=self.name)
+        mref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         record = {"directory": mref.directory, "group": mref.group}
-        if self.store.use(commit, model) is None:
+        key = self.snapshot_key(commit)
+        if self.store.use(key, model) is None:
             paths = closure.closure(tree, mref, source=self.name)
-            self.store.publish(commit, model, self._entries(tree, paths), info=record)
+            self.store.publish(key, model, self._entries(tree, paths), info=record)
         self.records.put(("git", commit, model), record)
         return record
 
@@ -203,13 +290,13 @@ class GitSource:
         for path in missing:
             paths_of.setdefault(blobs[path], []).append(path)
         for oid, _, size, chunks in self.remote.cat().open_many(list(paths_of)):
-            digest, pointer = self._store_blob(size, chunks, paths_of[oid][0])
+            digest, pointer, cacheable = self._store_blob(size, chunks, paths_of[oid][0])
             for path in paths_of[oid]:
                 if pointer is not None:
                     pointers[path] = pointer
                 else:
                     known[path] = digest
-            if pointer is None:
+            if cacheable:
                 self.blobs.put_raw(oid, digest)
         if pointers:
             self._fetch_lfs(tree, pointers)
@@ -220,21 +307,24 @@ class GitSource:
         return entries
 
     def _store_blob(self, size, chunks, path):
-        """Put one blob (its size, and its bytes as `chunks`) into the store; an LFS pointer is
-        returned instead of being stored. Small blobs are read whole (a pointer is small), larger
-        ones are streamed."""
+        """Put one blob (its size, and its bytes as `chunks`) into the store: (digest, None, True);
+        an LFS pointer is returned instead, (None, pointer, False), unless this source keeps
+        pointers: (digest, None, False), as a kept pointer is not the content other sources see
+        for that blob. Small blobs are read whole (a pointer is small), larger ones streamed."""
         from kipoi_store.lfs import pointer
 
         what = "%s:%s" % (self.name, path)
         if size <= LFS_POINTER_MAX:
             data = b"".join(chunks)
             pointer = pointer.parse_pointer(data)
-            if pointer is not None:
-                return None, pointer
-            return self.store.add_bytes(data, what=what), None
+            if pointer is not None and not self._keeps_pointers():
+                return None, pointer, False
+            return self.store.add_bytes(data, what=what), None, pointer is None
+        return self.store.add_stream(chunks, expected_size=size, what=what), None, True
         return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
+        _finish_background_import()  # before this thread imports requests itself
         from kipoi_store.lfs.endpoint import discover_endpoint
         from kipoi_store.lfs.fetch import fetch_objects
 
@@ -244,6 +334,11 @@ class GitSource:
         lfsconfig = tree.read(".lfsconfig") if tree.kind(".lfsconfig") == "file" else None
         endpoint = discover_endpoint(self.url, lfs_url=self.config.lfs_url, lfsconfig=lfsconfig)
         what = {p.oid: "%s:%s" % (self.name, path) for path, p in pointers.items()}
+        mirrors = self.mirrors
+        if mirrors:
+            wanted = [p for p in wanted if not mirrors.fetch_object(p.oid, p.size, what[p.oid])]
+            if not wanted:
+                return
         if self.offline:
             missing = sorted(what[p.oid] for p in wanted)
             from kipoi_store.errors import OfflineError

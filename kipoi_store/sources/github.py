@@ -122,7 +122,7 @@ class PermalinkSource:
     def resolve(self, model, ref=None):
         raise UsageError(self._only_permalinks())
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         raise UsageError(self._only_permalinks())
 
     def _only_permalinks(self):

@@ -8,7 +8,7 @@ from pathlib import Path
 from kipoi_store.errors import UsageError
 from kipoi_store.store.statcache import stat_key
 from kipoi_store.store.entries import FileEntry, LinkEntry
-from kipoi_store.sources import Resolution
+from kipoi_store.sources import Resolution, warn_once
 
 RECORD = ("key", "directory", "group", "stats")
 
@@ -28,8 +28,9 @@ def content_key(entries):
 
 
 class LocalSource:
-    def __init__(self, config, store, statcache, records):
+    def __init__(self, config, store, statcache, records, warn=None):
         self.name = config.name
+        self.warn = warn_once(warn)
         if config.local_path is None:
             raise UsageError("source '%s' (type local) has no local_path" % self.name)
         self.root = Path(config.local_path)
@@ -58,11 +59,7 @@ class LocalSource:
             holder = self.store.use(record["key"], model)
         except (TypeError, ValueError, UsageError):  # a damaged record: build it again
             return None
-        if holder is None:
-            return None
-        if not holder.private:
-            self.records.touch(self._record_key(model))  # the last use, where the manifest keeps none
-        return holder, record
+        return None if holder is None else (holder, record)
 
     def resolve(self, model, ref=None):
         if ref is not None:
@@ -82,7 +79,7 @@ class LocalSource:
         from kipoi_store.tree import LocalTree
 
         tree = LocalTree(self.root)
-        ref = catalog.find_model(tree, model, source=self.name)
+        ref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         entries, stats = {}, []
         for path in closure.closure(tree, ref, source=self.name):
             full = os.path.join(self.root, path)
@@ -124,7 +121,7 @@ class LocalSource:
             self.statcache.put("sha256", full, st, digest)
         return digest
 
-    def list_models(self, prefix=None, ref=None):
+    def list_models(self, prefix=None, ref=None, unusable=None):
         if ref is not None:
             raise UsageError("source '%s' is a local folder: '@%s' names no version of it" % (self.name, ref))
         if not self.root.is_dir():
@@ -132,4 +129,5 @@ class LocalSource:
         from kipoi_store.models import catalog
         from kipoi_store.tree import LocalTree
 
-        return catalog.list_models(LocalTree(self.root), prefix)
+        return catalog.list_models(LocalTree(self.root), prefix, warn=self.warn, source=self.name,
+                                   unusable=unusable)

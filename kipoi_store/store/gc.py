@@ -1,9 +1,14 @@
 """Garbage collection: plan what nothing kept uses, then delete it unless used since the plan.
 
-Kept: the snapshots of `keep_keys`, those a model was resolved from in the last keep_days days
-(and, while younger than GRACE_SECONDS, a snapshot with no manifest yet: a publish under way),
-every object a kept manifest names, every object younger than GRACE_SECONDS, and tmp/ entries
-that are not stale. gc_execute re-checks each item's stamp before deleting it.
+Kept: the snapshots of `keep_keys`, those published or used (this user's record, lastuse.py) in
+the last keep_days days (and, while younger than GRACE_SECONDS, a snapshot with no manifest yet: a
+publish under way), every object a kept manifest names, every object added less than `prune`
+seconds ago (default GRACE_SECONDS: a resolve may be about to publish it), every object with a
+hardlink outside the snapshots being deleted (a publish building in tmp/, a tree not yet
+manifested), and tmp/ entries that are not stale. gc_execute re-checks each item before deleting.
+
+An object's age is its mtime, set when its bytes arrived. Not its ctime: linking or unlinking a
+snapshot's hardlinks moves that, so deleting a snapshot used to make its objects look young again.
 """
 
 import os
@@ -13,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Optional, Tuple
 
+from kipoi_store.store import readonly
 from kipoi_store.store.scan import read_manifest, walk_files
 from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, stale_entries
 from kipoi_store.store.store import Store
 
-# Objects this young are never collected: a concurrent resolve may have added them and be about to
-# publish. Linking an object into a snapshot updates its ctime, so "young" covers recent use too.
+# Objects added this recently are not collected by default: a concurrent resolve may have added them
+# and be about to publish (`--prune=now` collects them anyway).
 GRACE_SECONDS = 3600
 
 
@@ -28,7 +34,7 @@ class GcItem:
     name: str  # snapshot key, object file name, or tmp entry name
     paths: Tuple[Path, ...]  # everything deleted for it
     bytes: int  # bytes this item frees (each inode counted for the first item that frees it)
-    stamp: Optional[float] = None  # snapshots: newest manifest mtime when planned; objects: its age stamp
+    stamp: Optional[object] = None  # snapshots: last use when planned; objects: (mtime, ctime, nlink)
 
 
 @dataclass(frozen=True)
@@ -55,9 +61,9 @@ class GcPlan:
         return tuple(p for i in self.snapshots for p in i.paths[1:])
 
 
-def _stamp(st):
-    # ctime moves when a hardlink is made or the object is renamed in: "last used", roughly.
-    return max(st.st_mtime, st.st_ctime)
+def _identity(st):
+    """What changes when an object is linked, unlinked or replaced: compared at execute time."""
+    return (st.st_mtime, st.st_ctime, st.st_nlink)
 
 
 def _newest_manifest(store, key):
@@ -70,7 +76,25 @@ def _newest_manifest(store, key):
     return max(stamps) if stamps else None
 
 
-def _account(groups):
+def _last_use(store, key):
+    """When a model of `key` was last published or used (by this user); None without manifests."""
+    published = _newest_manifest(store, key)
+    if published is None:
+        return None
+    return max(published, store.last_use.newest(key) or published)
+
+
+def links_in(paths):
+    """(dev, ino) -> how many of the links under `paths` point at it."""
+    counts = {}
+    for p in paths:
+        for _path, st in walk_files(p):
+            if stat.S_ISREG(st.st_mode):
+                counts[(st.st_dev, st.st_ino)] = counts.get((st.st_dev, st.st_ino), 0) + 1
+    return counts
+
+
+def freed_bytes(groups):
     """Given [(item index, [paths])], the bytes each item frees: an inode is freed once every one of
     its links is deleted, and is credited to the first item holding one of them."""
     inodes = {}  # (dev, ino) -> [links seen, nlink, size, first item]
@@ -88,7 +112,9 @@ def _account(groups):
     return freed
 
 
-def gc_plan(store: Store, keep_keys, keep_days) -> GcPlan:
+def gc_plan(store: Store, keep_keys, keep_days, prune=GRACE_SECONDS) -> GcPlan:
+    """What gc would delete; `prune`: collect objects added at least this many seconds ago (0:
+    now, whatever their age)."""
     now = time.time()
     keep_keys = frozenset(keep_keys)
     referenced = set()
@@ -96,12 +122,13 @@ def gc_plan(store: Store, keep_keys, keep_days) -> GcPlan:
     kept = 0
     for key in store.keys():
         manifests = store.manifest_files(key)
-        newest = _newest_manifest(store, key)
+        newest = _last_use(store, key)
         root = store.snapshot_root(key)
         keep = key in keep_keys or (newest is not None and now - newest < keep_days * 86400)
         if not keep and newest is None:
             try:  # no manifest yet: maybe a publish under way
-                keep = now - _stamp(os.lstat(root)) < GRACE_SECONDS
+                st = os.lstat(root)
+                keep = now - max(st.st_mtime, st.st_ctime) < GRACE_SECONDS
             except FileNotFoundError:
                 pass
         if keep:
@@ -112,21 +139,25 @@ def gc_plan(store: Store, keep_keys, keep_days) -> GcPlan:
                     referenced.update(v for v in doc["files"].values() if not v.startswith("->"))
             continue
         candidates.append(("snapshot", key, (root, store.manifests_dir / key), newest))
+    doomed_links = links_in(p for c in candidates for p in c[2])
     for digest, _executable, path in store.iter_objects():
         if digest is None or digest in referenced:
             continue  # strays are verify's business
         try:
-            stamp = _stamp(os.lstat(path))
+            st = os.lstat(path)
         except FileNotFoundError:
             continue
-        if now - stamp >= GRACE_SECONDS:
-            candidates.append(("object", path.name, (path,), stamp))
+        if now - st.st_mtime < prune:
+            continue
+        if st.st_nlink > 1 + doomed_links.get((st.st_dev, st.st_ino), 0):
+            continue  # linked from somewhere that stays: a publish under way, say
+        candidates.append(("object", path.name, (path,), _identity(st)))
     for path in stale_entries(store.tmp_dir, TMP_MAX_AGE):
         candidates.append(("tmp", path.name, (path,), None))
     # Objects first: the bytes of a hardlinked file belong to its object.
     order = {"object": 0, "snapshot": 1, "tmp": 2}
     candidates.sort(key=lambda c: (order[c[0]], c[1]))
-    freed = _account([(i, c[2]) for i, c in enumerate(candidates)])
+    freed = freed_bytes([(i, c[2]) for i, c in enumerate(candidates)])
     items = tuple(GcItem(kind, name, paths, freed.get(i, 0), stamp)
                   for i, (kind, name, paths, stamp) in enumerate(candidates))
     return GcPlan(items, sum(i.bytes for i in items), keep_keys, kept)
@@ -137,28 +168,31 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
     todo = []
     for item in plan.items:
         if item.kind == "snapshot":
-            if _newest_manifest(store, item.name) != item.stamp:
+            if _last_use(store, item.name) != item.stamp:
                 continue  # resolved (or published) since the plan
         elif item.kind == "object":
             try:
-                if _stamp(os.lstat(item.paths[0])) != item.stamp:
+                # Objects go before snapshots, so only others' links and unlinks change this.
+                if _identity(os.lstat(item.paths[0])) != item.stamp:
                     continue  # linked or re-added since the plan
             except FileNotFoundError:
                 continue
         todo.append(item)
-    freed = _account([(i, item.paths) for i, item in enumerate(todo)])
+    freed = freed_bytes([(i, item.paths) for i, item in enumerate(todo)])
     for item in todo:
         if item.kind == "snapshot":
             root, manifests = item.paths
             # Move the tree out of sight first: nobody may see it half deleted.
             moved = store.new_tmp_path("gc-" + item.name[:16])
             try:
+                readonly.open_dir(root)  # moving a directory elsewhere rewrites its `..`
                 os.rename(root, moved)
             except FileNotFoundError:
                 moved = None
             remove_path(manifests)
             if moved is not None:
                 remove_path(moved)
+            store.last_use.forget(item.name)
         else:
             remove_path(item.paths[0])
     return sum(freed.values())

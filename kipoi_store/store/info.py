@@ -46,9 +46,11 @@ def store_info(store: Store) -> StoreInfo:
         n_objects += 1
         object_bytes += st.st_size
         sizes[digest] = st.st_size
-    # Saved = what plain copies of every published model would take, minus what their files take
-    # in the store: distinct inodes among their snapshot files and objects (copies count in copy mode).
+    # Saved = what plain copies of every snapshot would take (each file once, however many models
+    # of the snapshot hold it), minus what their files take in the store: distinct inodes among
+    # their snapshot files and objects (copies count in copy mode).
     logical, models, snapshots, used = 0, 0, 0, {}
+    counted = set()  # (key, path): the models of a group share its files, a copy holds them once
     for key in store.keys():
         root = store.snapshot_root(key)
         if root.is_dir():
@@ -60,8 +62,9 @@ def store_info(store: Store) -> StoreInfo:
             models += 1
             executable = set(doc.get("executable") or ())
             for rel, value in doc["files"].items():
-                if value.startswith("->") or value not in sizes:
+                if value.startswith("->") or value not in sizes or (key, rel) in counted:
                     continue
+                counted.add((key, rel))
                 logical += sizes[value]
                 for p in (root / rel, store.object_path(value, rel in executable)):
                     try:

@@ -33,6 +33,17 @@ def _read_only(path):
         return False
 
 
+# A failed write() (a full disk, say) names no file: these errors get the path being written.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO, errno.EACCES,
+                 errno.EPERM}
+
+
+def named(exc, path):
+    """Give OSError `exc` the file `path` if it is a write failure that names none."""
+    if exc.filename is None and exc.errno in _WRITE_ERRORS:
+        exc.filename = str(path)
+
+
 class ObjectStore:
     def __init__(self, root):
         self.root = Path(os.path.abspath(os.path.expanduser(str(root))))  # printed paths are absolute
@@ -140,6 +151,9 @@ class ObjectStore:
                 hasher = hashing.copy_hashing(f, out)
             digest = self._check(hasher, expected_sha256, expected_size, what)
             return self._commit(tmp, digest)
+        except OSError as exc:
+            named(exc, tmp)
+            raise
         finally:
             unlink_quiet(tmp)
 
@@ -154,6 +168,9 @@ class ObjectStore:
             with open(tmp, "xb") as out:
                 out.write(data)
             return self._commit(tmp, digest)
+        except OSError as exc:
+            named(exc, tmp)
+            raise
         finally:
             unlink_quiet(tmp)
 
@@ -164,6 +181,9 @@ class ObjectStore:
                 hasher = hashing.write_hashing(chunks, out)
             digest = self._check(hasher, expected_sha256, expected_size, what or "stream")
             return self._commit(tmp, digest)
+        except OSError as exc:
+            named(exc, tmp)
+            raise
         finally:
             unlink_quiet(tmp)
 
@@ -257,6 +277,9 @@ class ObjectStore:
             with open(tmp, "xb") as f:
                 f.write(data)
             os.replace(tmp, path)
+        except OSError as exc:
+            named(exc, tmp)
+            raise
         finally:
             unlink_quiet(tmp)
 

@@ -6,8 +6,7 @@ read than JSON, and it builds plain values only, never running code; a record it
 the wrong shape, is just missing). Reading one costs a single open(),
 where diskcache would cost ~25 ms to import and open sqlite before its first lookup: on the warm
 path that is most of the budget. Everything here is rebuildable; a missing, stale or damaged
-record only means the cold path runs again. A record file's mtime is when it was last used: a
-warm resolve stamps it, which is how gc learns what this user used from stores it cannot stamp.
+record only means the cold path runs again.
 """
 
 import hashlib
@@ -48,14 +47,6 @@ class Records:
             return None
         return value
 
-    def touch(self, key):
-        """Stamp the record of `key` as used now (gc --keep-days reads it for stores whose
-        manifests are not stamped: shared ones, and those we cannot write)."""
-        try:
-            os.utime(self._path(key)[0])
-        except OSError:
-            pass
-
     def put(self, key, value):
         path, text = self._path(key)
         tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
@@ -71,9 +62,8 @@ class Records:
                 pass
             # A read-only store still resolves; it just takes the cold path next time.
 
-    def items(self, since=None):
-        """Every readable record as (key tuple, value), in no particular order; with `since` (a
-        unix time), only those used (or written) since then."""
+    def items(self):
+        """Every readable record as (key tuple, value), in no particular order."""
         try:
             shards = os.listdir(self.directory)
         except OSError:
@@ -86,11 +76,8 @@ class Records:
             for name in names:
                 if not name.endswith(SUFFIX):
                     continue
-                path = os.path.join(self.directory, shard, name)
                 try:
-                    if since is not None and os.stat(path).st_mtime < since:
-                        continue
-                    with open(path, "rb") as f:
+                    with open(os.path.join(self.directory, shard, name), "rb") as f:
                         text, value = marshal.loads(f.read())
                     yield tuple(text.split("\0")), value
                 except (OSError, ValueError, EOFError, TypeError, AttributeError):

@@ -10,6 +10,11 @@ import stat
 from pathlib import Path
 from typing import Optional
 
+from kipoi_store.errors import UsageError
+
+# What a store's root holds (any one of them makes a directory a store).
+STORE_ENTRIES = frozenset(("objects", "snapshots", "manifests", "tmp", "cache", "git", "link-mode"))
+
 
 def walk_files(path):
     """lstat results of every non-directory under `path` (or of `path` itself), never following
@@ -29,6 +34,25 @@ def walk_files(path):
                 yield p, os.lstat(p)
             except FileNotFoundError:
                 continue
+
+
+def is_store(root, must_exist) -> bool:
+    """Whether `root` holds a store: True if so, False if there is nothing there yet (allowed
+    unless `must_exist`: a store named explicitly, KIPOI_STORE=/typo, must be there). A file, or a
+    folder with other things but nothing of a store, is refused: UsageError naming it."""
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        if must_exist:
+            raise UsageError("no store at %s: no such directory (check KIPOI_STORE)" % root) from None
+        return False
+    except NotADirectoryError:
+        raise UsageError("no store at %s: it is a file, not a directory (check KIPOI_STORE)"
+                         % root) from None
+    if names and not STORE_ENTRIES.intersection(names):
+        raise UsageError("%s is not a kipoi store: it holds none of objects/, snapshots/, "
+                         "manifests/ (check KIPOI_STORE)" % root)
+    return bool(names)
 
 
 def read_manifest(path) -> Optional[dict]:

@@ -10,6 +10,8 @@ import re
 import stat
 import time
 
+from kipoi_store.store import readonly
+
 TMP_MAX_AGE = 86400
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.+-]")
@@ -53,34 +55,41 @@ def _owner_dead(name):
 
 
 def remove_path(path):
-    """Delete a file, link or whole tree, making read-only directories writable as needed; a path
-    that is already gone is fine."""
+    """Delete a file, link or whole tree, opening read-only directories (readonly.py) as needed: the
+    one holding `path` is closed again afterwards. A path that is already gone is fine."""
     path = str(path)
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
-    if not stat.S_ISDIR(st.st_mode):
-        try:
-            os.unlink(path)
-        except PermissionError:
-            os.chmod(os.path.dirname(path) or ".", 0o755)
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        return
+    if stat.S_ISDIR(st.st_mode):
+        readonly.open_tree(path)
 
-    def retry(func, p, exc_info):
-        if isinstance(exc_info[1], FileNotFoundError):
-            return
-        os.chmod(os.path.dirname(p) or ".", 0o755)
-        if os.path.isdir(p) and not os.path.islink(p):
-            os.chmod(p, 0o755)
-        func(p)
+        def retry(func, p, exc_info):
+            if isinstance(exc_info[1], FileNotFoundError):
+                return
+            # Closed again by someone (a concurrent publisher's last step): open and retry once.
+            readonly.open_dir(os.path.dirname(p) or ".")
+            if os.path.isdir(p) and not os.path.islink(p):
+                readonly.open_tree(p)
+            func(p)
 
-    import shutil  # only when something is deleted: keeps the warm path's imports small
+        import shutil  # only when something is deleted: keeps the warm path's imports small
 
-    shutil.rmtree(path, onerror=retry)
+        def remove():
+            shutil.rmtree(path, onerror=retry)
+    else:
+        def remove():
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+
+    parent = os.path.dirname(path) or "."
+    if os.lstat(parent).st_mode & 0o200:
+        remove()  # the usual case (tmp/, objects/): nothing to open
+    else:
+        readonly.change_in(parent, remove)
 
 
 def unlink_quiet(path):

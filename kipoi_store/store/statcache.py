@@ -17,7 +17,12 @@ def stat_key(st):
 def _encode(key):
     # Plain strings are stored as they are; tuples would be pickled and optimised on every lookup,
     # which costs more than the rest of a warm resolve.
-    return "\0".join(map(str, key)) if isinstance(key, tuple) else key
+    text = "\0".join(map(str, key)) if isinstance(key, tuple) else key
+    if not text.isascii():
+        # A file name that is not UTF-8 (os gives it as lone surrogates, which sqlite refuses) is
+        # kept escaped: two names escaping alike would still need the same stat to share a value.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 class StatCache:

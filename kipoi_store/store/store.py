@@ -38,7 +38,7 @@ from pathlib import Path
 
 from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store import hashing
+from kipoi_store.store import hashing, readonly
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
 from kipoi_store.store.objects import LINK_REFUSALS, ObjectStore
 from kipoi_store.store.staging import remove_path, unlink_quiet
@@ -66,8 +66,17 @@ class Store(ObjectStore):
         self.cache_dir = self.root / "cache"
         self._link_mode = None
         self._tmp_cleaned = False
-        self._private = None
         self.locks = None  # download locks (locks.Locks), set by whoever opens the store to fetch
+        self._last_use = None
+
+    @property
+    def last_use(self):
+        """This user's record of when each model here was last used (store/lastuse.py)."""
+        if self._last_use is None:
+            from kipoi_store.store.lastuse import LastUse
+
+            self._last_use = LastUse(self.root)
+        return self._last_use
 
     @classmethod
     def default(cls):
@@ -143,48 +152,23 @@ class Store(ObjectStore):
     def use(self, key, name):
         """The store of the chain (this one, then each site store) where model `name` is completely
         published under `key`, or None: the cheap check a warm resolve makes (the manifest is
-        written last). The use is recorded for gc --keep-days only where that writes to nobody
-        else's store (see touch); otherwise the caller's per-user records carry it."""
+        written last). The use is recorded per user, outside every store (lastuse.py), for
+        `store ls` and gc's --keep-days: a read never writes to a store."""
         key = self.check_key(key)
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
         filename = _manifest_filename(name)
         for store in (self, *self.sites):
-            manifest = "%s/%s/%s" % (store._manifests, key, filename)
-            if store is self and self.private:
-                try:
-                    os.utime(manifest)  # the stamp, and the check that it is there, in one call
-                except OSError:
-                    continue
-            elif not os.path.isfile(manifest):
-                continue
-            if os.path.isdir("%s/%s" % (store._snapshots, key)):
+            if (os.path.exists("%s/%s/%s" % (store._manifests, key, filename))
+                    and os.path.isdir("%s/%s" % (store._snapshots, key))):
+                store.last_use.record(key, filename)
                 return store
         return None
 
-    @property
-    def private(self):
-        """Whether this store is ours alone: not shared (store init --shared), owned by us and
-        writable. Only such a store keeps the last use of a model in its manifest's mtime."""
-        if self._private is None:
-            try:
-                st = os.stat(self._manifests)
-                self._private = (st.st_uid == os.geteuid() and self.shared_mode() is None
-                                 and os.access(self._manifests, os.W_OK))
-            except OSError:
-                self._private = False
-        return self._private
-
     def touch(self, key, name):
-        """Record a use of model `name` under `key` in its manifest's mtime, in a private store only:
-        a read never writes to a shared store or one we cannot write."""
-        if not self.private:
-            return
-        try:
-            os.utime("%s/%s/%s" % (self._manifests, self.check_key(key), _manifest_filename(name)))
-        except OSError:
-            pass
+        """Record a use of model `name` under `key` (as use() does, without checking)."""
+        self.last_use.record(self.check_key(key), _manifest_filename(name))
 
     # ----------------------------------------------------------------------------- publishing
 
@@ -211,38 +195,41 @@ class Store(ObjectStore):
                 if entry.executable:
                     self._ensure_executable(entry.digest)
         self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        doc = {"name": name, "key": key,
+               "files": {p: ("->" + e.target if isinstance(e, LinkEntry) else e.digest)
+                         for p, e in sorted(entries.items())},
+               "executable": sorted(p for p, e in entries.items()
+                                    if isinstance(e, FileEntry) and e.executable)}
+        if info:
+            doc["info"] = info
         for _attempt in range(3):
             staging = self.new_tmp_path("publish")
             try:
                 self._build(staging, entries)
                 self._staged(staging)
-                self._merge(staging, root, key, "")
+                self._merge(staging, root, key, "", entries)
+                # A concurrent gc may have moved the tree away under us: publish again.
+                missing = [p for p in entries if not os.path.lexists(root / p)]
+                if not missing:
+                    # Written while our tmp/ entry still exists: verify, seeing it, leaves alone
+                    # the files a manifest does not name yet.
+                    doc["published"] = time.time()
+                    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+                    self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
+                    return root
             finally:
                 remove_path(staging)
-            # A concurrent gc may have moved the tree away under us: publish again.
-            missing = [p for p in entries if not os.path.lexists(root / p)]
-            if not missing:
-                break
-        else:
-            raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
-                                 % (key, missing[0], name))
-        doc = {"name": name, "key": key,
-               "files": {p: ("->" + e.target if isinstance(e, LinkEntry) else e.digest)
-                         for p, e in sorted(entries.items())},
-               "executable": sorted(p for p, e in entries.items()
-                                    if isinstance(e, FileEntry) and e.executable),
-               "published": time.time()}
-        if info:
-            doc["info"] = info
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
-        return root
+        raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
+                             % (key, missing[0], name))
 
     def _staged(self, staging):
         """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
 
     def _build(self, staging, entries):
-        os.mkdir(staging)  # modes from the umask: group-writable in a shared store (see objects.py)
+        """The tree of `entries` under `staging`, its directories open: entries move out of them
+        while merging; each subtree is closed as it moves into the snapshot (_place). Modes come
+        from the umask: group-writable in a shared store (see objects.py, readonly.py)."""
+        os.mkdir(staging)
         hardlink = self.link_mode == "hardlink"
         made = {""}
         for path in sorted(entries):
@@ -267,31 +254,111 @@ class Store(ObjectStore):
                         raise
             self._copy_object(entry.digest, dst, entry.executable)
 
-    def _merge(self, src, dst, key, rel):
+    def _merge(self, src, dst, key, rel, entries):
         """Move tree `src` into `dst`: whatever is missing arrives by one rename (complete), existing
-        directories are merged into, existing files and links are kept (same content)."""
+        directories are merged into, existing files and links are kept when they are what
+        `entries` says they are, and replaced when not (never trusted for being there)."""
         try:
             st = os.lstat(dst)
         except FileNotFoundError:
-            try:
-                os.rename(src, dst)
+            if self._place(src, dst):
                 return
-            except OSError as exc:  # appeared meanwhile: merge into what is there now
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-                    raise
-            st = os.lstat(dst)
+            st = os.lstat(dst)  # appeared meanwhile: merge into what is there now
         mine = os.lstat(src)
         if stat.S_ISDIR(mine.st_mode) and stat.S_ISDIR(st.st_mode):
             for name in sorted(os.listdir(src)):
                 self._merge(os.path.join(src, name), os.path.join(dst, name), key,
-                            name if not rel else rel + "/" + name)
+                            name if not rel else rel + "/" + name, entries)
+            if readonly.is_open(st):
+                readonly.close(dst)  # left open by a killed publisher or an older store
             return
-        if stat.S_IFMT(mine.st_mode) == stat.S_IFMT(st.st_mode):
+        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(mine.st_mode):
+            if not self._matches(dst, st, entries.get(rel)):
+                self._replace(src, dst, st)
             return
-        kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
-        raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
-                             % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
-                                kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
+        if self._named(key, rel):
+            kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
+            raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
+                                 % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
+                                    kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
+        self._replace(src, dst, st)  # a stray no manifest names: ours wins
+
+    def _named(self, key, rel):
+        """Whether a manifest of `key` names `rel` or a path below it."""
+        from kipoi_store.store.scan import read_manifest
+
+        below = rel + "/"
+        for path in self.manifest_files(key):
+            files = (read_manifest(path) or {}).get("files", {})
+            if rel in files or any(p.startswith(below) for p in files):
+                return True
+        return False
+
+    def _place(self, src, dst):
+        """Rename `src` to the free path `dst`, opening its directory for that moment; False when
+        something else got there first."""
+        moving_dir = stat.S_ISDIR(os.lstat(src).st_mode)
+        if moving_dir:
+            # Closed before it is visible, but its top: moving a directory rewrites its `..`.
+            readonly.close_tree(src, include_top=False)
+
+        def rename():
+            try:
+                os.rename(src, dst)
+                return True
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                    raise
+                return False
+
+        parent = os.path.dirname(dst)
+        placed = rename() if parent == self._snapshots else readonly.change_in(parent, rename)
+        if moving_dir:
+            if placed:
+                readonly.close(dst)
+            else:
+                readonly.open_tree(src)  # its entries are merged one by one instead
+        return placed
+
+    def _matches(self, path, st, entry):
+        """Whether the file or link at `path` (lstat `st`) is what `entry` describes."""
+        if isinstance(entry, LinkEntry):
+            return stat.S_ISLNK(st.st_mode) and os.readlink(path) == entry.target
+        if not isinstance(entry, FileEntry) or not stat.S_ISREG(st.st_mode):
+            return False
+        if st.st_mode & 0o222 or bool(st.st_mode & 0o111) != entry.executable:
+            return False  # a writable file may change after any check: ours replaces it
+        try:
+            obj = os.lstat(self.object_path(entry.digest, entry.executable))
+            if (obj.st_dev, obj.st_ino) == (st.st_dev, st.st_ino):
+                return True  # the object itself, checked when it was added
+        except FileNotFoundError:
+            pass
+        return hashing.sha256_file(path) == entry.digest
+
+    def _replace(self, src, dst, st):
+        """Put `src` where `dst` (lstat `st`) is: one rename for a file or link over a file or link,
+        else the old entry moves aside into tmp/ first and is deleted after."""
+        parent = os.path.dirname(dst)
+        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(os.lstat(src).st_mode):
+            readonly.change_in(parent, lambda: os.rename(src, dst))
+            return
+        aside = self.new_tmp_path("replaced")
+
+        def move_aside():
+            if stat.S_ISDIR(st.st_mode):
+                readonly.open_dir(dst)
+            os.rename(dst, aside)
+
+        try:
+            readonly.change_in(parent, move_aside)
+        except FileNotFoundError:
+            pass  # gone meanwhile
+        try:
+            if not self._place(src, dst):
+                raise IntegrityError("snapshot path %s keeps changing while it is published" % dst)
+        finally:
+            remove_path(aside)
 
     # ---------------------------------------------------------------------------- enumerating
 

@@ -1,20 +1,25 @@
-"""Verifying the store: re-hash every object and every file a manifest records, optionally repair.
+"""Verifying the store: re-hash every object and every file a manifest records, find what no
+manifest names (files, directories, whole snapshots) and snapshot directories left writable;
+optionally repair.
 
-Repair deletes what is damaged (objects, snapshot files, the manifests that relied on them), so
-the next resolve fetches and publishes them again.
+Repair deletes what is damaged (objects, snapshot files, the manifests that relied on them) and what
+no manifest names, and closes writable directories, so the next resolve fetches and publishes
+them again.
 """
 
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Tuple
 
 from kipoi_store.errors import UnsafePathError
-from kipoi_store.store import hashing
+from kipoi_store.store import hashing, readonly
+from kipoi_store.store.gc import GRACE_SECONDS
 from kipoi_store.store.entries import check_relpath
 from kipoi_store.store.scan import read_manifest, walk_files
-from kipoi_store.store.staging import remove_path
+from kipoi_store.store.staging import remove_path, stale_entries
 from kipoi_store.store.store import Store
 
 
@@ -59,8 +64,10 @@ def verify(store: Store, repair=False) -> VerifyReport:
     hashed = {}  # (dev, ino) -> digest of snapshot files hashed so far (shared inodes once)
     reported = set()
     n_files = 0
+    named = {}  # key -> every path its manifests name
     for key in store.keys():
         root = store.snapshot_root(key)
+        named[key] = set()
         for mpath in store.manifest_files(key):
             doc = read_manifest(mpath)
             if doc is None:
@@ -68,6 +75,7 @@ def verify(store: Store, repair=False) -> VerifyReport:
                 bad_manifests.append(mpath)
                 continue
             executable = set(doc.get("executable") or ())
+            named[key].update(doc["files"])
             broken = False
             for rel, value in sorted(doc["files"].items()):
                 n_files += 1
@@ -106,13 +114,86 @@ def verify(store: Store, repair=False) -> VerifyReport:
                                     % (key, rel))
                     damaged.append(Path(path))
 
+    in_flight = bool(os.path.isdir(store.tmp_dir) and set(os.listdir(store.tmp_dir))
+                     - {p.name for p in stale_entries(store.tmp_dir)})
+    extras, open_dirs = [], []
+    for key in sorted(named):
+        found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
+        extras += found
+        open_dirs += writable
+        problems += ["unexpected %s %s: no manifest names it" % (kind, where) for where, kind, _ in found]
+        problems += ["writable directory %s: snapshot directories are read-only" % where
+                     for where, _ in writable]
+
     removed = []
     if repair:
         for path in damaged + bad_manifests:
             if os.path.lexists(path):
                 remove_path(path)
                 removed.append(str(path))
+        # What only a dropped manifest named is now named by none: it goes too (the next resolve
+        # publishes the model again, complete).
+        dropped = {Path(m).parent.name for m in bad_manifests}
+        for key in sorted(dropped & set(named)):
+            left = set()
+            for mpath in store.manifest_files(key):
+                left.update((read_manifest(mpath) or {}).get("files", ()))
+            extras += _unnamed(store.snapshot_root(key), key, left, in_flight)[0]
+        for _, _, path in extras:
+            if os.path.lexists(path):
+                remove_path(path)
+                removed.append(str(path))
+        for _, path in open_dirs:
+            if os.path.isdir(path):
+                readonly.close(path)
     return VerifyReport(n_objects, n_files, tuple(problems), tuple(removed))
+
+
+def _unnamed(root, key, names, in_flight):
+    """What snapshot tree `root` holds beyond what its manifests `names` (files, links, and the
+    directories holding them): [(where, "file" | "directory", path)], and its writable directories:
+    [(where, path)]. While a publish may be under way (`in_flight`: live tmp/ entries), entries
+    changed within GRACE_SECONDS are left out: its manifest may not be written yet."""
+    dirs = {""}
+    for p in names:
+        parts = p.split("/")
+        dirs.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    now = time.time()
+    extras, writable = [], []
+
+    def note(rel, kind, path, st):
+        if not (in_flight and now - max(st.st_mtime, st.st_ctime) < GRACE_SECONDS):
+            extras.append(("%s/%s" % (key, rel) if rel else key, kind, path))
+
+    try:
+        st = os.lstat(root)
+    except FileNotFoundError:
+        return extras, writable
+    if not names:
+        note("", "snapshot", root, st)
+        return extras, writable
+    for folder, subdirs, files in os.walk(root):
+        rel_folder = os.path.relpath(folder, root)
+        rel_folder = "" if rel_folder == "." else rel_folder
+        if readonly.is_open(os.lstat(folder)):
+            writable.append(("%s/%s" % (key, rel_folder) if rel_folder else key, folder))
+        keep = []
+        for name in subdirs:
+            path = os.path.join(folder, name)
+            rel = name if not rel_folder else rel_folder + "/" + name
+            if os.path.islink(path):
+                files.append(name)
+            elif rel in dirs:
+                keep.append(name)
+            else:
+                note(rel + "/", "directory", path, os.lstat(path))
+        subdirs[:] = keep
+        for name in files:
+            rel = name if not rel_folder else rel_folder + "/" + name
+            if rel not in names:
+                path = os.path.join(folder, name)
+                note(rel, "file", path, os.lstat(path))
+    return extras, writable
 
 
 def _check_file(path, value, executable, good, bad_inodes, bad_objects, hashed):

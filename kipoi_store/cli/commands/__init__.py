@@ -1,5 +1,7 @@
 """One module per command: parse arguments, call the library, print. `main(argv) -> int` each."""
 
+import sys
+
 
 def load_config():
     """The config, with its warnings (unknown keys) already reported on stderr."""
@@ -10,6 +12,26 @@ def load_config():
     for message in loaded.warnings:
         boundary.warn(message)
     return loaded
+
+
+def existing_store():
+    """(the store the store commands look at, whether it exists yet). The default store may not
+    exist yet (nothing resolved so far); one named by KIPOI_STORE must, and whatever is there must
+    be a store: otherwise UsageError, so `KIPOI_STORE=/typo kipoi store verify` never says "fine"."""
+    import os
+
+    from kipoi_store.store.scan import is_store
+    from kipoi_store.store.store import Store
+
+    store = Store.default()
+    return store, is_store(store.root, must_exist=bool(os.environ.get("KIPOI_STORE")))
+
+
+def json_line(record, end="\n"):
+    """One result as JSON Lines: one object on one line, keys sorted (every command's --json)."""
+    import json  # only for --json
+
+    sys.stdout.write(json.dumps(record, sort_keys=True, default=str) + end)
 
 
 def source_fields(source):

@@ -3,6 +3,7 @@
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import json_line
 from kipoi_store.config import load as configmod
 from kipoi_store import paths
 from kipoi_store.errors import EXIT_OK, KipoiError, OfflineError, UsageError
@@ -16,6 +17,8 @@ def parser():
     p = boundary.ArgumentParser(prog="kipoi source fetch", summary=SUMMARY, description=(
         SUMMARY + ". Prints NAME<TAB>COMMIT for each source. Without NAME: every git source."))
     p.add_argument("names", nargs="*", metavar="NAME", help="configured git or git-lfs sources")
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object per source: {"source", "commit"}, or {"source", "error", "exit"}')
     return p
 
 
@@ -34,8 +37,10 @@ def main(argv):
                                  % (s.name, s.type))
     else:
         sources = [s for s in config.sources.values() if s.type in GIT_TYPES]
+    from kipoi_store.net import limits
     from kipoi_store.sources.git import GitSource
 
+    limits.configure(config.connect_timeout, config.read_timeout)
     store = Store.default()
     worst = EXIT_OK
     for source in sources:
@@ -43,8 +48,16 @@ def main(argv):
             git = GitSource(source, store, refresh=True, warn=boundary.warn, rewrites=config.url_rewrites)
             commit = git.commit_for(None)
         except KipoiError as exc:
-            boundary.error_line("source '%s': %s" % (source.name, exc))
+            message = str(exc)
+            if not message.startswith("source '"):
+                message = "source '%s': %s" % (source.name, message)
+            boundary.error_line(message)
             worst = max(worst, exc.exit_code)
+            if args.json:
+                json_line({"source": source.name, "error": message, "exit": exc.exit_code})
             continue
-        sys.stdout.write("%s\t%s\n" % (source.name, commit))
+        if args.json:
+            json_line({"source": source.name, "commit": commit})
+        else:
+            sys.stdout.write("%s\t%s\n" % (source.name, commit))
     return worst

@@ -1,10 +1,9 @@
 """kipoi source list: the configured model sources, one per line."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import load_config, source_fields
+from kipoi_store.cli.commands import json_line, load_config, source_fields
 
 SUMMARY = "List the configured model sources"
 
@@ -14,7 +13,7 @@ def parser():
         "Output: NAME<TAB>TYPE per line, sorted by name; -v adds URL and local path ('-' when "
         "unset)."))
     p.add_argument("-v", "--verbose", action="store_true", help="add URL and local path")
-    p.add_argument("--json", action="store_true", help="a JSON list with every setting")
+    p.add_argument("--json", action="store_true", help="one JSON object per source, every setting")
     return p
 
 
@@ -24,8 +23,8 @@ def main(argv):
     sources = sorted(config.sources.values(), key=lambda s: s.name.encode())
     out = sys.stdout
     if args.json:
-        json.dump([source_fields(s) for s in sources], out, indent=2)
-        out.write("\n")
+        for s in sources:
+            json_line(source_fields(s))
         return 0
     for s in sources:
         fields = [s.name, s.type]

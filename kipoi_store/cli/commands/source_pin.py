@@ -25,7 +25,7 @@ def parser():
         "tree/ link to the model directory) for permalinks. Local sources cannot be pinned. "
         "Exit status: 0 all pinned, 1 some failed (not found, network), 2 bad input (spec, config, "
         "a local source)."))
-    add_spec_options(p, json=False)
+    add_spec_options(p)
     return p
 
 
@@ -44,5 +44,14 @@ def pin(resolver, config, text):
     return resolution.pinned
 
 
+def output(run, text):
+    pinned = pin(run.resolver, run.config, text)
+    if not run.args.json:
+        return pinned
+    import json  # only for --json
+
+    return json.dumps({"spec": text, "pinned": pinned}, sort_keys=True)
+
+
 def main(argv):
-    return run_specs(parser(), argv, lambda run, text: pin(run.resolver, run.config, text))
+    return run_specs(parser(), argv, output)

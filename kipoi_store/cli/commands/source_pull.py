@@ -7,7 +7,7 @@ one absolute model directory (or, with --json, one object with the published `fi
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands.source_resolve import resolve_one
+from kipoi_store.cli.commands.source_resolve import add_examples_option, resolve_one
 from kipoi_store.cli.commands.specs import add_spec_options, run_specs
 
 SUMMARY = "Resolve model specs and fetch the weights and data files their models name"
@@ -22,10 +22,12 @@ def parser():
         "first, the original last. Exit status: 0 all done, 1 some failed (not found, network, "
         "wrong content, missing offline), 2 bad input (spec, config)."))
     add_spec_options(p)
+    add_examples_option(p)
     return p
 
 
 def main(argv):
     progress = sys.stderr.isatty()
     return run_specs(parser(), argv, lambda run, text: resolve_one(run, text, files=True,
+                                                                   examples=run.args.examples,
                                                                    progress=progress))

@@ -16,29 +16,31 @@ def parser():
     add_spec_options(p)
     p.add_argument("--files", action="store_true",
                    help="also fetch the remote files (weights, data) the model names into the store")
+    add_examples_option(p)
     return p
+
+
+def add_examples_option(p):
+    p.add_argument("--examples", action="store_true", help=(
+        "also lay out the dataloader's example files and the model's test expectations (implies "
+        "--files), so `kipoi test` and predict_example run offline"))
 
 
 def output(run, text, resolution, files):
     """The line printed for one resolved spec: its directory, or a JSON object with --json."""
     if not run.args.json:
         return resolution.location
-    record = dict(resolution.as_json(), spec=text)
+    record = dict(resolution.as_json(), spec=text, path=resolution.model)
     if files is not None:
         record["files"] = files
     return json.dumps(record, sort_keys=True)
 
 
-def resolve_one(run, text, files=False, progress=False):
-    resolution = run.resolver.resolve(text)
-    fetched = None
-    if files:
-        from kipoi_store.models.files import fetch_model_files
-
-        fetched = fetch_model_files(resolution, run.store, run.config, offline=run.offline,
-                                    progress=progress)
+def resolve_one(run, text, files=False, examples=False, progress=False):
+    resolution, fetched = run.session.resolve(text, files=files, examples=examples, progress=progress)
     return output(run, text, resolution, fetched)
 
 
 def main(argv):
-    return run_specs(parser(), argv, lambda run, text: resolve_one(run, text, files=run.args.files))
+    return run_specs(parser(), argv, lambda run, text: resolve_one(run, text, files=run.args.files,
+                                                                   examples=run.args.examples))

@@ -1,11 +1,10 @@
 """kipoi source show: every setting of one model source."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.config import schema as configschema
-from kipoi_store.cli.commands import load_config, source_fields
+from kipoi_store.cli.commands import json_line, load_config, source_fields
 
 SUMMARY = "Show every setting of a model source"
 
@@ -37,8 +36,7 @@ def main(argv):
     fields["config_exists"] = config.exists
     out = sys.stdout
     if args.json:
-        json.dump(dict(fields, other_settings=extra), out, indent=2, default=str)
-        out.write("\n")
+        json_line(dict(fields, other_settings=extra))
         return 0
     fields["refresh"] = configschema.format_duration(source.refresh)
     for key, value in fields.items():

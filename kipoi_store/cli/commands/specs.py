@@ -4,9 +4,7 @@ one loop that prints good results, reports bad specs on stderr and returns the w
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store import paths
-from kipoi_store.config.cache import load_cached
-from kipoi_store.errors import EXIT_OK, KipoiError
+from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError
 
 
 def add_spec_options(p, json=True):
@@ -28,41 +26,70 @@ def read_specs(stream, nul):
 
 
 class Run:
-    """One command invocation over many specs: a store, the config and a resolver shared by all."""
+    """One command invocation over many specs: a store, the config and a resolver shared by all
+    (an api.Session whose warnings go to stderr)."""
 
     def __init__(self, args):
+        from kipoi_store.api import Session
+
         self.args = args
-        self.offline = args.offline or paths.offline()
-        self.config = load_cached()
-        for message in self.config.warnings:
-            boundary.warn(message)
-        from kipoi_store.resolve import Resolver, open_store
+        self.session = Session(offline=args.offline, refresh=args.refresh, warn=boundary.warn)
+        self.offline = self.session.offline
+        self.store, self.config = self.session.store, self.session.config
+        self.resolver = self.session.resolver
 
-        self.store = open_store(self.config, warn=boundary.warn)
 
-        self.resolver = Resolver(self.config, self.store, offline=self.offline,
-                                 refresh=args.refresh, warn=boundary.warn)
+def failure(text, exc):
+    """(message naming spec `text`, exit code) for what resolving it raised."""
+    if isinstance(exc, KipoiError):
+        message, code = str(exc), exc.exit_code
+    else:  # an OSError of this one spec: a file of its model unreadable, say
+        message, code = boundary.os_error_message(exc), EXIT_FAILED
+    if "'%s'" % text not in message and repr(text) not in message:
+        message = "%s: %s" % (text, message)
+    return message, code
 
 
 def run_specs(parser, argv, handle):
-    """Parse `argv`, then print `handle(run, spec_text)` for each spec; returns the exit code."""
+    """Parse `argv`, then print `handle(run, spec_text)` for each spec; returns the exit code.
+
+    A spec that fails is reported on stderr, named; with --json it also gets its line on stdout,
+    `{"spec": ..., "error": ..., "exit": N}`, so there is exactly one object per spec, in order."""
     args = parser.parse_args(argv)
     specs = list(args.specs)
     if args.stdin:
         specs += read_specs(sys.stdin, args.null)
     elif not specs:
         parser.error("no spec given (name one, or use --stdin)")
-    run = Run(args)
     end = "\0" if args.null else "\n"
     out = sys.stdout
+    as_json = getattr(args, "json", False)
+
+    def failed(text, message, code):
+        if as_json:
+            import json  # here: a warm batch without --json does without it
+
+            out.write(json.dumps({"spec": text, "error": message, "exit": code}, sort_keys=True) + end)
+        return code
+
+    try:
+        run = Run(args)
+    except KipoiError as exc:  # the config: every spec fails for the same reason, said once
+        boundary.error_line(str(exc))
+        for text in specs:
+            failed(text, str(exc), exc.exit_code)
+        return exc.exit_code
     worst = EXIT_OK
     try:
         for text in specs:
             try:
                 line = handle(run, text)
-            except KipoiError as exc:
-                boundary.error_line(str(exc))
-                worst = max(worst, exc.exit_code)
+            except (KipoiError, OSError) as exc:
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                message, code = failure(text, exc)
+                boundary.error_line(message)
+                worst = max(worst, failed(text, message, code))
                 continue
             out.write(line + end)
     finally:

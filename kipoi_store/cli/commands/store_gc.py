@@ -1,12 +1,11 @@
 """kipoi store gc: plan, then delete snapshots the config no longer reaches and their objects."""
 
-import json
 import sys
-import time
 
 from kipoi_store.cli import boundary
-from kipoi_store.store.gc import gc_execute, gc_plan
-from kipoi_store.store.store import Store
+from kipoi_store.cli.commands import existing_store, json_line
+from kipoi_store.errors import UsageError
+from kipoi_store.store.gc import GRACE_SECONDS, gc_execute, gc_plan
 from kipoi_store.cli.commands.store_info import human
 
 SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"
@@ -25,15 +24,33 @@ def current_keys(config, store):
 def parser():
     p = boundary.ArgumentParser(prog="kipoi store gc", summary=SUMMARY, epilog=(
         "Kept: the snapshot each configured source currently resolves to, and every snapshot a "
-        "model was resolved from in the last --keep-days days; objects younger than an hour are "
-        "never deleted (a resolve may be about to use them). Leftovers of killed processes in "
+        "model was published or resolved from in the last --keep-days days; objects added in the "
+        "last hour are kept (a resolve may be about to use them) unless --prune=now, which "
+        "--keep-days 0 implies: do not prune now while other jobs resolve into this store. "
+        "Leftovers of killed processes in "
         "tmp/ go too. Output: KIND<TAB>NAME<TAB>BYTES per deleted item (snapshot, object, tmp); "
         "the total on stderr."))
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, delete nothing")
     p.add_argument("--keep-days", type=float, default=30.0, metavar="N",
                    help="keep snapshots used in the last N days (default 30)")
+    p.add_argument("--prune", metavar="AGE", default=None,
+                   help="delete unused objects added more than AGE ago: 'now', or e.g. 30m, 2h "
+                        "(default 1h; 'now' with --keep-days 0)")
     p.add_argument("--json", action="store_true", help="the plan as one JSON object")
     return p
+
+
+def prune_seconds(text, keep_days):
+    if text is None:
+        return 0.0 if keep_days == 0 else float(GRACE_SECONDS)
+    if text.strip().lower() == "now":
+        return 0.0
+    from kipoi_store.config.schema import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError:
+        raise UsageError("--prune=%s: expected 'now' or an age such as 30m, 2h, 1d" % text) from None
 
 
 def main(argv):
@@ -42,18 +59,14 @@ def main(argv):
         parser().error("--keep-days must not be negative")
     from kipoi_store.cli.commands import load_config
 
-    store = Store.default()
+    store, _ = existing_store()
     keep = current_keys(load_config(), store)
-    from kipoi_store.refs import used_keys
-
-    keep |= used_keys(time.time() - args.keep_days * 86400)  # from stores not stamped on use
-    plan = gc_plan(store, keep, args.keep_days)
+    plan = gc_plan(store, keep, args.keep_days, prune=prune_seconds(args.prune, args.keep_days))
     if args.json:
-        json.dump({"store": str(store.root), "dry_run": args.dry_run,
+        json_line({"store": str(store.root), "dry_run": args.dry_run,
                    "bytes": plan.bytes_freed, "kept_snapshots": plan.kept_snapshots,
                    "items": [{"kind": i.kind, "name": i.name, "bytes": i.bytes}
-                             for i in plan.items]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+                             for i in plan.items]})
     else:
         for item in plan.items:
             sys.stdout.write("%s\t%s\t%d\n" % (item.kind, item.name, item.bytes))

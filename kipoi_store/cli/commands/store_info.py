@@ -1,9 +1,9 @@
 """kipoi store info (alias: kipoi store du): where the store is and what it holds."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.info import store_info
 
 SUMMARY = "Show the store's location, link mode, contents and size"
@@ -24,7 +24,8 @@ def parser(prog="kipoi store info"):
         "Sizes are apparent sizes, each hardlinked file counted once. 'saved' is what plain "
         "copies of every published model would take beyond what the store uses for them. Site "
         "stores (KIPOI_SITE_STORES, site_stores: in the config) follow the user's own store."))
-    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per store: the user's (tier: user), then each site store")
     p.add_argument("--bytes", action="store_true", help="exact byte counts instead of KiB/MiB")
     return p
 
@@ -32,17 +33,16 @@ def parser(prog="kipoi store info"):
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
     from kipoi_store.cli.commands import load_config
-    from kipoi_store.resolve import open_store
+    from kipoi_store.resolve import site_store_paths
+    from kipoi_store.store.store import Store
 
-    store = open_store(load_config())
+    store, _ = existing_store()
     info = store_info(store)
-    sites = [store_info(site) for site in store.sites]
+    sites = [store_info(Store(p)) for p in site_store_paths(load_config(), store.root)]
     if args.json:
-        doc = info.as_dict()
-        if sites:
-            doc["site_stores"] = [site.as_dict() for site in sites]
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        json_line(dict(info.as_dict(), tier="user"))
+        for site in sites:
+            json_line(dict(site.as_dict(), tier="site"))
         return 0
     size = str if args.bytes else human
     _rows(info, size)

@@ -1,10 +1,9 @@
 """kipoi store verify: re-hash every object and snapshot file; report (or --repair) damage."""
 
-import json
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.store.store import Store
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.store.verify import verify
 
 SUMMARY = "Re-hash the store and report (or --repair) damage"
@@ -19,21 +18,23 @@ def parser():
         "them, so the next resolve fetches them again."))
     p.add_argument("--repair", action="store_true", help="delete what is damaged")
     p.add_argument("--json", action="store_true",
-                   help="one JSON object: objects_checked, files_checked, problems, removed")
+                   help="one JSON object (one line): store, ok, objects_checked, "
+                        "files_checked, problems, removed")
     return p
 
 
 def main(argv):
     args = parser().parse_args(argv)
-    store = Store.default()
+    store, exists = existing_store()
+    if not exists:
+        boundary.note("no store at %s yet: nothing to verify" % store.root)
+        return 0
     report = verify(store, repair=args.repair)
     if args.json:
-        json.dump({"store": str(store.root), "ok": report.ok,
+        json_line({"store": str(store.root), "ok": report.ok,
                    "objects_checked": report.objects_checked,
                    "files_checked": report.files_checked,
-                   "problems": list(report.problems), "removed": list(report.removed)},
-                  sys.stdout, indent=2)
-        sys.stdout.write("\n")
+                   "problems": list(report.problems), "removed": list(report.removed)})
     else:
         for line in report.problems:
             sys.stdout.write(line + "\n")

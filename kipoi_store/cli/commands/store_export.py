@@ -1,0 +1,107 @@
+"""kipoi store export: write what models need as a tar bundle or into a mirror directory."""
+
+import os
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.cli.commands.specs import Run, add_spec_options, read_specs
+from kipoi_store.errors import EXIT_OK, KipoiError, UsageError
+
+SUMMARY = "Export models from the store as a tar bundle or into a mirror directory"
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi store export", summary=SUMMARY, epilog=(
+        "Each spec is resolved (from the store when it is there), then its files, and with "
+        "--files the remote files its model.yaml names, are written in the mirror layout "
+        "(see the README): with -o as one tar (-o - streams it to stdout), with --mirror added to "
+        "a directory any web server can serve, objects first and manifests last, only what it "
+        "lacks. stdout lists each exported model's pinned spec (except with -o -). If any spec "
+        "fails, nothing is written. Exit status: 0 done, 1 a spec failed or the store is "
+        "damaged, 2 bad input."))
+    add_spec_options(p, json=False)
+    p.add_argument("--files", action="store_true",
+                   help="also export the remote files (weights) each model names, fetching them first")
+    p.add_argument("--examples", action="store_true",
+                   help="also export each model's example files where the store has them published")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("-o", "--output", metavar="FILE", help="write one tar bundle ('-': stdout)")
+    where.add_argument("--mirror", metavar="DIR", help="add to the mirror directory DIR")
+    return p
+
+
+def main(argv):
+    from kipoi_store.store.export import Export
+
+    p = parser()
+    args = p.parse_args(argv)
+    specs = list(args.specs) + (read_specs(sys.stdin, args.null) if args.stdin else [])
+    if not specs:
+        p.error("no spec given (name one, or use --stdin)")
+    run = Run(args)
+    export = Export(run.store)
+    pinned, worst = [], EXIT_OK
+    try:
+        for text in specs:
+            try:
+                pinned.append(_add(run, export, text, args))
+            except KipoiError as exc:
+                boundary.error_line(str(exc))
+                worst = max(worst, exc.exit_code)
+    finally:
+        run.resolver.close()
+    if worst != EXIT_OK:
+        boundary.note("nothing exported: %d spec(s) failed" % (len(specs) - len(pinned)))
+        return worst
+    if args.mirror:
+        done = export.write_mirror(args.mirror)
+        where = os.path.abspath(os.path.expanduser(args.mirror))
+    elif args.output == "-":
+        if sys.stdout.isatty():
+            raise UsageError("refusing to write a tar bundle to a terminal (redirect -o - or name a file)")
+        sys.stdout.flush()
+        done = export.write_tar(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        where = "stdout"
+    else:
+        done, where = _write_tar_file(run.store, export, args.output)
+    if args.output != "-":
+        for line in pinned:
+            sys.stdout.write(line + "\n")
+    boundary.note("exported %d model(s), %d manifest(s): %d object(s) written (%d bytes), %d already "
+                  "there, to %s" % (len(pinned), done.models, done.objects, done.bytes, done.skipped, where))
+    return EXIT_OK
+
+
+def _add(run, export, text, args):
+    resolution = run.resolver.resolve(text)
+    key, model = resolution.key, resolution.model
+    root = str(run.store.snapshot_root(key))
+    directory = os.path.relpath(resolution.location, root)
+    export.add_model(key, model, directory=directory, group=resolution.group)
+    if args.files:
+        from kipoi_store.models.files import FILES_SUFFIX, fetch_model_files
+
+        fetch_model_files(resolution, run.store, run.config, offline=run.offline,
+                          mirrors=run.resolver.mirrors)
+        export.add_model(key, model + FILES_SUFFIX, index_md5=True)
+    if args.examples and run.store.manifest(key, model + "#examples") is not None:
+        export.add_model(key, model + "#examples")
+    return resolution.pinned or text
+
+
+def _write_tar_file(store, export, output):
+    """The bundle is written beside its final name and renamed: never a half bundle under it."""
+    target = os.path.abspath(os.path.expanduser(output))
+    if os.path.isdir(target):
+        raise UsageError("-o %s: is a directory (use --mirror DIR to write a mirror)" % output)
+    from kipoi_store.store.staging import new_name, unlink_quiet
+
+    tmp = os.path.join(os.path.dirname(target), ".%s.%s.tmp" % (os.path.basename(target), new_name()))
+    try:
+        with open(tmp, "xb") as f:
+            done = export.write_tar(f)
+        os.replace(tmp, target)
+    finally:
+        unlink_quiet(tmp)
+    return done, target

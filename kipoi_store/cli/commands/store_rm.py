@@ -1,0 +1,75 @@
+"""kipoi store rm: remove models (or whole snapshots) from the store, keeping what others share."""
+
+import json
+import re
+import sys
+
+from kipoi_store.cli import boundary
+from kipoi_store.cli.commands.store_info import human
+from kipoi_store.errors import EXIT_OK, KipoiError
+from kipoi_store.store.remove import execute_removal, plan_removal
+from kipoi_store.store.store import Store
+
+SUMMARY = "Remove models or snapshots from the store (shared files stay)"
+_KEY = re.compile(r"(?P<key>[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64})(?:/(?P<model>.+))?\Z")
+
+
+def parser():
+    p = boundary.ArgumentParser(prog="kipoi store rm", summary=SUMMARY, epilog=(
+        "Each argument is a spec (SOURCE:PATH[@REF]: the snapshot it resolves to now, found "
+        "offline), a snapshot KEY (all its models), or KEY/MODEL as 'kipoi store ls' prints it. "
+        "Files and objects another model still uses stay. Output: KEY/MODEL per removed model "
+        "(KEY for a whole snapshot); the bytes freed on stderr."))
+    p.add_argument("targets", nargs="+", metavar="SPEC|KEY", help="what to remove")
+    p.add_argument("-n", "--dry-run", action="store_true", help="print what would go, delete nothing")
+    p.add_argument("--json", action="store_true", help="one JSON object per removed snapshot")
+    return p
+
+
+def _targets(args, store):
+    """(key, model or None) pairs, and the worst exit code of arguments that named nothing."""
+    targets, worst, resolver = [], EXIT_OK, None
+    for text in args.targets:
+        m = _KEY.match(text)
+        if m:
+            targets.append((m.group("key"), m.group("model")))
+            continue
+        try:
+            if resolver is None:
+                from kipoi_store.cli.commands import load_config
+                from kipoi_store.resolve import Resolver
+
+                resolver = Resolver(load_config(), store, offline=True, warn=boundary.warn)
+            r = resolver.resolve(text)
+        except KipoiError as exc:
+            boundary.error_line("%s: %s" % (text, exc) if text not in str(exc) else str(exc))
+            worst = max(worst, exc.exit_code)
+            continue
+        targets.append((r.key, r.model))
+    if resolver is not None:
+        resolver.close()
+    return targets, worst
+
+
+def main(argv):
+    args = parser().parse_args(argv)
+    store = Store.default()
+    targets, worst = _targets(args, store)
+    if not targets:
+        return worst
+    plan = plan_removal(store, targets)
+    out = sys.stdout
+    for r in plan.removals:
+        if args.json:
+            out.write(json.dumps({"key": r.key, "models": list(r.models), "snapshot_removed": r.whole,
+                                  "dry_run": args.dry_run}, sort_keys=True) + "\n")
+        elif r.whole:
+            out.write(r.key + "\n")
+        else:
+            out.writelines("%s/%s\n" % (r.key, model) for model in r.models)
+    if args.dry_run:
+        boundary.note("would free %s (%d object(s))" % (human(plan.bytes), len(plan.objects)))
+        return worst
+    execute_removal(store, plan)
+    boundary.note("freed %s (%d object(s))" % (human(plan.bytes), len(plan.objects)))
+    return worst
