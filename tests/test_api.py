@@ -35,11 +35,13 @@ args:
     doc: a nested example kipoi does not download
     example: {genome: {url: %(base)s/nowhere.fa, md5: %(t_md5)s}}
 """
+# kipoi reads a row's default_dataloader from the row's own name (grp/a/b/.. is grp/a): the
+# group's dataloader, in grp/, is two levels up from row a/b.
 TEMPLATE = """\
 defined_as: model.M
 args:
   weights: {url: {{ url }}, md5: {{ md5 }}}
-default_dataloader: ..
+default_dataloader: ../..
 """
 FILES = {"/w.bin": b"weights", "/expect.h5": b"expected", "/table.txt": b"1 2 3\n",
          "/regions.bed": b"chr1\t1\t2\n", "/g1.bin": b"group row one"}
