@@ -25,7 +25,7 @@ site_stores:
 def sources(env):
     r = run_kipoi("kipoi", "source", "list", "--json", env=env)
     assert r.returncode == 0, r.stderr
-    return {s["name"]: s for s in json.loads(r.stdout)}
+    return {s["name"]: s for s in map(json.loads, r.stdout.splitlines())}
 
 
 def test_without_a_config_of_their_own_users_get_the_admins_sources_and_kipois(kipoi_env, tmp_path):
@@ -61,7 +61,9 @@ def test_site_stores_come_from_the_environment_then_the_user_then_the_admin(kipo
     env = dict(kipoi_env, KIPOI_SYSTEM_CONFIG=str(system), KIPOI_SITE_STORES="/scratch/store::/lab/store")
     r = run_kipoi("kipoi", "store", "info", "--json", env=env)
     assert r.returncode == 0, r.stderr
-    sites = [s["location"] for s in json.loads(r.stdout)["site_stores"]]
+    tiers = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [t["tier"] for t in tiers] == ["user"] + ["site"] * 4
+    sites = [t["location"] for t in tiers[1:]]
     assert sites == ["/scratch/store", "/lab/store", "/shared/kipoi/store", "/shared/kipoi/old-store"]
     text = run_kipoi("kipoi", "store", "info", env=env).stdout
     assert text.count("site store (read only") == 4

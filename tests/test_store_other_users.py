@@ -67,7 +67,8 @@ def test_another_users_store_resolves_warm_and_is_not_written(base, alice, bob, 
     for spec in ("lab:Basset", "demo:DeepSEA/predict"):
         r = bob.kipoi("source", "resolve", spec, env=env)
         assert r.returncode == 1
-        assert r.stderr.startswith("kipoi: error: cannot write to the store %s (Permission denied)" % store)
+        assert r.stderr.startswith("kipoi: error: %s: cannot write to the store %s (Permission denied)"
+                                   % (spec, store))
         assert "Traceback" not in r.stderr
     assert inodes(store) == before
 
@@ -83,8 +84,8 @@ def test_a_read_only_mount_of_ones_own_store_resolves_warm(base, bob, kipoi_repo
     assert inodes(store) == before
     r = bob.kipoi("source", "resolve", "demo:DeepSEA/predict", env=env, read_only=[store])
     assert r.returncode == 1
-    assert r.stderr.startswith("kipoi: error: cannot write to the store %s (Read-only file system)"
-                               % store)
+    assert r.stderr.startswith("kipoi: error: demo:DeepSEA/predict: cannot write to the store %s "
+                               "(Read-only file system)" % store)
 
 
 class Payload:

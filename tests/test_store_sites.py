@@ -53,6 +53,7 @@ def test_a_site_store_serves_users_read_only_and_feeds_what_they_build(base, ali
     # get they did not download.
     system = base / "system.yaml"
     system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                      "    local_path: /nonexistent/kipoi/lab\nsource_settings:\n  lab:\n"
                       "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
     user = home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
     before = inodes(site)
@@ -74,10 +75,9 @@ def test_a_site_store_serves_users_read_only_and_feeds_what_they_build(base, ali
     assert inodes(site) == before
 
     # Every tier is shown; gc and verify of bob's store never touch the site's.
-    info = json.loads(bob.kipoi("store", "info", "--json", env=user).stdout)
-    assert info["location"] == user["HOME"] + "/.kipoi/store"
-    assert [s["location"] for s in info["site_stores"]] == [str(site)]
-    assert info["site_stores"][0]["models"] == 2
+    info, site_info = map(json.loads, bob.kipoi("store", "info", "--json", env=user).stdout.splitlines())
+    assert (info["tier"], info["location"]) == ("user", user["HOME"] + "/.kipoi/store")
+    assert (site_info["tier"], site_info["location"], site_info["models"]) == ("site", str(site), 2)
     for args in (["store", "verify"], ["store", "gc", "--keep-days", "0"]):
         r = bob.kipoi(*args, env=user)
         assert r.returncode == 0, r.stderr
