@@ -8,8 +8,6 @@ and every command's start stay cheap:
     kipoi_store.kipoi.get_model(spec, **kwargs)                            -> kipoi's model object
 """
 
-import sys as _sys
-
 __version__ = "0.1.0"
 
 _API = ("resolve", "resolve_many", "Result")
@@ -31,16 +29,3 @@ def __getattr__(name):
 def __dir__():
     return sorted(list(globals()) + __all__)
 
-
-class _Package(type(_sys)):
-    """This package's module type. Importing the submodule kipoi_store.resolve (the pipeline)
-    would set the package's attribute `resolve` to that module and hide the function resolve();
-    the submodule stays in sys.modules, where `from kipoi_store.resolve import ...` finds it."""
-
-    def __setattr__(self, name, value):
-        if name == "resolve" and isinstance(value, type(_sys)):
-            return
-        super().__setattr__(name, value)
-
-
-_sys.modules[__name__].__class__ = _Package

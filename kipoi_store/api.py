@@ -45,7 +45,7 @@ class Session:
 
     def __init__(self, offline=False, refresh=False, warn=None):
         from kipoi_store.config.cache import load_cached
-        from kipoi_store.resolve import Resolver, open_store
+        from kipoi_store.resolver import Resolver, open_store
 
         self.offline = offline or paths.offline()
         self.warn = warn or (lambda message: None)

@@ -20,7 +20,7 @@ LAYERS = [
     ("git, lfs", {"git", "lfs"}),
     ("models", {"models"}),
     ("sources", {"sources"}),
-    ("resolve", {"resolve", "refs"}),
+    ("resolver", {"resolver", "refs"}),
     ("front", {"cli", "api", "kipoi", "__main__"}),
 ]
 MAX_LINES = 400

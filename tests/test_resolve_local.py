@@ -133,7 +133,7 @@ def test_warm_resolve_hashes_nothing(demo, monkeypatch):
         monkeypatch.setenv(key, env[key])
     from kipoi_store.config import load
     from kipoi_store.store.store import Store
-    from kipoi_store.resolve import Resolver
+    from kipoi_store.resolver import Resolver
 
     def no_hashing(*args, **kwargs):
         raise AssertionError("a warm resolve hashed a file")

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kipoi_store.config import load as configmod
-from kipoi_store.resolve import Resolver
+from kipoi_store.resolver import Resolver
 from kipoi_store.store.store import Store
 
 segment = st.text(alphabet="abcdefghij_0123456789", min_size=1, max_size=6)

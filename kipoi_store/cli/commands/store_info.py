@@ -33,7 +33,7 @@ def parser(prog="kipoi store info"):
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
     from kipoi_store.cli.commands import load_config
-    from kipoi_store.resolve import site_store_paths
+    from kipoi_store.resolver import site_store_paths
     from kipoi_store.store.store import Store
 
     store, _ = existing_store()

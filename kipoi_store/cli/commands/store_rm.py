@@ -37,7 +37,7 @@ def _targets(args, store):
         try:
             if resolver is None:
                 from kipoi_store.cli.commands import load_config
-                from kipoi_store.resolve import Resolver
+                from kipoi_store.resolver import Resolver
 
                 resolver = Resolver(load_config(), store, offline=True, warn=boundary.warn)
             r = resolver.resolve(text)
