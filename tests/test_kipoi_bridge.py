@@ -2,12 +2,13 @@
 ours to resolve, and what a user without the kipoi package sees. (With kipoi 0.8.6 installed:
 tests/test_kipoi_client.py.)"""
 
+import os
 import subprocess
 import sys
 
 import pytest
 
-from conftest import run_kipoi
+from conftest import BIN, run_kipoi
 from kipoi_store.cli.kipoi_bridge import find_model, store_spec
 
 
@@ -55,6 +56,8 @@ def without_kipoi(env):
 
 
 def test_without_kipoi_a_kipoi_command_says_how_to_install_it(kipoi_env):
+    # Our own `kipoi` first on PATH is not kipoi's: it is never run for kipoi's commands.
+    kipoi_env = dict(kipoi_env, PATH=os.pathsep.join([str(BIN), "/usr/bin", "/bin"]))
     without_kipoi(kipoi_env)
     r = run_kipoi("kipoi", "predict", "lab:m", "-o", "x.tsv", env=kipoi_env)
     assert r.returncode == 1
@@ -65,6 +68,7 @@ def test_without_kipoi_a_kipoi_command_says_how_to_install_it(kipoi_env):
 
 
 def test_without_kipoi_an_unknown_word_still_gets_suggestions(kipoi_env):
+    kipoi_env = dict(kipoi_env, PATH=os.pathsep.join([str(BIN), "/usr/bin", "/bin"]))
     r = run_kipoi("kipoi", "sorce", "list", env=kipoi_env)
     assert r.returncode == 1
     assert "'sorce' is not a kipoi command" in r.stderr and "source" in r.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import kipoi_models
-from conftest import run_kipoi
+from conftest import BIN, run_kipoi
 from fileserver import FileServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,3 +220,52 @@ def test_a_spec_that_cannot_be_resolved_stops_before_kipoi(zoo, tmp_path):
     assert r.returncode == 1
     assert r.stderr.startswith("kipoi: error: ") and "nosuch" in r.stderr
     assert r.stderr.count("\n") == 1
+
+
+def test_a_user_with_both_tools_on_path_adds_a_source_and_runs_kipoi_on_it(kipoi_python, kipoi_env,
+                                                                            model_data, git_server, tmp_path):
+    """The issue's promise, step by step: kipoi 0.8.6 installed in its own venv, kipoi_store's
+    launchers first on PATH. `kipoi source add lab URL`, `kipoi predict lab:tiny@v1 ...` and
+    `kipoi ls` all through our front command; kipoi's own console script still reads the config."""
+    from gitserver import serve_config
+
+    with FileServer() as files:
+        work = tmp_path / "lab"
+        kipoi_models.write_zoo(work, kipoi_models.serve(files, model_data))
+        _git(work, "init", "-q", "-b", "main")
+        _git(work, "add", "-A")
+        _git(work, "commit", "-q", "-m", "tiny models")
+        _git(work, "tag", "v1")
+        _git(tmp_path, "clone", "-q", "--bare", str(work), str(git_server.root / "lab.git"))
+        serve_config(git_server.root / "lab.git")
+        env = dict(kipoi_env, PATH=os.pathsep.join([str(BIN), str(kipoi_python.parent), "/usr/bin", "/bin"]))
+
+        def user(*argv):
+            return subprocess.run(list(argv), env=env, cwd=tmp_path, capture_output=True, text=True,
+                                  timeout=300)
+
+        added = user("kipoi", "source", "add", "lab", git_server.repo_url("lab.git"))
+        assert added.returncode == 0, added.stderr
+        config = Path(kipoi_env["HOME"], ".kipoi", "config.yaml")
+        written = config.read_text()
+
+        table = tmp_path / "mine.txt"
+        table.write_bytes(model_data["example.txt"])
+        predicted = user("kipoi", "predict", "lab:tiny@v1", "--dataloader_args",
+                         json.dumps({"table": str(table)}), "-o", str(tmp_path / "out.tsv"))
+        assert predicted.returncode == 0, predicted.stderr[-3000:]
+        rows = read_tsv(tmp_path / "out.tsv")
+        assert [[float(row["preds/0"])] for row in rows] == kipoi_models.EXAMPLE_PREDICTIONS["tiny"]
+
+        ours = user("kipoi", "ls", "--source", "lab")
+        theirs = user(str(kipoi_python.parent / "kipoi"), "ls", "--source", "lab")
+        for listed in (ours, theirs):
+            assert listed.returncode == 0, listed.stderr[-3000:]
+            assert {"tiny", "dotted", "grp/ (2)"} <= set(listed.stdout.splitlines())
+
+    assert config.read_text() == written  # kipoi read our config and left it as it was
+    sources = user("kipoi", "source", "list")
+    assert sources.returncode == 0, sources.stderr
+    assert "lab\tgit" in sources.stdout.splitlines()
+    verify = user("kipoi", "store", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -6,6 +6,9 @@ output are kipoi's own). Where kipoi takes a model, a spec kipoi cannot read (SO
 SOURCE::PATH, PATH@REF, a permalink URL, or `--source github-permalink` with a permalink path) is
 resolved through the store first, with its files (for `test` also its examples and test
 expectation), and handed to kipoi as a directory: `--source dir <kipoi_path>`.
+
+kipoi installed in another environment (its own venv, a conda env) is found as its console script
+later on PATH: the spec is resolved here all the same, then that program runs.
 """
 
 import os
@@ -120,28 +123,44 @@ def rewrite(command, args):
     return out
 
 
-def _exec_kipoi(args):
-    command = [sys.executable, "-m", "kipoi"] + list(args)
+def kipoi_on_path():
+    """kipoi's own console script on PATH (`from kipoi.__main__ import main`), or None. Our front
+    command names kipoi_store in its first lines: it is never taken, so nothing loops."""
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        path = os.path.join(directory or os.curdir, "kipoi")
+        try:
+            with open(path, "rb") as f:
+                head = f.read(1024)
+        except OSError:
+            continue
+        if (head.startswith(b"#!") and b"kipoi.__main__" in head and b"kipoi_store" not in head
+                and os.access(path, os.X_OK)):
+            return path
+    return None
+
+
+def _exec_kipoi(program, args):
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, command)
-
-
-def _run(args):
-    word, rest = args[0], args[1:]
-    _exec_kipoi([word] + rewrite(word, rest))
+    os.execv(program[0], program + list(args))
 
 
 def main(args, help_mode=False):
     """Run kipoi's command `args[0]`; never returns when kipoi runs. Returns None when the word is
     not kipoi's either (the front command then says so), else an exit code."""
     word = args[0]
-    if not kipoi_importable():
-        if word not in KIPOI_COMMANDS:
-            return None
-        boundary.error_line("'%s' is a command of the kipoi package, which %s cannot import: "
-                            "install it with `%s`" % (word, sys.executable, INSTALL))
-        return 1
+    if kipoi_importable():
+        program = [sys.executable, "-m", "kipoi"]
+    else:
+        other = kipoi_on_path()
+        if other is None:
+            if word not in KIPOI_COMMANDS:
+                return None
+            boundary.error_line("'%s' is a command of the kipoi package, which %s cannot import and "
+                                "no kipoi on PATH provides: install it with `%s`"
+                                % (word, sys.executable, INSTALL))
+            return 1
+        program = [other]
     if help_mode:
-        _exec_kipoi([word, "--help"])
-    boundary.run(_run, args)
+        _exec_kipoi(program, [word, "--help"])
+    boundary.run(lambda rest: _exec_kipoi(program, [word] + rewrite(word, rest)), args[1:])
