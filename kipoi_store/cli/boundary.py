@@ -82,7 +82,7 @@ class ArgumentParser(argparse.ArgumentParser):
                           help=argparse.SUPPRESS)
 
     def error(self, message):
-        self.print_usage(sys.stderr)
+        # One line, as every other error: the usage is a --help away, and the line says so.
         error_line("%s (see '%s --help')" % (message, self.prog))
         sys.exit(EXIT_USAGE)
 
