@@ -187,3 +187,13 @@ def test_rm_names_what_is_not_in_the_store(lab):
     assert r.stderr.startswith("kipoi: error: snapshot %s is not in the store" % ("a" * 40)), r.stderr
     r = kipoi(lab, "store", "rm", "nosuch:model")
     assert r.returncode == 2 and "unknown source 'nosuch'" in r.stderr
+
+
+def test_rm_removes_what_it_can_and_ends_with_the_error_of_the_rest(lab):
+    (a,) = resolve(lab, "lab:a")
+    r = kipoi(lab, "store", "rm", "nosuch:model", "lab:a")
+    assert r.returncode == 2
+    assert not Path(a).exists()
+    lines = r.stderr.splitlines()
+    assert lines[0].startswith("kipoi: freed ")
+    assert lines[-1].startswith("kipoi: error: nosuch:model: unknown source 'nosuch'"), r.stderr

@@ -27,8 +27,8 @@ def parser():
 
 
 def _targets(args, store):
-    """(key, model or None) pairs, and the worst exit code of arguments that named nothing."""
-    targets, worst, resolver = [], EXIT_OK, None
+    """(key, model or None) pairs, and (message, exit code) for each argument that named nothing."""
+    targets, errors, resolver = [], [], None
     for text in args.targets:
         m = _KEY.match(text)
         if m:
@@ -42,21 +42,29 @@ def _targets(args, store):
                 resolver = Resolver(load_config(), store, offline=True, warn=boundary.warn)
             r = resolver.resolve(text)
         except KipoiError as exc:
-            boundary.error_line("%s: %s" % (text, exc) if text not in str(exc) else str(exc))
-            worst = max(worst, exc.exit_code)
+            errors.append((str(exc) if text in str(exc) else "%s: %s" % (text, exc), exc.exit_code))
             continue
         targets.append((r.key, r.model))
     if resolver is not None:
         resolver.close()
-    return targets, worst
+    return targets, errors
 
 
 def main(argv):
     args = parser().parse_args(argv)
     store = Store.default()
-    targets, worst = _targets(args, store)
-    if not targets:
-        return worst
+    targets, errors = _targets(args, store)
+    try:
+        if targets:
+            _remove(args, store, targets)
+    finally:
+        # After the summary: a failed command's last line is its error, as for every command.
+        for message, _ in errors:
+            boundary.error_line(message)
+    return max([EXIT_OK] + [code for _, code in errors])
+
+
+def _remove(args, store, targets):
     plan = plan_removal(store, targets)
     out = sys.stdout
     for r in plan.removals:
@@ -69,7 +77,6 @@ def main(argv):
             out.writelines("%s/%s\n" % (r.key, model) for model in r.models)
     if args.dry_run:
         boundary.note("would free %s (%d object(s))" % (human(plan.bytes), len(plan.objects)))
-        return worst
+        return
     execute_removal(store, plan)
     boundary.note("freed %s (%d object(s))" % (human(plan.bytes), len(plan.objects)))
-    return worst
