@@ -232,6 +232,11 @@ def test_a_work_tree_is_added_as_local_so_uncommitted_models_are_seen(kipoi_env,
     ("local", "file:///x.git", "'file:///x.git' is a URL; a local source needs a folder"),
     ("git", "no/such/place", "neither an existing folder nor a git URL"),
     ("github-permalink", "/srv/gh", "a github-permalink source takes a base URL"),
+    ("git", "htps://e.org/x.git", "git cannot fetch htps:// URLs (no remote helper git-remote-htps); "
+                                  "did you mean https://?"),
+    ("git", "https:///x.git", "bad git URL 'https:///x.git': no host after https://"),
+    ("git", "https://e.org/my models.git", "a URL cannot hold spaces"),
+    ("git", "file://", "bad git URL 'file://': no path after file://"),
 ])
 def test_add_and_set_url_refuse_the_same_locations(kipoi_env, kind, url, message):
     existing = {"git": "https://e.org/ok.git", "local": "/", "github-permalink": "https://x.org"}
@@ -254,6 +259,18 @@ def test_add_and_set_url_warn_alike_about_a_missing_folder(kipoi_env, tmp_path):
         assert out.stderr.splitlines()[0] == \
             "kipoi: warning: folder '%s' does not exist (yet)" % missing
     assert "    local_path: %s\n" % missing in config_file(kipoi_env).read_text()
+
+
+def test_add_and_set_url_warn_alike_about_a_missing_file_url_repository(kipoi_env, tmp_path):
+    missing = tmp_path / "later.git"
+    add = run_kipoi("kipoi-source-add", "g", missing.as_uri(), env=kipoi_env)
+    set_url = run_kipoi("kipoi-source-set-url", "g", missing.as_uri(), env=kipoi_env)
+    for out in (add, set_url):
+        assert out.returncode == 0, out.stderr
+        assert out.stderr.splitlines()[0] == "kipoi: warning: repository '%s' does not exist (yet)" % missing
+    subprocess.run(["git", "init", "-q", "--bare", str(missing)], check=True)
+    again = run_kipoi("kipoi-source-set-url", "g", missing.as_uri(), env=kipoi_env)
+    assert again.returncode == 0 and "warning" not in again.stderr
 
 
 def test_set_url_of_a_git_source_takes_a_repository_folder_made_absolute(kipoi_env, tmp_path):

@@ -73,12 +73,61 @@ def locate(location, kind=None, name="NAME"):
     if is_git_url(location):
         if kind == "local":
             raise UsageError("'%s' is a URL; a local source needs a folder" % location)
-        return Location(kind=kind or "git", key="remote_url", value=location)
+        return Location(kind=kind or "git", key="remote_url", value=location,
+                        warnings=_check_git_url(location))
     if kind == "local":
         return Location(kind=kind, key="local_path", value=str(path),
                         warnings=["folder '%s' does not exist (yet)" % path])
     raise UsageError("'%s' is neither an existing folder nor a git URL "
                      "(https://..., ssh://..., user@host:path, file://...)" % location)
+
+
+def _check_git_url(url):
+    """Refuse a `scheme://` URL git could never fetch (a typo in the scheme, no host, a space);
+    warnings for a file:// URL whose repository is not there (yet), as for a missing folder."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return []  # scp-like: git asks ssh
+    scheme = scheme.lower()
+    if scheme == "file":
+        path = rest[rest.find("/"):] if "/" in rest else ""
+        if not path:
+            raise UsageError("bad git URL '%s': no path after file://" % url)
+        if not os.path.exists(path):
+            return ["repository '%s' does not exist (yet)" % path]
+        return []
+    if scheme in _GIT_SCHEMES:
+        host = rest.split("/", 1)[0].rpartition("@")[2]
+        if not host:
+            raise UsageError("bad git URL '%s': no host after %s://" % (url, scheme))
+        if any(c.isspace() for c in url):
+            raise UsageError("bad git URL '%s': a URL cannot hold spaces (write %%20)" % url)
+        return []
+    if not _remote_helper(scheme):
+        import difflib
+
+        near = difflib.get_close_matches(scheme, _GIT_SCHEMES + ("file",), n=1)
+        raise UsageError("bad git URL '%s': git cannot fetch %s:// URLs (no remote helper git-remote-%s)%s"
+                         % (url, scheme, scheme, "; did you mean %s://?" % near[0] if near else ""))
+    return []
+
+
+# The transports git has itself; any other scheme needs a git-remote-<scheme> program.
+_GIT_SCHEMES = ("https", "http", "ssh", "git", "ftps", "ftp", "git+ssh", "ssh+git")
+
+
+def _remote_helper(scheme):
+    """Whether git finds a `git-remote-<scheme>` helper (in its exec path or on PATH)."""
+    import shutil
+    import subprocess
+
+    try:
+        exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
+                                   timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        exec_path = ""
+    search = os.pathsep.join(p for p in (exec_path, os.environ.get("PATH", "")) if p)
+    return shutil.which("git-remote-" + scheme, path=search) is not None
 
 
 def _folder(location, path, kind, name):
