@@ -28,6 +28,12 @@ def open_store(config, warn=None):
     from kipoi_store.store.locks import DEFAULT_TIMEOUT, Locks
 
     store = Store.default()
+    if not os.path.isdir(store.tmp_dir):
+        from kipoi_store.store.scan import is_store
+
+        # A new store is made in nothing or an empty folder, never in one holding other things
+        # (KIPOI_STORE=$HOME, a typo naming /tmp): UsageError naming it. A store has tmp/ once written.
+        is_store(store.root, must_exist=False)
     store.sites = tuple(Store(p) for p in site_store_paths(config, store.root))
     enabled, timeout = paths.locks_env()
     enabled = _first(enabled, getattr(config, "locks", None), True)

@@ -57,7 +57,8 @@ def test_info_of_a_store_not_yet_made(env):
 
 
 @pytest.mark.parametrize("command", [["info"], ["du", "--json"], ["verify"], ["verify", "--repair"],
-                                     ["gc", "--dry-run"], ["gc"]])
+                                     ["gc", "--dry-run"], ["gc"], ["ls"], ["ls", "--json"],
+                                     ["rm", "a" * 40], ["rm", "--dry-run", "demo:Basset"]])
 def test_store_commands_refuse_what_is_not_a_store(env, tmp_path, command):
     typo = dict(env, KIPOI_STORE=str(tmp_path / "typo"))
     r = kipoi("store", *command, env=typo)
@@ -71,6 +72,30 @@ def test_store_commands_refuse_what_is_not_a_store(env, tmp_path, command):
     assert "%s is not a kipoi store" % home in r.stderr and (home / "notes.txt").exists()
     r = kipoi("store", *command, env=dict(env, KIPOI_STORE=str(home / "notes.txt")))
     assert r.returncode == 2 and "it is a file, not a directory" in r.stderr
+
+
+def test_resolving_and_importing_never_make_a_store_of_a_folder_holding_other_things(env, tmp_path):
+    from kipoi_store.demo import DEMO_ROOT
+
+    assert kipoi("source", "add", "demo", str(DEMO_ROOT), env=env).returncode == 0
+    bundle = tmp_path / "demo.tar"
+    exported = kipoi("store", "export", "-o", str(bundle), "demo:Basset", env=env)
+    assert exported.returncode == 0, exported.stderr
+    home = tmp_path / "mine"
+    (home / "notes.txt").parent.mkdir()
+    (home / "notes.txt").write_text("mine")
+    mine = dict(env, KIPOI_STORE=str(home))
+    for command in (["source", "resolve", "demo:Basset"], ["source", "pin", "demo:Basset"],
+                    ["store", "export", "-o", str(tmp_path / "x.tar"), "demo:Basset"],
+                    ["store", "import", str(bundle)]):
+        r = kipoi(*command, env=mine)
+        assert (r.returncode, r.stdout) == (2, ""), command
+        assert r.stderr == "kipoi: error: %s is not a kipoi store: it holds none of objects/, snapshots/, " \
+            "manifests/ (check KIPOI_STORE)\n" % home
+    assert os.listdir(home) == ["notes.txt"]
+    new = dict(env, KIPOI_STORE=str(tmp_path / "new"))  # a store not there yet is made, as it was
+    assert kipoi("store", "import", str(bundle), env=new).returncode == 0
+    assert kipoi("source", "resolve", "--offline", "demo:Basset", env=new).returncode == 0
 
 
 def test_saved_counts_each_file_of_a_snapshot_once_however_many_group_models_hold_it(env, store):

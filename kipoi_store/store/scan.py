@@ -13,7 +13,8 @@ from typing import Optional
 from kipoi_store.errors import UsageError
 
 # What a store's root holds (any one of them makes a directory a store).
-STORE_ENTRIES = frozenset(("objects", "snapshots", "manifests", "tmp", "cache", "git", "link-mode"))
+STORE_ENTRIES = frozenset(("objects", "snapshots", "manifests", "tmp", "cache", "git", "link-mode", "locks",
+                           "shared"))
 
 
 def walk_files(path):

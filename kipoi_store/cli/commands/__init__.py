@@ -14,17 +14,18 @@ def load_config():
     return loaded
 
 
-def existing_store():
+def existing_store(new_ok=False):
     """(the store the store commands look at, whether it exists yet). The default store may not
-    exist yet (nothing resolved so far); one named by KIPOI_STORE must, and whatever is there must
-    be a store: otherwise UsageError, so `KIPOI_STORE=/typo kipoi store verify` never says "fine"."""
+    exist yet (nothing resolved so far); one named by KIPOI_STORE must, unless `new_ok` (a command
+    that fills a new store), and whatever is there must be a store: otherwise UsageError, so
+    `KIPOI_STORE=/typo kipoi store verify` never says "fine"."""
     import os
 
     from kipoi_store.store.scan import is_store
     from kipoi_store.store.store import Store
 
     store = Store.default()
-    return store, is_store(store.root, must_exist=bool(os.environ.get("KIPOI_STORE")))
+    return store, is_store(store.root, must_exist=not new_ok and bool(os.environ.get("KIPOI_STORE")))
 
 
 def json_line(record, end="\n"):

@@ -3,8 +3,8 @@
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store
 from kipoi_store.store.bundleimport import import_bundle
-from kipoi_store.store.store import Store
 
 SUMMARY = "Import models from a tar bundle or a mirror directory into the store"
 
@@ -24,7 +24,7 @@ def parser():
 
 def main(argv):
     args = parser().parse_args(argv)
-    store = Store.default()
+    store, _ = existing_store(new_ok=True)  # into a new store (an air-gapped site's first)
     done = import_bundle(store, args.bundle)
     for label in done.published:
         sys.stdout.write(label + "\n")

@@ -5,8 +5,8 @@ import sys
 import time
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store
 from kipoi_store.cli.commands.store_info import human
-from kipoi_store.store.store import Store
 from kipoi_store.store.usage import scan_usage
 
 SUMMARY = "List the models (or snapshots) in the store with their size and last use"
@@ -46,7 +46,8 @@ def iso(stamp):
 
 def main(argv):
     args = parser().parse_args(argv)
-    models, snapshots = scan_usage(Store.default())
+    store, _ = existing_store()
+    models, snapshots = scan_usage(store)
     size = str if args.bytes else human
     if args.snapshots:
         rows = _order(snapshots, args.sort, lambda r: r.key.encode())

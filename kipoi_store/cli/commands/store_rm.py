@@ -5,10 +5,10 @@ import re
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import existing_store
 from kipoi_store.cli.commands.store_info import human
 from kipoi_store.errors import EXIT_OK, KipoiError
 from kipoi_store.store.remove import execute_removal, plan_removal
-from kipoi_store.store.store import Store
 
 SUMMARY = "Remove models or snapshots from the store (shared files stay)"
 _KEY = re.compile(r"(?P<key>[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64})(?:/(?P<model>.+))?\Z")
@@ -52,7 +52,7 @@ def _targets(args, store):
 
 def main(argv):
     args = parser().parse_args(argv)
-    store = Store.default()
+    store, _ = existing_store()
     targets, errors = _targets(args, store)
     try:
         if targets:
