@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from kipoi_store.errors import UsageError
+
 
 def expand(path):
     """Expand `~` and environment variables in a configured path."""
@@ -52,13 +54,14 @@ def site_stores_env(env=None):
 
 
 def locks_env(env=None):
-    """(locks on?, wait bound in seconds) as KIPOI_LOCKS and KIPOI_LOCK_TIMEOUT set them, each
-    None when unset; a timeout that is not a number is None too (the config's, or the default)."""
+    """Whether KIPOI_LOCKS turns download locks on (True) or off (False); None when unset. A word
+    that says neither is a UsageError naming it."""
     env = os.environ if env is None else env
-    text = env.get("KIPOI_LOCKS", "").strip().lower()
-    enabled = None if not text else text not in ("0", "false", "no", "off")
-    try:
-        timeout = float(env["KIPOI_LOCK_TIMEOUT"])
-    except (KeyError, ValueError):
-        timeout = None
-    return enabled, timeout
+    text = env.get("KIPOI_LOCKS", "").strip()
+    if not text:
+        return None
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise UsageError("KIPOI_LOCKS=%s: expected 1 or 0 (true or false, on or off)" % text)

@@ -35,7 +35,10 @@ def open_store(config, warn=None):
         # (KIPOI_STORE=$HOME, a typo naming /tmp): UsageError naming it. A store has tmp/ once written.
         is_store(store.root, must_exist=False)
     store.sites = tuple(Store(p) for p in site_store_paths(config, store.root))
-    enabled, timeout = paths.locks_env()
+    from kipoi_store.config.schema import env_seconds
+
+    enabled = paths.locks_env()
+    timeout = env_seconds("KIPOI_LOCK_TIMEOUT", allow_zero=True)
     enabled = _first(enabled, getattr(config, "locks", None), True)
     timeout = _first(timeout, getattr(config, "lock_timeout", None), DEFAULT_TIMEOUT)
     store.locks = Locks(store.root / "locks", enabled=enabled, timeout=timeout, warn=warn)

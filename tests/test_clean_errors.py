@@ -115,3 +115,21 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_a_message(local_source
     r = shell("exec capsh --drop=cap_dac_override,cap_dac_read_search,cap_fowner -- -c "
               "'kipoi source resolve lab:M'", local_source)
     assert "M/\\xff\\xfe.bin': Permission denied" in clean_failure(r)
+
+
+@pytest.mark.parametrize("variable, value, says", [
+    ("KIPOI_LOCKS", "maybe", "KIPOI_LOCKS=maybe: expected 1 or 0"),
+    ("KIPOI_LOCK_TIMEOUT", "soon", "KIPOI_LOCK_TIMEOUT=soon: expected seconds"),
+    ("KIPOI_READ_TIMEOUT", "0", "KIPOI_READ_TIMEOUT=0: must be more than 0 seconds"),
+    ("KIPOI_CONNECT_TIMEOUT", "-1", "KIPOI_CONNECT_TIMEOUT=-1: expected seconds"),
+    ("KIPOI_MIRROR_TIMEOUT", "ten", "KIPOI_MIRROR_TIMEOUT=ten: expected seconds"),
+])
+def test_a_bad_environment_value_is_named_never_taken_for_the_default(kipoi_env, kipoi_repo, tmp_path,
+                                                                        variable, value, says):
+    assert run_kipoi("kipoi", "source", "add", "lab", kipoi_repo.http_url, env=kipoi_env).returncode == 0
+    env = dict(kipoi_env, KIPOI_STORE_MIRRORS=str(tmp_path / "mirror"), **{variable: value})
+    spec = "lab:Basset@%s" % kipoi_repo.head  # pinned: the mirror is asked first, then the remote
+    said = clean_failure(run_kipoi("kipoi", "source", "resolve", spec, env=env), code=2)
+    # Settings of the whole run fail before any spec; the network's as the spec needs them.
+    assert said.startswith("kipoi: error: " + ("" if "LOCK" in variable else spec + ": ") + says), said
+    assert not (tmp_path / "home" / ".kipoi" / "store" / "snapshots").exists()

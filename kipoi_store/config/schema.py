@@ -158,6 +158,21 @@ def parse_duration(text):
     return seconds
 
 
+def env_seconds(name, env=None, allow_zero=False):
+    """Seconds the environment variable `name` sets, None when unset or empty. A value that is no
+    duration (or 0 unless `allow_zero`) is a UsageError naming the variable, never the default."""
+    text = (os.environ if env is None else env).get(name, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = parse_duration(text)
+    except UsageError:
+        raise UsageError("%s=%s: expected seconds or e.g. 30s, 2m" % (name, text)) from None
+    if seconds == 0 and not allow_zero:
+        raise UsageError("%s=%s: must be more than 0 seconds" % (name, text))
+    return seconds
+
+
 def format_duration(seconds):
     """The shortest exact `2d`/`1h`/`15m`/`30s` form of a duration; `never` for None."""
     if seconds is None:

@@ -9,10 +9,8 @@ off, since the read timeout is between bytes, not for the whole transfer.
 """
 
 import math
-import os
 
-from kipoi_store.config.schema import parse_duration
-from kipoi_store.errors import UsageError
+from kipoi_store.config.schema import env_seconds
 
 DEFAULT_CONNECT = 10.0
 DEFAULT_READ = 30.0
@@ -28,23 +26,10 @@ def configure(connect=None, read=None):
     _configured["read"] = read
 
 
-def _from_env(name):
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        seconds = parse_duration(text)
-    except UsageError:
-        raise UsageError("%s=%s: expected seconds or e.g. 30s, 2m" % (name, text)) from None
-    if seconds <= 0:
-        raise UsageError("%s=%s: must be more than 0 seconds" % (name, text))
-    return seconds
-
-
 def timeouts():
     """(connect, read) seconds, as requests takes them."""
-    connect = _from_env(ENV_CONNECT) or _configured["connect"] or DEFAULT_CONNECT
-    read = _from_env(ENV_READ) or _configured["read"] or DEFAULT_READ
+    connect = env_seconds(ENV_CONNECT) or _configured["connect"] or DEFAULT_CONNECT
+    read = env_seconds(ENV_READ) or _configured["read"] or DEFAULT_READ
     return (connect, read)
 
 

@@ -17,6 +17,7 @@ import os
 import threading
 from urllib.parse import quote, unquote, urlsplit
 
+from kipoi_store.config.schema import env_seconds
 from kipoi_store.errors import IntegrityError
 from kipoi_store.net.http import Sessions, network_errors, why
 from kipoi_store.net.urls import short_url
@@ -41,12 +42,7 @@ def configured(config, env=None):
 
 
 def timeout_from_env(env=None):
-    env = os.environ if env is None else env
-    try:
-        value = float(env.get("KIPOI_MIRROR_TIMEOUT") or DEFAULT_TIMEOUT)
-    except ValueError:
-        value = DEFAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_TIMEOUT
+    return env_seconds("KIPOI_MIRROR_TIMEOUT", env) or DEFAULT_TIMEOUT
 
 
 class Mirror:
