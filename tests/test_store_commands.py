@@ -196,3 +196,24 @@ def test_store_commands_are_listed_with_their_summaries(env):
     assert r.returncode == 0
     for verb in ("du", "gc", "info", "verify"):
         assert "store %s" % verb in r.stdout
+
+
+@pytest.mark.parametrize("command, says", [
+    (["export", "-o", "{tmp}/no/such/x.tar", "demo:Basset"],
+     "-o {tmp}/no/such/x.tar: no such directory {tmp}/no/such"),
+    (["export", "-o", "{tmp}", "demo:Basset"],
+     "-o {tmp}: is a directory (use --mirror DIR to write a mirror)"),
+    (["export", "--mirror", "{tmp}/file", "demo:Basset"], "--mirror {tmp}/file: is a file, not a directory"),
+    (["init", "{tmp}/file"], "cannot make a store at {tmp}/file: it is a file"),
+    (["init", "{tmp}"], "cannot make a store at {tmp}: it holds other things"),
+])
+def test_export_and_init_refuse_a_destination_they_cannot_use_before_any_work(env, tmp_path, command, says):
+    from kipoi_store.demo import DEMO_ROOT
+
+    assert kipoi("source", "add", "demo", str(DEMO_ROOT), env=env).returncode == 0
+    (tmp_path / "file").write_text("mine")
+    r = kipoi("store", *[arg.format(tmp=tmp_path) for arg in command], env=env)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.startswith("kipoi: error: " + says.format(tmp=tmp_path)) and r.stderr.count("\n") == 1
+    assert not Path(env["KIPOI_STORE"]).exists()  # nothing was resolved first
+    assert (tmp_path / "file").read_text() == "mine"

@@ -38,6 +38,7 @@ def main(argv):
     specs = list(args.specs) + (read_specs(sys.stdin, args.null) if args.stdin else [])
     if not specs:
         p.error("no spec given (name one, or use --stdin)")
+    _check_destination(args)  # before any download: a typo in -o is not found at the end
     run = Run(args)
     export = Export(run.store)
     pinned, worst = [], EXIT_OK
@@ -90,11 +91,23 @@ def _add(run, export, text, args):
     return resolution.pinned or text
 
 
+def _check_destination(args):
+    if args.mirror:
+        if os.path.exists(args.mirror) and not os.path.isdir(args.mirror):
+            raise UsageError("--mirror %s: is a file, not a directory" % args.mirror)
+        return
+    if args.output == "-":
+        return
+    target = os.path.abspath(os.path.expanduser(args.output))
+    if os.path.isdir(target):
+        raise UsageError("-o %s: is a directory (use --mirror DIR to write a mirror)" % args.output)
+    if not os.path.isdir(os.path.dirname(target)):
+        raise UsageError("-o %s: no such directory %s" % (args.output, os.path.dirname(target)))
+
+
 def _write_tar_file(store, export, output):
     """The bundle is written beside its final name and renamed: never a half bundle under it."""
     target = os.path.abspath(os.path.expanduser(output))
-    if os.path.isdir(target):
-        raise UsageError("-o %s: is a directory (use --mirror DIR to write a mirror)" % output)
     from kipoi_store.store.staging import new_name, unlink_quiet
 
     tmp = os.path.join(os.path.dirname(target), ".%s.%s.tmp" % (os.path.basename(target), new_name()))

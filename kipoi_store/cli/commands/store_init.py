@@ -23,6 +23,22 @@ def parser():
     return p
 
 
+def _check_place(path):
+    """A store is made in a new or empty folder, or an existing store is adjusted: never a file or
+    a folder holding other things (`kipoi store init ~`)."""
+    from kipoi_store.store.scan import STORE_ENTRIES
+
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise UsageError("cannot make a store at %s: it is a file" % path) from None
+    if names and not STORE_ENTRIES.intersection(names):
+        raise UsageError("cannot make a store at %s: it holds other things (a store is made in a new "
+                         "or empty folder)" % path)
+
+
 def main(argv):
     args = parser().parse_args(argv)
     if args.group and not args.shared:
@@ -31,6 +47,7 @@ def main(argv):
     from kipoi_store.store.init import init_store
 
     path = os.path.abspath(expand(args.path))
+    _check_place(path)
     if args.group:
         import grp
 
