@@ -471,3 +471,24 @@ def test_gc_collects_a_dead_process_leftovers(store):
     plan = gc_plan(store, set(), keep_days=30)
     assert [(i.kind, i.bytes) for i in plan.items] == [("tmp", 100)]
     assert gc_execute(store, plan) == 100 and not leftover.exists()
+
+
+def test_write_atomic_sets_the_mode_whatever_the_umask_and_leaves_nothing_when_it_fails(tmp_path):
+    from kipoi_store.store.staging import write_atomic
+
+    target = tmp_path / "f"
+    old = os.umask(0o077)
+    try:
+        write_atomic(target, b"one", 0o644)
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"one" and stat.S_IMODE(target.stat().st_mode) == 0o644
+
+    def half_then_fail(f):
+        f.write(b"tw")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError):
+        write_atomic(target, half_then_fail)
+    assert target.read_bytes() == b"one"  # the old file, never a part of the new
+    assert os.listdir(tmp_path) == ["f"]

@@ -81,11 +81,10 @@ class BareClone:
         return self._state
 
     def _save(self):
+        from kipoi_store.store.staging import write_atomic
+
         state = self._load()
-        tmp = self.git_dir / ("%s.%d.%s.tmp" % (STATE, os.getpid(), os.urandom(4).hex()))
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(state, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.git_dir / STATE)
+        write_atomic(self.git_dir / STATE, json.dumps(state, indent=1, sort_keys=True).encode())
 
     def _remember(self, key, commit):
         # Re-read first: another process may have learnt other refs meanwhile (last writer wins

@@ -11,8 +11,6 @@ the trees through the cat-file process instead would save this one process, but 
 kipoi/models-sized commit, 2,300 trees, it took 36 ms against 15 ms for `git ls-tree`.)
 """
 
-import os
-
 from kipoi_store.git import cli
 from kipoi_store.errors import NotFoundError
 from kipoi_store.tree import DIR, FILE, LINK, Tree, basename, join, parent, sort_key, split
@@ -65,16 +63,13 @@ class GitTree(Tree):
         data = cli.run(self.remote.git_dir,
                           ["ls-tree", "-r", "-t", "-z", "--full-tree", "--end-of-options", self.commit],
                           what="ls-tree %s in %s" % (self.commit[:12], self.remote.display_url))
-        tmp = cache.with_name("%s.%d.%s.tmp" % (self.commit, os.getpid(), os.urandom(4).hex()))
+        from kipoi_store.store.staging import write_atomic
+
         try:
             cache.parent.mkdir(exist_ok=True)
-            tmp.write_bytes(data)
-            os.replace(tmp, cache)
+            write_atomic(cache, data)
         except OSError:  # a store we cannot write: listed again next time, which is only slower
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+            pass
         return data
 
     @property

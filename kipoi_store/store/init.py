@@ -13,6 +13,7 @@ import stat
 
 from kipoi_store.store.objects import SHARED_FILE, SHARED_MODES
 from kipoi_store.store.scan import walk_files
+from kipoi_store.store.staging import write_atomic
 
 LAYOUT = ("objects/sha256", "snapshots", "manifests", "tmp")
 GROUP_DIR = stat.S_ISGID | stat.S_IRWXG
@@ -33,12 +34,7 @@ def init_store(root, shared=None):
         os.makedirs(os.path.join(root, sub), exist_ok=True)
     if not shared:
         return refused
-    path = os.path.join(root, SHARED_FILE)
-    tmp = "%s.%d.tmp" % (path, os.getpid())
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(shared + "\n")
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(root, SHARED_FILE), (shared + "\n").encode("ascii"), 0o644)
     for folder, dirs, _ in os.walk(root):
         for name in dirs:
             p = os.path.join(folder, name)

@@ -44,14 +44,9 @@ def open_private(path):
 def write_private(path, data):
     """Write `data` to `path` atomically, readable and writable by us only (best effort: a cache
     that cannot be written is just not kept)."""
-    tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
+    from kipoi_store.store.staging import write_atomic
+
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_atomic(path, data, 0o600)
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass

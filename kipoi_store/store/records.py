@@ -48,19 +48,14 @@ class Records:
         return value
 
     def put(self, key, value):
+        from kipoi_store.store.staging import write_atomic
+
         path, text = self._path(key)
-        tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
         try:
             os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(marshal.dumps((text, value)))
-            os.replace(tmp, path)
+            write_atomic(path, marshal.dumps((text, value)))
         except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            # A read-only store still resolves; it just takes the cold path next time.
+            pass  # A read-only store still resolves; it just takes the cold path next time.
 
     def items(self):
         """Every readable record as (key tuple, value), in no particular order."""

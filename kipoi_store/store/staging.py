@@ -99,6 +99,25 @@ def unlink_quiet(path):
         pass
 
 
+def write_atomic(path, data, mode=None):
+    """Write `data` (bytes, or a function given the open binary file) to `path` through a file
+    beside it and one rename: a reader finds the old file or the new one, never a part. `mode`
+    (e.g. 0o600, 0o644) is set whatever the umask; the file beside it goes whatever fails."""
+    tmp = "%s.%s.tmp" % (os.fspath(path), new_name())
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            if callable(data):
+                data(f)
+            else:
+                f.write(data)
+        os.replace(tmp, path)
+    finally:
+        unlink_quiet(tmp)
+
+
 def stale_entries(tmp_dir, max_age=TMP_MAX_AGE):
     """Paths of the tmp_dir entries whose owner died on this host, or that are older than
     `max_age` seconds and not owned by a live process here."""

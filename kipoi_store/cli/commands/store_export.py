@@ -107,14 +107,9 @@ def _check_destination(args):
 
 def _write_tar_file(store, export, output):
     """The bundle is written beside its final name and renamed: never a half bundle under it."""
-    target = os.path.abspath(os.path.expanduser(output))
-    from kipoi_store.store.staging import new_name, unlink_quiet
+    from kipoi_store.store.staging import write_atomic
 
-    tmp = os.path.join(os.path.dirname(target), ".%s.%s.tmp" % (os.path.basename(target), new_name()))
-    try:
-        with open(tmp, "xb") as f:
-            done = export.write_tar(f)
-        os.replace(tmp, target)
-    finally:
-        unlink_quiet(tmp)
-    return done, target
+    target = os.path.abspath(os.path.expanduser(output))
+    done = []
+    write_atomic(target, lambda f: done.append(export.write_tar(f)))
+    return done[0], target
