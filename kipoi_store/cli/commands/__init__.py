@@ -28,11 +28,15 @@ def existing_store(new_ok=False):
     return store, is_store(store.root, must_exist=not new_ok and bool(os.environ.get("KIPOI_STORE")))
 
 
-def json_line(record, end="\n"):
-    """One result as JSON Lines: one object on one line, keys sorted (every command's --json)."""
+def json_text(record):
+    """One result as a JSON Lines object: on one line, keys sorted (every command's --json)."""
     import json  # only for --json
 
-    sys.stdout.write(json.dumps(record, sort_keys=True, default=str) + end)
+    return json.dumps(record, sort_keys=True, default=str)
+
+
+def json_line(record, end="\n"):
+    sys.stdout.write(json_text(record) + end)
 
 
 def source_fields(source):

@@ -13,6 +13,7 @@ has no versions; no retry can make it work), without materialising anything.
 from kipoi_store.cli import boundary
 from kipoi_store import spec as specmod
 from kipoi_store.errors import UsageError
+from kipoi_store.cli.commands import json_text
 from kipoi_store.cli.commands.specs import add_spec_options, run_specs
 
 SUMMARY = "Print the commit-pinned form of model specs"
@@ -48,9 +49,7 @@ def output(run, text):
     pinned = pin(run.resolver, run.config, text)
     if not run.args.json:
         return pinned
-    import json  # only for --json
-
-    return json.dumps({"spec": text, "pinned": pinned}, sort_keys=True)
+    return json_text({"spec": text, "pinned": pinned})
 
 
 def main(argv):

@@ -1,8 +1,7 @@
 """kipoi source resolve: specs in, one absolute model directory (or JSON object) out per spec."""
 
-import json
-
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import json_text
 from kipoi_store.cli.commands.specs import add_spec_options, run_specs
 
 SUMMARY = "Resolve model specs to verified local directories in the store"
@@ -33,7 +32,7 @@ def output(run, text, resolution, files):
     record = dict(resolution.as_json(), spec=text, path=resolution.model)
     if files is not None:
         record["files"] = files
-    return json.dumps(record, sort_keys=True)
+    return json_text(record)
 
 
 def resolve_one(run, text, files=False, examples=False, progress=False):

@@ -4,6 +4,7 @@ one loop that prints good results, reports bad specs on stderr and returns the w
 import sys
 
 from kipoi_store.cli import boundary
+from kipoi_store.cli.commands import json_line
 from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError
 
 
@@ -67,9 +68,7 @@ def run_specs(parser, argv, handle):
 
     def failed(text, message, code):
         if as_json:
-            import json  # here: a warm batch without --json does without it
-
-            out.write(json.dumps({"spec": text, "error": message, "exit": code}, sort_keys=True) + end)
+            json_line({"spec": text, "error": message, "exit": code}, end)
         return code
 
     try:

@@ -1,11 +1,10 @@
 """kipoi store ls: which models and snapshots take the space, and when each was last used."""
 
-import json
 import sys
 import time
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import existing_store
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.cli.commands.store_info import human
 from kipoi_store.store.usage import scan_usage
 
@@ -63,7 +62,7 @@ def main(argv):
                 record["models"] = list(r.models)
             else:
                 record.update(model=r.model, files=r.files)
-            out.write(json.dumps(record, sort_keys=True) + "\n")
+            json_line(record)
             continue
         what = "%s\t%s" % (r.key, ",".join(r.models)) if args.snapshots else "%s/%s" % (r.key, r.model)
         out.write("%s\t%s\t%s\t%s\n" % (size(r.size), size(r.unique), _when(r.last_used), what))

@@ -1,11 +1,10 @@
 """kipoi store rm: remove models (or whole snapshots) from the store, keeping what others share."""
 
-import json
 import re
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands import existing_store
+from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.cli.commands.store_info import human
 from kipoi_store.errors import EXIT_OK, KipoiError
 from kipoi_store.store.remove import execute_removal, plan_removal
@@ -69,8 +68,8 @@ def _remove(args, store, targets):
     out = sys.stdout
     for r in plan.removals:
         if args.json:
-            out.write(json.dumps({"key": r.key, "models": list(r.models), "snapshot_removed": r.whole,
-                                  "dry_run": args.dry_run}, sort_keys=True) + "\n")
+            json_line({"key": r.key, "models": list(r.models), "snapshot_removed": r.whole,
+                       "dry_run": args.dry_run})
         elif r.whole:
             out.write(r.key + "\n")
         else:
