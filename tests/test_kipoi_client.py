@@ -21,9 +21,9 @@ import pytest
 import kipoi_models
 from conftest import BIN, run_kipoi
 from fileserver import FileServer
+from users import bound_by_modes
 
 REPO = Path(__file__).resolve().parent.parent
-DROP = "cap_dac_override,cap_dac_read_search,cap_fowner"
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +114,8 @@ def store_state(store):
 
 
 def as_kipoi_user(zoo, command, cwd):
-    """Run shell `command` as root without CAP_DAC_OVERRIDE and friends: file modes bind."""
-    return subprocess.run(["capsh", "--drop=" + DROP, "--", "-c", command], env=zoo.kipoi_env, cwd=cwd,
+    """Run shell `command` as a process file modes bind (root without CAP_DAC_OVERRIDE and friends)."""
+    return subprocess.run(bound_by_modes(command), env=zoo.kipoi_env, cwd=cwd,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -18,18 +18,15 @@ import pytest
 
 from .conftest import BIN
 from .fileserver import FileServer
+from .users import bound_by_modes
 from .test_store_concurrency import PUBLISHER, model
 
 KEY = "ab" * 20
-DROP = "cap_dac_override,cap_dac_read_search,cap_fowner"
 
 
 def unprivileged_argv(argv):
-    """`argv` run as a process for which file modes bite: root without the capabilities that
-    bypass them, or the user running the tests."""
-    if os.geteuid() != 0:
-        return [str(a) for a in argv]
-    return ["capsh", "--drop=" + DROP, "--", "-c", shlex.join(str(a) for a in argv)]
+    """`argv` run as a process for which file modes bite (tests/users.py)."""
+    return bound_by_modes(shlex.join(str(a) for a in argv))
 
 
 def unprivileged(argv, env=None):

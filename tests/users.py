@@ -3,6 +3,7 @@
     alice = user("kst-alice", groups=["kst-lab"])       # useradd/groupadd, once per machine
     r = alice.kipoi("source", "resolve", "lab:X", env=env, umask=0o077)
     r = bob.kipoi("source", "resolve", "lab:X", env=env, read_only=[site])   # a real EROFS mount
+    subprocess.run(bound_by_modes("kipoi source resolve lab:X"), ...)   # root, modes binding
 
 Commands run under `setpriv --reuid --regid --groups` (no capabilities left), optionally inside
 `unshare -m` with read-only bind mounts that vanish with the process. The interpreter is the
@@ -23,6 +24,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = "/usr/bin/python3.11"
+
+
+# The capabilities that let root ignore file modes: without them root's reads and writes are
+# checked as anyone's.
+DROP = "cap_dac_override,cap_dac_read_search,cap_fowner"
+
+
+def bound_by_modes(script):
+    """argv running shell `script` as a process file modes bind: root without DROP (capsh), or the
+    user running the tests when that is not root."""
+    if os.geteuid() != 0:
+        return ["sh", "-c", script]
+    return ["capsh", "--drop=" + DROP, "--", "-c", script]
 
 
 def need_real_users():
