@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from kipoi_store.store.scan import read_manifest, walk_files
+from kipoi_store.store.scan import file_inodes, read_manifest, walk_files
 from kipoi_store.store.store import Store
 
 
@@ -66,13 +66,7 @@ def store_info(store: Store) -> StoreInfo:
                     continue
                 counted.add((key, rel))
                 logical += sizes[value]
-                for p in (root / rel, store.object_path(value, rel in executable)):
-                    try:
-                        st = os.lstat(p)
-                    except (OSError, ValueError):
-                        continue
-                    if stat.S_ISREG(st.st_mode):
-                        used[(st.st_dev, st.st_ino)] = st.st_size
+                used.update(file_inodes(store, root, rel, value, rel in executable))
     stored = sum(used.values())
     return StoreInfo(store.root, store.recorded_link_mode(), snapshots, models, n_objects, total,
                      object_bytes, logical, max(0, logical - stored))

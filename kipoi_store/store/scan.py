@@ -56,6 +56,20 @@ def is_store(root, must_exist) -> bool:
     return bool(names)
 
 
+def file_inodes(store, root, rel, digest, executable):
+    """{(st_dev, st_ino): size} of the regular files holding one manifest file: its path `rel` in
+    the snapshot at `root` and its object (one inode when hardlinked, two in copy mode)."""
+    found = {}
+    for p in (root / rel, store.object_path(digest, executable)):
+        try:
+            st = os.lstat(p)
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found[(st.st_dev, st.st_ino)] = st.st_size
+    return found
+
+
 def read_manifest(path) -> Optional[dict]:
     """The document of manifest file `path`, or None when it is unreadable or has no files; unlike
     Store.manifest, not checked against its key and name."""

@@ -7,11 +7,10 @@ snapshots. A model's downloaded files (its `<model>#files` manifest) count as pa
 """
 
 import os
-import stat
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from kipoi_store.store.scan import read_manifest
+from kipoi_store.store.scan import file_inodes, read_manifest
 from kipoi_store.store.store import Store
 
 # models/files.py publishes a model's remote files under this manifest name suffix.
@@ -62,13 +61,7 @@ def scan_usage(store: Store):
                 if not isinstance(value, str) or value.startswith("->"):
                     continue
                 files[ident] = files.get(ident, 0) + 1
-                for p in (root / rel, store.object_path(value, rel in executable)):
-                    try:
-                        st = os.lstat(p)
-                    except (OSError, ValueError):
-                        continue
-                    if stat.S_ISREG(st.st_mode):
-                        mine[(st.st_dev, st.st_ino)] = st.st_size
+                mine.update(file_inodes(store, root, rel, value, rel in executable))
             stamps = [os.lstat(path).st_mtime, used.get((key, path.name))]
             last[ident] = max([s for s in stamps if s is not None] + [last.get(ident) or 0.0])
     holders = _holders(inodes.values())
