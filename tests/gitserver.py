@@ -337,12 +337,13 @@ HISTORY = [
 
 
 def build_kipoi_repo(bare, lfs=False, lfs_url="http://127.0.0.1:9/placeholder/info/lfs",
-                     allow_filter=True, history=HISTORY, work=None):
+                     allow_filter=True, history=HISTORY, work=None, push_lfs=False):
     """Build a kipoi-shaped repository with the real git CLI (and `git lfs` when `lfs`).
 
     Returns a FixtureRepo. With `lfs`, `*.h5` and `*.weights` files are LFS objects: their pointers
     are committed and their bytes are copied into `<bare>/lfs/objects` (where git-lfs keeps them,
-    so a `file://` remote has them) and listed in `lfs_objects`; `lfs.url` is a placeholder.
+    so a `file://` remote has them) and listed in `lfs_objects`; `lfs.url` is a placeholder unless
+    given. `push_lfs`: the real `git lfs push --all` also uploads them to the LFS server at `lfs_url`.
     """
     bare = Path(bare)
     if work is None:
@@ -386,6 +387,8 @@ def build_kipoi_repo(bare, lfs=False, lfs_url="http://127.0.0.1:9/placeholder/in
             for f in src.rglob("*"):
                 if f.is_file():
                     lfs_objects[f.name] = f.read_bytes()
+    if push_lfs:
+        git(work, "lfs", "push", "--all", str(bare))
     return FixtureRepo(bare=bare, work=work, commits=commits, tags=tags,
                        branches={"main": commits[-1], "old": commits[0]}, lfs_objects=lfs_objects)
 

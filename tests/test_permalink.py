@@ -264,16 +264,9 @@ def test_one_clone_shared_with_a_git_source_holding_one_commit_and_one_models_fi
 
 
 def test_lfs_weights_come_through_a_permalink(git_server, giftless_server, kipoi_env, tmp_path):
-    import subprocess
-
-    from .gitserver import git_env
-
     lfs_url = giftless_server.lfs_url("kipoi/models-%s" % tmp_path.name)
     repo = build_kipoi_repo(git_server.root / "kipoi" / "models.git", work=tmp_path / "work",
-                            lfs=True, lfs_url=lfs_url)
-    push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
-                          env=git_env(), capture_output=True, text=True)
-    assert push.returncode == 0, push.stderr
+                            lfs=True, lfs_url=lfs_url, push_lfs=True)
     configure(kipoi_env, git_server.url)
     [record] = resolve_json(kipoi_env, "github-permalink:kipoi/models/blob/%s/rbp_eclip/UPF1/"
                             "model.weights" % repo.commits[0])

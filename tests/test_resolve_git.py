@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_kipoi
-from .gitserver import GitHTTPServer, add_commit, build_kipoi_repo, git_env
+from .gitserver import GitHTTPServer, add_commit, build_kipoi_repo
 
 
 @pytest.fixture
@@ -21,10 +21,7 @@ def lab(tmp_path, giftless_server, kipoi_env):
     """A private git server holding `lab.git` (LFS weights in giftless), configured as source `lab`."""
     server = GitHTTPServer(tmp_path / "served").start()
     lfs_url = giftless_server.lfs_url("lab/models-%s" % tmp_path.name)
-    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url)
-    push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
-                          env=git_env(), capture_output=True, text=True)
-    assert push.returncode == 0, push.stderr
+    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url, push_lfs=True)
     repo.http_url = server.repo_url("lab.git")
     r = run_kipoi("kipoi", "source", "add", "lab", repo.http_url, "--type", "git-lfs", env=kipoi_env)
     assert r.returncode == 0, r.stderr

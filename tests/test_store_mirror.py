@@ -19,7 +19,7 @@ import pytest
 from conftest import run_kipoi
 from fileserver import FileServer
 from giftless import Giftless, giftless_venv
-from gitserver import HISTORY, GitHTTPServer, build_kipoi_repo, git_env
+from gitserver import HISTORY, GitHTTPServer, build_kipoi_repo
 from mirrorfaults import FAULTS, FaultMirror
 from nginx import Nginx, nginx_binary
 
@@ -95,10 +95,7 @@ def lab(tmp_path_factory):
                   "Remote/model.py": "class Model:\n    pass\n"}
         repo = build_kipoi_repo(git_server.root / "lab.git", lfs=True,
                                 lfs_url=giftless.lfs_url("lab/models"),
-                                history=HISTORY + [("a model with remote weights", remote)])
-        push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
-                              env=git_env(), capture_output=True, text=True)
-        assert push.returncode == 0, push.stderr
+                                history=HISTORY + [("a model with remote weights", remote)], push_lfs=True)
         config = ("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
                   "    local_path: ~/.kipoi/models/lab\n    auto_update: true\n"
                   % git_server.repo_url("lab.git"))

@@ -7,11 +7,10 @@ configures nothing.
 """
 
 import json
-import subprocess
 
 import pytest
 
-from .gitserver import GitHTTPServer, build_kipoi_repo, git_env
+from .gitserver import GitHTTPServer, build_kipoi_repo
 from .test_store_other_users import alice, base, bob  # noqa: F401 - fixtures
 from .users import home_of, inodes
 
@@ -23,10 +22,7 @@ def lab(base, giftless_server):  # noqa: F811 - base is a fixture
     """A git-lfs repository on a private server a test may stop; `.http_url` names it."""
     server = GitHTTPServer(base / "served").start()
     lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
-    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url)
-    push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
-                          env=git_env(), capture_output=True, text=True)
-    assert push.returncode == 0, push.stderr
+    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url, push_lfs=True)
     repo.http_url = server.repo_url("lab.git")
     repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
     yield server, repo
