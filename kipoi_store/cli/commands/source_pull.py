@@ -22,7 +22,7 @@ def parser():
         "first, the original last. Exit status: 0 all done, 1 some failed (not found, network, "
         "wrong content, missing offline), 2 bad input (spec, config)."))
     add_spec_options(p)
-    add_examples_option(p)
+    add_examples_option(p, implies="")  # pull fetches the files anyway
     return p
 
 

@@ -19,10 +19,10 @@ def parser():
     return p
 
 
-def add_examples_option(p):
+def add_examples_option(p, implies=" (implies --files)"):
     p.add_argument("--examples", action="store_true", help=(
-        "also lay out the dataloader's example files and the model's test expectations (implies "
-        "--files), so `kipoi test` and predict_example run offline"))
+        "also lay out the dataloader's example files and the model's test expectations%s, so "
+        "`kipoi test` and predict_example run offline" % implies))
 
 
 def output(run, text, resolution, files):
