@@ -254,7 +254,7 @@ def test_model_file_whose_url_is_gone_comes_from_the_mirror_by_md5(lab, nginx, n
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_hostile_mirror_is_dropped_with_one_warning_and_the_next_one_serves(lab, nginx, node, fault):
     with FaultMirror(lab.mirror, fault, hang=3) as bad:
-        env = dict(node, KIPOI_STORE_MIRRORS="%s %s" % (bad.url, nginx.url), KIPOI_MIRROR_TIMEOUT="1")
+        env = dict(node, KIPOI_STORE_MIRRORS="%s %s" % (bad.url, nginx.url), KIPOI_READ_TIMEOUT="1")
         r = ok("kipoi", "source", "pull", "--json", *lab.pinned, env=env)
         asked, bad_url = list(bad.log), bad.url
     store = Path(node["KIPOI_HOME"]) / "store"
