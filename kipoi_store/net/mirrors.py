@@ -8,9 +8,10 @@
 Mirrors come from KIPOI_STORE_MIRRORS (space-separated; set, even empty, it replaces the config's
 list) or the config's `store_mirrors:`; each is an http(s) URL, a file:// URL or a plain path, asked
 in order. A 404 is a quiet miss. A mirror that cannot be reached, answers 5xx or stalls past the
-connect or read timeout (net/limits.py: the same settings as every other transfer) is skipped for the
-rest of the run, with one warning; so is one that serves bytes that do not match their digest (they never reach the store:
-add_stream checks them first). Offline, only file and plain-path mirrors are asked.
+connect or read timeout (net/limits.py: the same settings as every other transfer) is skipped
+for the rest of the run, with one warning; so is one that serves bytes that do not match their
+digest (they never reach the store: add_stream checks them first). Offline, only file and
+plain-path mirrors are asked.
 """
 
 import os

@@ -6,7 +6,8 @@ publish under way), every object a kept manifest names, every object added less 
 seconds ago (default GRACE_SECONDS: a resolve may be about to publish it), every object with a
 hardlink outside the snapshots being deleted (a publish building in tmp/, a tree not yet
 manifested), tmp/ entries that are not stale, and download lock files that are held or younger than
-`prune` (locks.py: a lock file is deleted only while gc itself holds it). gc_execute re-checks each item before deleting.
+`prune` (locks.py: a lock file is deleted only while gc itself holds it). gc_execute re-checks
+each item before deleting.
 
 An object's age is its mtime, set when its bytes arrived. Not its ctime: linking or unlinking a
 snapshot's hardlinks moves that, so deleting a snapshot used to make its objects look young again.
