@@ -28,31 +28,28 @@ def with_remote_files(model, path, url):
 
 
 @pytest.fixture
-def files():
-    """Where the models' remote files (weights on Zenodo, say) are served from."""
-    with FileServer() as server:
-        for path, data in ZENODO.items():
-            server.add(path, data)
-        yield server
-
-
-@pytest.fixture
-def lab(base, giftless_server, files):  # noqa: F811 - base is a fixture
+def lab(base, giftless_server):  # noqa: F811 - base is a fixture
     """A git-lfs repository on a private server a test may stop; `.http_url` names it. Its last
-    commit adds two models naming remote files: `Remote` and `Pulled`."""
-    server = GitHTTPServer(base / "served").start()
-    lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
-    remote = dict(with_remote_files("Remote", "/zenodo/1/remote.h5", files.url("/zenodo/1/remote.h5")),
-                  **with_remote_files("Pulled", "/zenodo/2/pulled.h5", files.url("/zenodo/2/pulled.h5")))
-    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url,
-                            history=HISTORY + [("models with remote weights", remote)])
-    push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
-                          env=git_env(), capture_output=True, text=True)
-    assert push.returncode == 0, push.stderr
-    repo.http_url = server.repo_url("lab.git")
-    repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
-    yield server, repo
-    server.stop()
+    commit adds two models naming remote files, `Remote` and `Pulled`, served by `.files`."""
+    with FileServer() as files:
+        for path, data in ZENODO.items():
+            files.add(path, data)
+        remote = dict(with_remote_files("Remote", "/zenodo/1/remote.h5", files.url("/zenodo/1/remote.h5")),
+                      **with_remote_files("Pulled", "/zenodo/2/pulled.h5", files.url("/zenodo/2/pulled.h5")))
+        server = GitHTTPServer(base / "served").start()
+        try:
+            lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
+            repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url,
+                                    history=HISTORY + [("models with remote weights", remote)])
+            push = subprocess.run(["git", "lfs", "push", "--all", str(repo.bare)], cwd=repo.work,
+                                  env=git_env(), capture_output=True, text=True)
+            assert push.returncode == 0, push.stderr
+            repo.http_url = server.repo_url("lab.git")
+            repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
+            repo.files = files
+            yield server, repo
+        finally:
+            server.stop()
 
 
 def resolved(r):
@@ -130,8 +127,9 @@ def site_for_users(base, alice, bob, repo, specs, pulled):  # noqa: F811
 
 
 def test_pulling_files_the_site_lacks_builds_the_model_in_the_users_store_from_the_site(
-        base, alice, bob, lab, files):  # noqa: F811
+        base, alice, bob, lab):  # noqa: F811
     server, repo = lab
+    files = repo.files
     site, user = site_for_users(base, alice, bob, repo, ["lab:Remote"], ["lab:Pulled"])
     [served] = resolved(bob.kipoi("source", "resolve", "--json", "lab:Remote", env=user))
     assert served["directory"] == "%s/snapshots/%s/Remote" % (site, served["commit"])
@@ -158,3 +156,30 @@ def test_pulling_files_the_site_lacks_builds_the_model_in_the_users_store_from_t
     # From now on Remote resolves from bob's store, where its files are.
     [again] = resolved(bob.kipoi("source", "resolve", "--json", "lab:Remote", env=user, read_only=[site]))
     assert again["directory"] == own + "Remote"
+
+
+def test_a_commit_the_sites_clone_holds_is_built_from_its_objects_with_the_git_server_stopped(
+        base, alice, bob, lab):  # noqa: F811
+    server, repo = lab
+    site, user = site_for_users(base, alice, bob, repo,
+                                ["lab:rbp_eclip/XRCC6", "lab:rbp_eclip/UPF1@v0.2"], [])
+    before = inodes(site)
+    server.stop()
+    # XRCC6 at v0.2 is in no store, but the site's clone has that commit, its trees and XRCC6's
+    # blobs (unchanged since), and the site store its LFS weights: no server is needed.
+    spec = "lab:rbp_eclip/XRCC6@" + repo.tags["v0.2"]
+    [built] = resolved(bob.kipoi("source", "resolve", "--json", spec, env=user, read_only=[site]))
+    assert built["directory"] == "%s/.kipoi/store/snapshots/%s/rbp_eclip/XRCC6" % (user["HOME"],
+                                                                                  repo.tags["v0.2"])
+    with open(built["directory"] + "/model.weights", "rb") as f:
+        assert f.read() == b"XRCC6 weights\n"
+    [clone] = (base / bob.name / ".kipoi" / "store" / "git").glob("*.git")
+    [site_clone] = (site / "git").glob("*.git")
+    assert (clone / "objects" / "info" / "alternates").read_text() == "%s/objects\n" % site_clone
+    assert not list((clone / "objects").glob("pack/*.pack"))  # nothing was fetched
+    assert inodes(site) == before
+    r = bob.kipoi("store", "verify", env=user)
+    assert r.returncode == 0, r.stderr
+    # A commit the site's clone lacks still needs the server, and says so.
+    r = bob.kipoi("source", "resolve", "lab:rbp_eclip/XRCC6@" + "0" * 40, env=user, read_only=[site])
+    assert r.returncode == 1 and "127.0.0.1" in r.stderr, r.stderr
