@@ -62,8 +62,14 @@ class Session:
         resolution = self.resolver.resolve(text)
         fetched = None
         if files or examples:
-            from kipoi_store.models.files import fetch_model_files
+            from kipoi_store.models.files import EXAMPLES_SUFFIX, FILES_SUFFIX, fetch_model_files
+            from kipoi_store.store.adopt import adopt_for
 
+            # Files are laid out beside the model: one a site store holds without them is built
+            # in the user's store first (its objects from the site), the files fetched there.
+            location = adopt_for(self.store, resolution.key, resolution.model, resolution.location,
+                                 [FILES_SUFFIX] + ([EXAMPLES_SUFFIX] if examples else []))
+            resolution = resolution.replace(location=location)
             fetched = fetch_model_files(resolution, self.store, self.config, offline=self.offline,
                                         progress=progress, examples=examples,
                                         mirrors=self.resolver.mirrors)

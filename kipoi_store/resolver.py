@@ -105,7 +105,7 @@ class Resolver:
             from kipoi_store.sources.github import PermalinkSource
 
             return PermalinkSource(source, self.store, offline=self.offline, warn=self.warn,
-                                   rewrites=self.config.url_rewrites)
+                                   rewrites=self.config.url_rewrites, mirrors=lambda: self.mirrors)
         raise UsageError("source '%s' has type '%s', which cannot resolve models"
                          % (source.name, source.type))
 

@@ -121,7 +121,6 @@ def test_a_file_name_that_is_not_utf8_is_shown_escaped_in_a_message(local_source
     ("KIPOI_LOCK_TIMEOUT", "soon", "KIPOI_LOCK_TIMEOUT=soon: expected seconds"),
     ("KIPOI_READ_TIMEOUT", "0", "KIPOI_READ_TIMEOUT=0: must be more than 0 seconds"),
     ("KIPOI_CONNECT_TIMEOUT", "-1", "KIPOI_CONNECT_TIMEOUT=-1: expected seconds"),
-    ("KIPOI_MIRROR_TIMEOUT", "ten", "KIPOI_MIRROR_TIMEOUT=ten: expected seconds"),
 ])
 def test_a_bad_environment_value_is_named_never_taken_for_the_default(kipoi_env, kipoi_repo, tmp_path,
                                                                         variable, value, says):

@@ -197,3 +197,54 @@ def test_rm_removes_what_it_can_and_ends_with_the_error_of_the_rest(lab):
     lines = r.stderr.splitlines()
     assert lines[0].startswith("kipoi: freed ")
     assert lines[-1].startswith("kipoi: error: nosuch:model: unknown source 'nosuch'"), r.stderr
+
+
+def test_gc_deletes_old_lock_files_nobody_holds(lab, tmp_path):
+    import hashlib
+
+    from fileserver import FileServer
+    from kipoi_store.store.locks import Locks
+
+    with FileServer() as server:
+        url = server.add("/w.bin", b"remote weights\n")
+        write(tmp_path / "lab", {"remote/model.yaml": "type: keras\nargs:\n  weights:\n    url: %s\n"
+                                 "    md5: %s\n" % (url, hashlib.md5(b"remote weights\n").hexdigest())})
+        r = kipoi(lab, "source", "pull", "lab:remote")
+        assert r.returncode == 0, r.stderr
+    locks = store_root(lab) / "locks"
+    [pulled] = [p for p in locks.rglob("*") if p.is_file()]  # the download's lock, now free
+    held_name, young_name = sha(b"held"), sha(b"young")
+    held, busy = Locks(locks).try_many([held_name])  # as a download still running would
+    assert busy == [] and list(held) == [held_name]
+    Locks.release(Locks(locks).try_many([young_name])[0])
+    hours_ago = time.time() - 7200
+    for path in (pulled, locks / held_name[:2] / held_name):
+        os.utime(path, (hours_ago, hours_ago))
+    try:
+        plan = kipoi(lab, "store", "gc", "--dry-run")
+        assert plan.stdout.splitlines() == ["lock\t%s\t0" % pulled.name]
+        assert "0 tmp leftover(s), 1 stale lock(s)" in plan.stderr
+        r = kipoi(lab, "store", "gc")
+        assert r.returncode == 0, r.stderr
+        assert sorted(p.name for p in locks.rglob("*") if p.is_file()) == sorted([held_name, young_name])
+    finally:
+        Locks.release(held)
+    # Released, the held one is just old: gone with the next gc; --prune=now takes the young one too.
+    kipoi(lab, "store", "gc", "--prune=now")
+    assert not [p for p in locks.rglob("*") if p.is_file()]
+
+
+def test_a_waiter_never_shares_a_lock_with_whoever_locks_the_file_after_gc_deleted_it(tmp_path):
+    from kipoi_store.store.locks import Locks, remove_if_free
+
+    name = sha(b"weights")
+    path = tmp_path / "locks" / name[:2] / name
+    waiter, newcomer = Locks(tmp_path / "locks"), Locks(tmp_path / "locks")
+    opened = waiter._open(name)  # the waiter opened the file, and has not locked it yet...
+    assert remove_if_free(path)  # ...when gc deletes it
+    locked, fd = waiter._lock(name, opened)  # locking the deleted file is noticed: the new one is taken
+    assert locked and os.fstat(fd).st_ino == os.stat(path).st_ino
+    held, busy = newcomer.try_many([name])
+    assert (held, busy) == ({}, [name])
+    assert not remove_if_free(path)  # gc never deletes a held lock
+    os.close(fd)

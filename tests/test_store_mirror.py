@@ -24,6 +24,7 @@ from mirrorfaults import FAULTS, FaultMirror
 from nginx import Nginx, nginx_binary
 
 REMOTE_WEIGHTS = b"weights that live on zenodo " * 300
+EXPECTED = b"what kipoi test compares predictions with\n"
 
 SPECS = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset", "lab:CpGenie/A549", "lab:Remote"]
 
@@ -90,8 +91,11 @@ def lab(tmp_path_factory):
     git_server = GitHTTPServer(tmp / "served").start()
     try:
         url = files.add("/zenodo/record/7/weights.h5", REMOTE_WEIGHTS)
+        expect_url = files.add("/zenodo/record/7/expect.h5", EXPECTED)
         remote = {"Remote/model.yaml": "defined_as: model.Model\nargs:\n  weights:\n    url: %s\n"
-                                       "    md5: %s\n" % (url, hashlib.md5(REMOTE_WEIGHTS).hexdigest()),
+                                       "    md5: %s\ntest:\n  expect:\n    url: %s\n    md5: %s\n"
+                                       % (url, hashlib.md5(REMOTE_WEIGHTS).hexdigest(), expect_url,
+                                          hashlib.md5(EXPECTED).hexdigest()),
                   "Remote/model.py": "class Model:\n    pass\n"}
         repo = build_kipoi_repo(git_server.root / "lab.git", lfs=True,
                                 lfs_url=giftless.lfs_url("lab/models"),
@@ -105,12 +109,13 @@ def lab(tmp_path_factory):
         pulled = ok("kipoi", "source", "pull", "--json", *SPECS, env=env).stdout
         records = [json.loads(line) for line in pulled.splitlines()]
         mirror, bundle = tmp / "mirror", tmp / "models.tar"
-        exported = ok("kipoi", "store", "export", "--files", "--mirror", str(mirror), *SPECS, env=env)
-        ok("kipoi", "store", "export", "--files", "-o", str(bundle), *SPECS, env=env)
+        exported = ok("kipoi", "store", "export", "--examples", "--mirror", str(mirror), *SPECS, env=env)
+        ok("kipoi", "store", "export", "--examples", "-o", str(bundle), *SPECS, env=env)
     finally:
         git_server.stop()
         giftless.stop()
-    files.files["/zenodo/record/7/weights.h5"]["fault"] = "404"  # the record is gone
+    for path in ("/zenodo/record/7/weights.h5", "/zenodo/record/7/expect.h5"):
+        files.files[path]["fault"] = "404"  # the record is gone
     try:
         yield SimpleNamespace(env=env, config=config, records=records, mirror=mirror, bundle=bundle,
                               pinned=exported.stdout.split(), store=Path(env["KIPOI_HOME"]) / "store",
@@ -151,7 +156,7 @@ def test_export_streams_the_same_bundle_to_stdout(lab, tmp_path):
     streamed = tmp_path / "streamed.tar"
     with open(streamed, "wb") as out:
         r = subprocess.run([str(Path(os.sys.executable).parent / "kipoi"), "store", "export",
-                            "--files", "-o", "-", *lab.pinned], env=lab.env, stdout=out,
+                            "--examples", "-o", "-", *lab.pinned], env=lab.env, stdout=out,
                            stderr=subprocess.PIPE, text=True)
     assert r.returncode == 0, r.stderr
     assert streamed.read_bytes() == lab.bundle.read_bytes()
@@ -251,8 +256,8 @@ def test_model_file_whose_url_is_gone_comes_from_the_mirror_by_md5(lab, nginx, n
 @pytest.mark.parametrize("fault", FAULTS)
 def test_a_hostile_mirror_is_dropped_with_one_warning_and_the_next_one_serves(lab, nginx, node, fault):
     with FaultMirror(lab.mirror, fault, hang=3) as bad:
-        env = dict(node, KIPOI_STORE_MIRRORS="%s %s" % (bad.url, nginx.url), KIPOI_MIRROR_TIMEOUT="1")
-        r = ok("kipoi", "source", "pull", "--json", *lab.pinned, env=env)
+        env = dict(node, KIPOI_STORE_MIRRORS="%s %s" % (bad.url, nginx.url), KIPOI_READ_TIMEOUT="1")
+        r = ok("kipoi", "source", "pull", "--examples", "--json", *lab.pinned, env=env)
         asked, bad_url = list(bad.log), bad.url
     store = Path(node["KIPOI_HOME"]) / "store"
     for line, record in zip(r.stdout.splitlines(), lab.records, strict=True):
@@ -264,3 +269,73 @@ def test_a_hostile_mirror_is_dropped_with_one_warning_and_the_next_one_serves(la
     if fault in ("500", "hang"):
         assert len(asked) == 1
     ok("kipoi", "store", "verify", env=node)  # nothing bad was stored
+
+
+def test_examples_travel_in_a_bundle_and_resolve_offline(lab, node):
+    ok("kipoi", "store", "import", str(lab.bundle), env=node)
+    remote = lab.pinned[-1]
+    r = ok("kipoi", "source", "resolve", "--examples", "--offline", "--json", remote, env=node)
+    got = json.loads(r.stdout)
+    md5 = hashlib.md5(EXPECTED).hexdigest()
+    [expect] = [f for f in got["files"] if md5 not in f and "weights" not in f]
+    assert Path(expect).read_bytes() == EXPECTED
+    assert sorted(Path(f).read_bytes() for f in got["files"]) == sorted([EXPECTED, REMOTE_WEIGHTS])
+    # The same offline on a store given the bundle exported without --examples: said plainly.
+    bare = dict(node, KIPOI_HOME=node["KIPOI_HOME"] + "2")
+    os.makedirs(bare["KIPOI_HOME"])
+    Path(bare["KIPOI_HOME"], "config.yaml").write_text(lab.config)
+    files_only = lab.tmp / "files-only.tar"
+    if not files_only.exists():
+        ok("kipoi", "store", "export", "--files", "-o", str(files_only), *lab.pinned, env=lab.env)
+    ok("kipoi", "store", "import", str(files_only), env=bare)
+    missing = run_kipoi("kipoi", "source", "resolve", "--examples", "--offline", remote, env=bare)
+    assert missing.returncode == 1 and "/zenodo/record/7/expect.h5" in missing.stderr, missing.stderr
+
+
+def test_an_imported_md5_index_serves_another_model_naming_the_same_file(lab, node, tmp_path):
+    ok("kipoi", "store", "import", str(lab.bundle), env=node)
+    # A model of the node's own, naming the same (now dead) URL and md5 as the lab's Remote.
+    mine = tmp_path / "mine"
+    (mine / "Same").mkdir(parents=True)
+    (mine / "Same" / "model.yaml").write_text(
+        "defined_as: model.Model\nargs:\n  weights:\n    url: %s\n    md5: %s\n"
+        % (lab.weights_url, hashlib.md5(REMOTE_WEIGHTS).hexdigest()))
+    ok("kipoi", "source", "add", "mine", str(mine), env=node)
+    asked = len(lab.files.requests_for("/zenodo/record/7/weights.h5"))
+    r = ok("kipoi", "source", "pull", "--json", "mine:Same", env=node)
+    [weights] = json.loads(r.stdout)["files"]
+    assert Path(weights).read_bytes() == REMOTE_WEIGHTS
+    assert len(lab.files.requests_for("/zenodo/record/7/weights.h5")) == asked  # no download
+
+
+def test_a_permalink_pinned_to_a_commit_resolves_through_the_mirror(lab, nginx, node):
+    upf1 = lab.records[0]
+    # github-permalink:lab/models/... goes to base_url, where no git server answers.
+    config = lab.config + "  github-permalink:\n    type: github-permalink\n    local_path: %s\n" \
+        "source_settings:\n  github-permalink:\n    base_url: http://127.0.0.1:9\n" % node["HOME"]
+    Path(node["KIPOI_HOME"], "config.yaml").write_text(config)
+    store = Path(node["KIPOI_HOME"]) / "store"
+    links = ["github-permalink:lab/models/tree/%s/rbp_eclip/UPF1" % upf1["commit"],
+             "github-permalink:lab/models/blob/%s/rbp_eclip/UPF1/model.yaml" % upf1["commit"]]
+    r = ok("kipoi", "source", "resolve", "--json", *links, env=dict(node, KIPOI_STORE_MIRRORS=nginx.url))
+    tree, blob = map(json.loads, r.stdout.splitlines())
+    where = "%s/snapshots/%s/rbp_eclip/UPF1" % (store, upf1["commit"])
+    assert tree["directory"] == blob["directory"] == where
+    assert snapshot(store, tree) == snapshot(lab.store, upf1)
+    assert tree["pinned"] == blob["pinned"] == links[0]
+    assert not (store / "git").exists()  # no git remote was contacted
+    # Without the mirror, the permalink needs its git server.
+    fresh = dict(node, KIPOI_HOME=node["KIPOI_HOME"] + "2", KIPOI_STORE_MIRRORS="")
+    os.makedirs(fresh["KIPOI_HOME"])
+    Path(fresh["KIPOI_HOME"], "config.yaml").write_text(config)
+    without = run_kipoi("kipoi", "source", "resolve", links[0], env=fresh)
+    assert without.returncode == 1 and "127.0.0.1:9" in without.stderr, without.stderr
+
+
+def test_mirrors_named_in_the_system_config_are_used(lab, nginx, node, tmp_path):
+    system = tmp_path / "system.yaml"
+    system.write_text("store_mirrors:\n  - %s\n" % nginx.url)
+    r = ok("kipoi", "source", "resolve", "--json", lab.pinned[0],
+           env=dict(node, KIPOI_SYSTEM_CONFIG=str(system)))
+    got = json.loads(r.stdout)
+    assert snapshot(Path(node["KIPOI_HOME"]) / "store", got) == snapshot(lab.store, lab.records[0])

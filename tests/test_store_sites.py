@@ -6,27 +6,46 @@ while the user works, and a system config naming the source and the site store, 
 configures nothing.
 """
 
+import hashlib
 import json
 
 import pytest
 
-from .gitserver import GitHTTPServer, build_kipoi_repo
+from .fileserver import FileServer
+from .gitserver import HISTORY, GitHTTPServer, build_kipoi_repo
 from .test_store_other_users import alice, base, bob  # noqa: F401 - fixtures
 from .users import home_of, inodes
 
 DEAD_LFS = "http://127.0.0.1:9/nowhere.git/info/lfs"  # nothing listens: any download would fail
+ZENODO = {"/zenodo/1/remote.h5": b"remote weights\n" * 100, "/zenodo/2/pulled.h5": b"pulled weights\n"}
+
+
+def with_remote_files(model, path, url):
+    return {"%s/model.yaml" % model: "defined_as: model.Model\nargs:\n  weights:\n    url: %s\n"
+                                     "    md5: %s\n" % (url, hashlib.md5(ZENODO[path]).hexdigest()),
+            "%s/model.py" % model: "class Model:\n    pass\n"}
 
 
 @pytest.fixture
 def lab(base, giftless_server):  # noqa: F811 - base is a fixture
-    """A git-lfs repository on a private server a test may stop; `.http_url` names it."""
-    server = GitHTTPServer(base / "served").start()
-    lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
-    repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url, push_lfs=True)
-    repo.http_url = server.repo_url("lab.git")
-    repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
-    yield server, repo
-    server.stop()
+    """A git-lfs repository on a private server a test may stop; `.http_url` names it. Its last
+    commit adds two models naming remote files, `Remote` and `Pulled`, served by `.files`."""
+    with FileServer() as files:
+        for path, data in ZENODO.items():
+            files.add(path, data)
+        remote = dict(with_remote_files("Remote", "/zenodo/1/remote.h5", files.url("/zenodo/1/remote.h5")),
+                      **with_remote_files("Pulled", "/zenodo/2/pulled.h5", files.url("/zenodo/2/pulled.h5")))
+        server = GitHTTPServer(base / "served").start()
+        try:
+            lfs_url = giftless_server.lfs_url("site/models-%s" % base.name)
+            repo = build_kipoi_repo(server.root / "lab.git", lfs=True, lfs_url=lfs_url, push_lfs=True,
+                                    history=HISTORY + [("models with remote weights", remote)])
+            repo.http_url = server.repo_url("lab.git")
+            repo.lfs_repo = "site/models-%s" % base.name  # what giftless_server.sent() counts under
+            repo.files = files
+            yield server, repo
+        finally:
+            server.stop()
 
 
 def resolved(r):
@@ -80,3 +99,83 @@ def test_a_site_store_serves_users_read_only_and_feeds_what_they_build(base, ali
     assert inodes(site) == before
     r = bob.kipoi("source", "resolve", "lab:rbp_eclip/XRCC6", env=user)
     assert r.stdout.strip() == filled[0]["directory"]
+
+
+def site_for_users(base, alice, bob, repo, specs, pulled):  # noqa: F811
+    """The admin (alice) fills a site store with `specs` resolved and `pulled` pulled (their
+    files too), and writes a system config naming the source and the site; returns the site and
+    the user's (bob's) environment."""
+    site = base / "site"
+    site.mkdir()
+    alice.own(site)
+    admin = home_of(alice, base, KIPOI_STORE=site)
+    r = alice.kipoi("source", "add", "lab", repo.http_url, "--type", "git-lfs", env=admin)
+    assert r.returncode == 0, r.stderr
+    for command, names in (("resolve", specs), ("pull", pulled)):
+        if names:
+            r = alice.kipoi("source", command, *names, env=admin)
+            assert r.returncode == 0, r.stderr
+    system = base / "system.yaml"
+    system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                      "    local_path: /nonexistent/kipoi/lab\nsource_settings:\n  lab:\n"
+                      "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
+    return site, home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
+
+
+def test_pulling_files_the_site_lacks_builds_the_model_in_the_users_store_from_the_site(
+        base, alice, bob, lab):  # noqa: F811
+    server, repo = lab
+    files = repo.files
+    site, user = site_for_users(base, alice, bob, repo, ["lab:Remote"], ["lab:Pulled"])
+    [served] = resolved(bob.kipoi("source", "resolve", "--json", "lab:Remote", env=user))
+    assert served["directory"] == "%s/snapshots/%s/Remote" % (site, served["commit"])
+    before = inodes(site)
+    server.stop()  # no git: the model comes from the site's manifest and objects
+    remote, pulled = resolved(bob.kipoi("source", "pull", "--json", "lab:Remote", "lab:Pulled",
+                                        env=user, read_only=[site]))
+    # Remote's files are not in the site: Remote is built in bob's store, its files fetched there.
+    own = "%s/.kipoi/store/snapshots/%s/" % (user["HOME"], served["commit"])
+    assert remote["directory"] == own + "Remote"
+    md5 = hashlib.md5(ZENODO["/zenodo/1/remote.h5"]).hexdigest()
+    assert remote["files"] == [own + "Remote/downloaded/model_files/weights/" + md5]
+    with open(remote["files"][0], "rb") as f:
+        assert f.read() == ZENODO["/zenodo/1/remote.h5"]
+    with open(own + "Remote/model.py") as f, open(served["directory"] + "/model.py") as g:
+        assert f.read() == g.read()
+    # Pulled's files are in the site: it is served from there, uncopied, nothing downloaded.
+    assert pulled["directory"].startswith("%s/snapshots/" % site)
+    assert all(f.startswith(str(site)) for f in pulled["files"]) and pulled["files"]
+    assert len(files.requests_for("/zenodo/2/pulled.h5")) == 1  # the admin's pull only
+    assert inodes(site) == before
+    r = bob.kipoi("store", "verify", env=user)
+    assert r.returncode == 0, r.stderr
+    # From now on Remote resolves from bob's store, where its files are.
+    [again] = resolved(bob.kipoi("source", "resolve", "--json", "lab:Remote", env=user, read_only=[site]))
+    assert again["directory"] == own + "Remote"
+
+
+def test_a_commit_the_sites_clone_holds_is_built_from_its_objects_with_the_git_server_stopped(
+        base, alice, bob, lab):  # noqa: F811
+    server, repo = lab
+    site, user = site_for_users(base, alice, bob, repo,
+                                ["lab:rbp_eclip/XRCC6", "lab:rbp_eclip/UPF1@v0.2"], [])
+    before = inodes(site)
+    server.stop()
+    # XRCC6 at v0.2 is in no store, but the site's clone has that commit, its trees and XRCC6's
+    # blobs (unchanged since), and the site store its LFS weights: no server is needed.
+    spec = "lab:rbp_eclip/XRCC6@" + repo.tags["v0.2"]
+    [built] = resolved(bob.kipoi("source", "resolve", "--json", spec, env=user, read_only=[site]))
+    assert built["directory"] == "%s/.kipoi/store/snapshots/%s/rbp_eclip/XRCC6" % (user["HOME"],
+                                                                                  repo.tags["v0.2"])
+    with open(built["directory"] + "/model.weights", "rb") as f:
+        assert f.read() == b"XRCC6 weights\n"
+    [clone] = (base / bob.name / ".kipoi" / "store" / "git").glob("*.git")
+    [site_clone] = (site / "git").glob("*.git")
+    assert (clone / "objects" / "info" / "alternates").read_text() == "%s/objects\n" % site_clone
+    assert not list((clone / "objects").glob("pack/*.pack"))  # nothing was fetched
+    assert inodes(site) == before
+    r = bob.kipoi("store", "verify", env=user)
+    assert r.returncode == 0, r.stderr
+    # A commit the site's clone lacks still needs the server, and says so.
+    r = bob.kipoi("source", "resolve", "lab:rbp_eclip/XRCC6@" + "0" * 40, env=user, read_only=[site])
+    assert r.returncode == 1 and "127.0.0.1" in r.stderr, r.stderr

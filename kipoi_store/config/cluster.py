@@ -7,8 +7,9 @@ and the download-lock settings.
 
 The system config (/etc/kipoi/config.yaml, KIPOI_SYSTEM_CONFIG) is read beneath the user's: kipoi's
 defaults (when the user names no sources) < the admin's sources < the user's, by name; the user's
-url_rewrites first, then the admin's for other prefixes; the user's site stores, then the admin's;
-a lock setting the user does not make is the admin's. Edits only ever touch the user's file.
+url_rewrites first, then the admin's for other prefixes; the user's site stores and store mirrors,
+then the admin's; a lock or timeout setting the user does not make is the admin's. Edits only ever
+touch the user's file.
 """
 
 from kipoi_store.config.schema import PERMALINK_SOURCE, parse_duration
@@ -57,8 +58,9 @@ def beneath(user, user_explicit, system, system_explicit, implicit_permalink):
     prefixes = {prefix for prefix, _ in user.url_rewrites}
     rewrites = list(user.url_rewrites) + [r for r in system.url_rewrites if r[0] not in prefixes]
     sites = list(user.site_stores) + [s for s in system.site_stores if s not in user.site_stores]
+    mirrors = list(user.store_mirrors) + [m for m in system.store_mirrors if m not in user.store_mirrors]
+    unset = {name: getattr(system, name) for name in ("locks", "lock_timeout", "connect_timeout",
+                                                      "read_timeout") if getattr(user, name) is None}
     return user.replace(sources=sources, url_rewrites=rewrites, site_stores=sites,
-                        warnings=list(system.warnings) + list(user.warnings), system_path=system.path,
-                        locks=system.locks if user.locks is None else user.locks,
-                        lock_timeout=system.lock_timeout if user.lock_timeout is None
-                        else user.lock_timeout)
+                        store_mirrors=mirrors, warnings=list(system.warnings) + list(user.warnings),
+                        system_path=system.path, **unset)

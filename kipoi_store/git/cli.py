@@ -35,6 +35,9 @@ BASE_CONFIG = (
     "-c", "protocol.version=2",
     "-c", "core.fsmonitor=false",   # a user's fsmonitor hook is a program too
     "-c", "protocol.ext.allow=never",  # `ext::` urls run commands
+    # A fetch lists an alternate's refs by running git in it, under its owner's config: the site
+    # stores' clones we read objects from (alternates.py) are data, never a repository git runs in.
+    "-c", "core.alternateRefsCommand=true",
 )
 
 

@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from kipoi_store.git import cli, reach
+from kipoi_store.git import alternates, cli, reach
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError
 from kipoi_store.git.catfile import CatFile
 from kipoi_store.git.cli import scrub
@@ -62,8 +62,10 @@ class BareClone:
             self.url = os.path.abspath(os.path.expanduser(url))  # fetches may run from any directory
         self.display_url = scrub(self.url)
         self.git_dir = clone_dir(store_root, self.url)
-        # The clones of the same remote in site stores: read only, for the ref answers they hold.
+        # The clones of the same remote in site stores: read only, for the ref answers they hold
+        # and, as git alternates, for their objects (alternates.py).
         self.site_dirs = [clone_dir(root, self.url) for root in site_roots]
+        self._alternates_synced = False
         self.warn = warn or (lambda message: None)
         self.filter_refused = False   # set when a fetch found the server ignoring our filter
         self._state = None
@@ -105,6 +107,13 @@ class BareClone:
     def _git(self, args, **kw):
         return cli.run(self.git_dir, args, **kw)
 
+    def _sync_alternates(self):
+        """List the site stores' clones as alternates (once per process, before git reads objects
+        or anyone trusts a `kipoi-complete` mark)."""
+        if not self._alternates_synced and self.exists():
+            self._alternates_synced = True
+            alternates.sync(self.git_dir, self.site_dirs)
+
     # -- the clone ---------------------------------------------------------------------------
     def ensure_clone(self, offline=False):
         """Create the bare repository if needed; True when it was created now.
@@ -128,6 +137,8 @@ class BareClone:
                 # the background of a command.
                 f.write("[gc]\n\tauto = 0\n[maintenance]\n\tauto = false\n"
                         "[core]\n\tlogAllRefUpdates = false\n")
+            alternates.sync(tmp, self.site_dirs)
+            self._alternates_synced = True
             try:
                 os.rename(tmp, self.git_dir)
             except OSError:
@@ -169,6 +180,7 @@ class BareClone:
         `filter_spec` is asked for unless the server is known to ignore filters.
         """
         self._sync_url()
+        self._sync_alternates()
         filtering = self._load().get("filter", FILTER)
         args = ["fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
                 "--no-auto-gc", "--no-show-forced-updates"]
@@ -240,6 +252,7 @@ class BareClone:
     def cat(self):
         """The shared `git cat-file --batch` reader of this clone."""
         if self._cat is None:
+            self._sync_alternates()
             self._cat = CatFile(self.git_dir)
         return self._cat
 

@@ -31,12 +31,12 @@ import time
 
 from kipoi_store.git import cli
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError, UsageError
+from kipoi_store.git.alternates import COMPLETE  # <git_dir>/kipoi-complete/<commit>: trees all here
 from kipoi_store.git.clone import PARTIAL_COMMITS, BareClone
 from kipoi_store.git.cli import GitError
 from kipoi_store.git.urls import FULL_COMMIT, SHORT_COMMIT, check_ref
 
 COMMITS_ONLY = "tree:0"   # what expanding an abbreviation needs: commit objects, nothing below them
-COMPLETE = "kipoi-complete"  # <git_dir>/kipoi-complete/<commit>: its trees are all here
 MAX_TAG_DEPTH = 16  # a tag of a tag of ...: as far as any real history goes
 
 
@@ -108,6 +108,7 @@ class GitRemote(BareClone):
             return True
         if not self.exists():
             return False
+        self._sync_alternates()  # a site store gone: its objects, and marks relying on them, too
         if FULL_COMMIT.match(commit or "") and (self.git_dir / COMPLETE / commit).is_file():
             self._complete.add(commit)  # checked before, by some process: objects never go away
             return True

@@ -23,45 +23,11 @@ from kipoi_store.net.progress import Progress
 from kipoi_store.net.urls import short_url
 from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.store.entries import FileEntry
+from kipoi_store.store.md5index import Md5Index
 
 FILES_SUFFIX = "#files"  # manifest name of a model's downloaded files: `<model>#files`
 EXAMPLES_SUFFIX = "#examples"  # ... and of its example files and test expectations
 WORKERS = 4
-
-
-# -- the md5 index --------------------------------------------------------------------------------
-
-class Md5Index:
-    """md5 -> sha256 of store objects whose bytes were seen to have that md5. Only a hint: a hit
-    counts when the object exists, and the store's own sha256 check keeps objects honest."""
-
-    def __init__(self, store):
-        self.store = store
-        self._cache = None
-        self._lock = threading.Lock()
-
-    @property
-    def cache(self):
-        if self._cache is None:
-            from kipoi_store import paths
-            from kipoi_store.store.statcache import StatCache
-
-            self._cache = StatCache(paths.user_cache() / "md5")  # per user: never in a shared store
-        return self._cache
-
-    def get(self, md5):
-        with self._lock:
-            sha256 = self.cache.get_raw(md5)
-        return sha256 if sha256 is not None and self.store.has_object(sha256) else None
-
-    def put(self, md5, sha256):
-        with self._lock:
-            self.cache.put_raw(md5, sha256)
-
-    def close(self):
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
 
 
 # -- downloading ----------------------------------------------------------------------------------

@@ -8,23 +8,22 @@
 Mirrors come from KIPOI_STORE_MIRRORS (space-separated; set, even empty, it replaces the config's
 list) or the config's `store_mirrors:`; each is an http(s) URL, a file:// URL or a plain path, asked
 in order. A 404 is a quiet miss. A mirror that cannot be reached, answers 5xx or stalls past the
-timeout (KIPOI_MIRROR_TIMEOUT seconds, default 10) is skipped for the rest of the run, with one
-warning; so is one that serves bytes that do not match their digest (they never reach the store:
-add_stream checks them first). Offline, only file and plain-path mirrors are asked.
+connect or read timeout (net/limits.py: the same settings as every other transfer) is skipped
+for the rest of the run, with one warning; so is one that serves bytes that do not match their
+digest (they never reach the store: add_stream checks them first). Offline, only file and
+plain-path mirrors are asked.
 """
 
 import os
 import threading
 from urllib.parse import quote, unquote, urlsplit
 
-from kipoi_store.config.schema import env_seconds
 from kipoi_store.errors import IntegrityError
 from kipoi_store.net.http import Sessions, network_errors, why
 from kipoi_store.net.urls import short_url
 from kipoi_store.store import hashing
 from kipoi_store.store import mirrorformat as fmt
 
-DEFAULT_TIMEOUT = 10.0
 SMALL_MAX = 16 << 20
 CHUNK = 1 << 20
 
@@ -39,10 +38,6 @@ def configured(config, env=None):
     if "KIPOI_STORE_MIRRORS" in env:
         return env["KIPOI_STORE_MIRRORS"].split()
     return list(getattr(config, "store_mirrors", None) or ())
-
-
-def timeout_from_env(env=None):
-    return env_seconds("KIPOI_MIRROR_TIMEOUT", env) or DEFAULT_TIMEOUT
 
 
 class Mirror:
@@ -115,10 +110,13 @@ class Mirror:
 
 class Mirrors:
     def __init__(self, locations, store, offline=False, warn=None, timeout=None):
+        """`timeout`: (connect, read) seconds, as requests takes them; default net/limits.py's."""
+        from kipoi_store.net import limits
+
         self.store = store
         self.warn = warn or (lambda message: None)
         sessions = Sessions({"User-Agent": "kipoi-store", "Accept-Encoding": "identity"})
-        timeout = timeout or timeout_from_env()
+        timeout = timeout or limits.timeouts()
         self.all = [Mirror(loc, sessions, timeout) for loc in locations]
         self.mirrors = [m for m in self.all if m.local or not offline]
         self.dropped = set()

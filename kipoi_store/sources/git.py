@@ -218,7 +218,7 @@ class GitSource:
         if holder is None or record is None:
             try:
                 # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
-                mirrored = self._from_mirrors(model, commit) if key == commit else None
+                mirrored = self.from_mirrors(model, commit) if key == commit else None
                 record = mirrored or self._materialise(model, commit)
             finally:
                 _finish_background_import()
@@ -237,7 +237,7 @@ class GitSource:
             _requests_import.join()
         return self._mirrors()
 
-    def _from_mirrors(self, model, commit):
+    def from_mirrors(self, model, commit):
         """The model's record, published from a store mirror (manifest and objects); or None."""
         mirrors = self.mirrors
         if not mirrors or self.store.manifest(commit, model) is not None:

@@ -24,6 +24,11 @@ Which model a path names (the same rule for `tree/` and `blob/` links):
 - else NotFoundError with the usual "did you mean" help (for a `blob/` link, about the directory
   holding the file, since that is the model it points into).
 
+A permalink pinned to a full commit is looked up in the store chain, then in the store mirrors,
+before git: the path itself, then each directory above it, as a model published at that commit
+(a manifest names it and the path lies in it); so a mirror holding the model serves the permalink
+with the git server down, as it serves `SOURCE:MODEL@COMMIT`.
+
 A commit is immutable, so every answer is kept for good: an abbreviated commit that was expanded
 once is expanded again from the local clone, and a full commit whose model was published once is
 served from the store without starting git at all (no network either way, with or without
@@ -81,8 +86,10 @@ def _is_model(tree, name):
 
 
 class PermalinkSource:
-    def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None):
+    def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
+                 mirrors=None):
         self.config = config
+        self.mirrors = mirrors  # () -> net.mirrors.Mirrors or None, as GitSource takes it
         self.name = config.name
         self.base_url = config.base_url or DEFAULT_BASE_URL
         self.store = store
@@ -104,7 +111,7 @@ class PermalinkSource:
             # `refresh` is meaningless here: a commit never moves, so nothing is ever re-asked.
             source = self._gits[url] = GitSource(self.config, self.store, offline=self.offline,
                                                  warn=self.warn, rewrites=self.rewrites,
-                                                 remote_url=url)
+                                                 remote_url=url, mirrors=self.mirrors)
         return source
 
     def resolve_permalink(self, spec):
@@ -144,12 +151,35 @@ class PermalinkSource:
         model = git.records.get(key)
         if model is not None:
             return model
+        model = self._published_model(git, commit, spec.path)
+        if model is not None:
+            git.records.put(key, model)
+            return model
         tree = git.tree(commit)
         model = enclosing_model(tree, spec.path)
         if model is None:
             raise NotFoundError(self._not_found(tree, commit, spec))
         git.records.put(key, model)
         return model
+
+    def _published_model(self, git, commit, path):
+        """The model `path` names at `commit` when it is published in the store chain or a store
+        mirror (which then publishes it here): `path` itself or the nearest directory above it that
+        is a model holding `path`; None when neither knows (git is asked then)."""
+        if git.snapshot_key(commit) != commit:
+            return None
+        candidate = path
+        while candidate:
+            holder = git.store.use(commit, candidate)
+            if holder is None and git.from_mirrors(candidate, commit) is not None:
+                holder = git.store.use(commit, candidate)
+            manifest = holder.manifest(commit, candidate) if holder is not None else None
+            if manifest is not None:
+                files = manifest["files"]
+                inside = candidate == path or path in files or any(p.startswith(path + "/") for p in files)
+                return candidate if inside else None
+            candidate = parent(candidate)
+        return None
 
     def _not_found(self, tree, commit, spec):
         where = " (permalink into %s at commit %s)" % (spec.repo, commit[:12])

@@ -7,7 +7,10 @@ Two phases, so a damaged bundle leaves the store as it was: first every entry is
 its type, its declared size) and every object is hashed into a private staging directory under
 tmp/; any problem raises IntegrityError naming the entry and the models that use it, and the
 staging directory goes. Only then is each model published (objects by rename, then the snapshot,
-then its manifest): all or nothing per model, and a model the store has is left untouched.
+then its manifest): all or nothing per model, and a model the store has is left untouched. Last,
+the bundle's md5 index goes into the user's (store/md5index.py), each entry whose object the store
+now holds and whose bytes were seen to have that md5: a later model naming the same remote file
+(by URL and md5) finds it without a download.
 """
 
 import os
@@ -38,6 +41,7 @@ class _Staged:
         self.where = where
         self.objects = {}  # digest -> staged path
         self.docs = []
+        self.md5 = {}  # md5 -> sha256, as the bundle's index says (checked before it is used)
 
     def fail(self, entry, why, digest=None):
         users = sorted(d.label() for d in self.docs if digest in d.sizes) if digest else []
@@ -57,7 +61,9 @@ def import_bundle(store, source):
         else:
             _stage_tar(store, staged)
         _check_complete(store, staged)
-        return _publish(store, staged)
+        done = _publish(store, staged)
+        _index_md5(store, staged)
+        return done
     finally:
         remove_path(staging)
 
@@ -160,8 +166,10 @@ def _read_small(staged, kind, value, name, data):
     if kind == "marker":
         fmt.check_marker(data, "bundle %s: entry %s" % (staged.where, name))
     elif kind == "md5":
-        if not hashing.is_sha256(data.decode("latin-1").strip()):
+        sha256 = data.decode("latin-1").strip()
+        if not hashing.is_sha256(sha256):
             staged.fail(name, "not a sha256")
+        staged.md5[value] = sha256
     elif kind == "manifest":
         staged.docs.append(fmt.ModelDoc(data, "bundle %s: entry %s" % (staged.where, name), key=value))
 
@@ -206,6 +214,14 @@ def _stage_dir(store, staged):
                 staged.fail(relpath, "has no place in a kipoi mirror layout, refused")
             staged.docs.append(fmt.ModelDoc(_read_regular(staged, relpath), "mirror %s: %s"
                                             % (root, relpath), key=key))
+    index = os.path.join(root, "index", "md5")
+    for fan in sorted(os.listdir(index)) if os.path.isdir(index) else ():
+        for name in sorted(os.listdir(os.path.join(index, fan))):
+            relpath = "index/md5/%s/%s" % (fan, name)
+            kind = fmt.classify(relpath)
+            if name.startswith(".tmp-") or kind is None:
+                continue  # an export still writing, or nothing of ours: the index is only a hint
+            _read_small(staged, kind[0], kind[1], relpath, _read_regular(staged, relpath))
     for doc in staged.docs:
         for digest, size in doc.sizes.items():
             if digest in staged.objects or store.has_object(digest):
@@ -270,3 +286,20 @@ def _publish(store, staged):
             records.put(("git", doc.key, doc.name), doc.record)
         done.published.append(doc.label())
     return done
+
+
+def _index_md5(store, staged):
+    """The bundle's md5 index, into the user's: only entries whose object is in the store now, and
+    whose bytes have that md5 (an index is a claim; the bytes are checked)."""
+    from kipoi_store.store.md5index import Md5Index
+
+    index = Md5Index(store)
+    try:
+        for md5, sha256 in sorted(staged.md5.items()):
+            path = store.object_path(sha256)
+            if not os.path.isfile(path) or index.cache.get_raw(md5) == sha256:
+                continue
+            if hashing.md5_file(path) == md5:
+                index.put(md5, sha256)
+    finally:
+        index.close()

@@ -6,8 +6,9 @@
     out.write_mirror("/srv/mirror")                       # only what it lacks, manifests last
     out.write_tar(open("models.tar", "wb"))               # or a pipe: written as a stream
 
-Every object is re-hashed while it is copied out, so a damaged store never spreads. Nothing here
-prints.
+A model is taken from whichever store of the chain holds it (the user's, or a site store behind
+it). Every object is re-hashed while it is copied out, so a damaged store never spreads. Nothing
+here prints.
 """
 
 import io
@@ -35,24 +36,29 @@ class Export:
         self.store = store
         self.docs = {}     # (key, name) -> mirror manifest dict
         self.sizes = {}    # digest -> size
+        self.paths = {}    # digest -> its file, in the store holding it
         self.md5 = {}      # md5 -> sha256, of remote model files
 
     def add_model(self, key, name, directory=None, group=None, index_md5=False):
         """Take model `name` of snapshot `key` (as published in the store); with `index_md5`, its
         files are also indexed by md5 (downloaded model files are looked up that way)."""
-        manifest = self.store.manifest(key, name)
+        holder = self.store.use(key, name)
+        manifest = holder.manifest(key, name) if holder is not None else None
         if manifest is None:
             raise NotFoundError("cannot export %s at %s: not published in the store %s"
                                 % (name, key, self.store.root))
         for value in manifest["files"].values():
             if not value.startswith("->") and value not in self.sizes:
+                path = holder.object_path(value)
                 try:
-                    self.sizes[value] = os.stat(self.store.object_path(value)).st_size
+                    self.sizes[value] = os.stat(path).st_size
                 except FileNotFoundError:
                     raise IntegrityError("cannot export %s at %s: object %s is missing from the "
-                                         "store (run 'kipoi store verify')" % (name, key, value)) from None
+                                         "store %s (run 'kipoi store verify')"
+                                         % (name, key, value, holder.root)) from None
+                self.paths[value] = path
                 if index_md5:
-                    self.md5[hashing.md5_file(self.store.object_path(value))] = value
+                    self.md5[hashing.md5_file(path)] = value
         self.docs[(key, name)] = fmt.model_doc(manifest, self.sizes, directory, group)
 
     def _small_entries(self):
@@ -63,7 +69,7 @@ class Export:
             yield fmt.manifest_path(key, name), fmt.doc_bytes(doc)
 
     def _open_object(self, digest):
-        return open(self.store.object_path(digest), "rb")
+        return open(self.paths[digest], "rb")
 
     def _copy_checked(self, digest, src, out):
         hasher = hashing.copy_hashing(src, out)

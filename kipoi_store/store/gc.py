@@ -5,7 +5,9 @@ the last keep_days days (and, while younger than GRACE_SECONDS, a snapshot with 
 publish under way), every object a kept manifest names, every object added less than `prune`
 seconds ago (default GRACE_SECONDS: a resolve may be about to publish it), every object with a
 hardlink outside the snapshots being deleted (a publish building in tmp/, a tree not yet
-manifested), and tmp/ entries that are not stale. gc_execute re-checks each item before deleting.
+manifested), tmp/ entries that are not stale, and download lock files that are held or younger than
+`prune` (locks.py: a lock file is deleted only while gc itself holds it). gc_execute re-checks
+each item before deleting.
 
 An object's age is its mtime, set when its bytes arrived. Not its ctime: linking or unlinking a
 snapshot's hardlinks moves that, so deleting a snapshot used to make its objects look young again.
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import FrozenSet, Optional, Tuple
 
 from kipoi_store.store import readonly
+from kipoi_store.store.locks import remove_if_free, stale_locks
 from kipoi_store.store.scan import read_manifest, walk_files
 from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, stale_entries
 from kipoi_store.store.store import Store
@@ -30,8 +33,8 @@ GRACE_SECONDS = 3600
 
 @dataclass(frozen=True)
 class GcItem:
-    kind: str  # "snapshot" | "object" | "tmp"
-    name: str  # snapshot key, object file name, or tmp entry name
+    kind: str  # "snapshot" | "object" | "tmp" | "lock"
+    name: str  # snapshot key, object file name, tmp entry name, or lock name
     paths: Tuple[Path, ...]  # everything deleted for it
     bytes: int  # bytes this item frees (each inode counted for the first item that frees it)
     stamp: Optional[object] = None  # snapshots: last use when planned; objects: (mtime, ctime, nlink)
@@ -55,6 +58,10 @@ class GcPlan:
     @property
     def tmp(self):
         return tuple(i for i in self.items if i.kind == "tmp")
+
+    @property
+    def locks(self):
+        return tuple(i for i in self.items if i.kind == "lock")
 
     @property
     def manifests(self):
@@ -154,8 +161,10 @@ def gc_plan(store: Store, keep_keys, keep_days, prune=GRACE_SECONDS) -> GcPlan:
         candidates.append(("object", path.name, (path,), _identity(st)))
     for path in stale_entries(store.tmp_dir, TMP_MAX_AGE):
         candidates.append(("tmp", path.name, (path,), None))
+    for path in stale_locks(store.root / "locks", prune):
+        candidates.append(("lock", os.path.basename(path), (Path(path),), None))
     # Objects first: the bytes of a hardlinked file belong to its object.
-    order = {"object": 0, "snapshot": 1, "tmp": 2}
+    order = {"object": 0, "snapshot": 1, "tmp": 2, "lock": 3}
     candidates.sort(key=lambda c: (order[c[0]], c[1]))
     freed = freed_bytes([(i, c[2]) for i, c in enumerate(candidates)])
     items = tuple(GcItem(kind, name, paths, freed.get(i, 0), stamp)
@@ -193,6 +202,8 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
             if moved is not None:
                 remove_path(moved)
             store.last_use.forget(item.name)
+        elif item.kind == "lock":
+            remove_if_free(item.paths[0])  # unless some process took it since the plan
         else:
             remove_path(item.paths[0])
     return sum(freed.values())

@@ -11,8 +11,10 @@ bounded: past `timeout` seconds the waiter says so and fetches the object itself
     ... fetch what is held ...; release(held)
     with store.locks.wait(oid, "lab:weights.h5"): ... fetch unless it arrived meanwhile ...
 
-Lock files live in <store>/locks/ab/<name> and are never deleted (deleting one races with a
-process about to lock it); each is empty.
+Lock files live in <store>/locks/ab/<name>, each empty. `kipoi store gc` deletes old ones nobody
+holds (stale_locks, remove_if_free): it takes the lock itself and unlinks the file while holding it;
+a process that opened the file before and gets the lock after sees that the path no longer names
+the file it locked, and locks the new one instead. So deleting never lets two processes hold a lock.
 """
 
 import contextlib
@@ -32,27 +34,33 @@ class Locks:
         self.timeout = timeout
         self.warn = warn or (lambda message: None)
 
+    def _path(self, name):
+        return os.path.join(self.directory, name[:2], name)
+
     def _open(self, name):
         name = str(name).lower()
         if not _NAME.fullmatch(name):
             return None  # only digests name locks: nothing else may pick a path under locks/
-        folder = os.path.join(self.directory, name[:2])
+        path = self._path(name)
         try:
-            os.makedirs(folder, exist_ok=True)
-            return os.open(os.path.join(folder, name), os.O_RDWR | os.O_CREAT, 0o666)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError:
             return None  # a store we cannot write: nothing to lock, nothing to fetch into it
 
-    def _try(self, fd):
-        import fcntl
-
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        except OSError:  # no flock on this file system: as if locks were off
-            return True
+    def _lock(self, name, fd):
+        """(held, fd): whether we now hold lock `name`, and the descriptor to keep (another one when
+        gc deleted the file we had opened: then the new file is tried instead)."""
+        for _ in range(8):
+            if not _try(fd):
+                return False, fd
+            if _names(self._path(str(name).lower()), fd):
+                return True, fd
+            os.close(fd)  # we locked a file gc has just unlinked
+            fd = self._open(name)
+            if fd is None:
+                return True, None
+        return True, fd  # deleted over and over: go on unlocked (locks are never correctness)
 
     def try_many(self, names):
         """({name: handle} of the locks we now hold, [names another process holds])."""
@@ -63,8 +71,10 @@ class Locks:
             fd = self._open(name)
             if fd is None:
                 continue
-            if self._try(fd):
-                held[name] = fd
+            locked, fd = self._lock(name, fd)
+            if locked:
+                if fd is not None:
+                    held[name] = fd
             else:
                 os.close(fd)
                 busy.append(name)
@@ -82,11 +92,17 @@ class Locks:
         another process holds it; past the bound the block runs without it."""
         fd = self._open(name) if self.enabled else None
         try:
-            if fd is not None and not self._try(fd):
+            locked = True
+            if fd is not None:
+                locked, fd = self._lock(name, fd)
+            if not locked:
                 self.warn("waiting for another process fetching %s (lock %s/%s/%s; at most %ds)"
                           % (what, self.directory, name[:2], name, self.timeout))
                 deadline = time.monotonic() + self.timeout
-                while not self._try(fd):
+                while True:
+                    locked, fd = self._lock(name, fd)
+                    if locked:
+                        break
                     if time.monotonic() >= deadline:
                         self.warn("gave up waiting for the lock on %s after %ds: fetching it too"
                                   % (what, self.timeout))
@@ -96,3 +112,77 @@ class Locks:
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+def _try(fd):
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # no flock on this file system: as if locks were off
+        return True
+
+
+def _names(path, fd):
+    """Whether `path` is still the file open as `fd` (gc may have unlinked it meanwhile)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def stale_locks(directory, max_age):
+    """Lock files under `directory` older than `max_age` seconds that nobody holds now."""
+    now = time.time()
+    found = []
+    try:
+        fans = sorted(os.listdir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for fan in fans:
+        folder = os.path.join(directory, fan)
+        try:
+            names = sorted(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            try:
+                old = now - os.lstat(path).st_mtime >= max_age
+            except FileNotFoundError:
+                continue
+            if old and _NAME.fullmatch(name) and name[:2] == fan and _free(path):
+                found.append(path)
+    return found
+
+
+def _free(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        return _try(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_if_free(path):
+    """Delete lock file `path` unless a process holds it: unlinked while we hold it ourselves, so
+    a waiter that gets it next sees that it is gone (see Locks._lock). True when deleted."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        if not _try(fd) or not _names(path, fd):
+            return False
+        os.unlink(path)
+        return True
+    finally:
+        os.close(fd)

@@ -23,7 +23,8 @@ def parser():
     p.add_argument("--files", action="store_true",
                    help="also export the remote files (weights) each model names, fetching them first")
     p.add_argument("--examples", action="store_true",
-                   help="also export each model's example files where the store has them published")
+                   help="also export each model's example files and test expectations, fetching them "
+                        "first (implies --files)")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("-o", "--output", metavar="FILE", help="write one tar bundle ('-': stdout)")
     where.add_argument("--mirror", metavar="DIR", help="add to the mirror directory DIR")
@@ -75,19 +76,17 @@ def main(argv):
 
 
 def _add(run, export, text, args):
-    resolution = run.resolver.resolve(text)
-    key, model = resolution.key, resolution.model
-    root = str(run.store.snapshot_root(key))
-    directory = os.path.relpath(resolution.location, root)
-    export.add_model(key, model, directory=directory, group=resolution.group)
-    if args.files:
-        from kipoi_store.models.files import FILES_SUFFIX, fetch_model_files
+    from kipoi_store.models.files import EXAMPLES_SUFFIX, FILES_SUFFIX
 
-        fetch_model_files(resolution, run.store, run.config, offline=run.offline,
-                          mirrors=run.resolver.mirrors)
-        export.add_model(key, model + FILES_SUFFIX, index_md5=True)
-    if args.examples and run.store.manifest(key, model + "#examples") is not None:
-        export.add_model(key, model + "#examples")
+    files = args.files or args.examples
+    resolution, _ = run.session.resolve(text, files=files, examples=args.examples)
+    key, model = resolution.key, resolution.model
+    holder = run.store.use(key, model) or run.store
+    directory = os.path.relpath(resolution.location, str(holder.snapshot_root(key)))
+    export.add_model(key, model, directory=directory, group=resolution.group)
+    for suffix, wanted in ((FILES_SUFFIX, files), (EXAMPLES_SUFFIX, args.examples)):
+        if wanted:
+            export.add_model(key, model + suffix, index_md5=True)
     return resolution.pinned or text
 
 

@@ -28,7 +28,8 @@ def parser():
         "last hour are kept (a resolve may be about to use them) unless --prune=now, which "
         "--keep-days 0 implies: do not prune now while other jobs resolve into this store. "
         "Leftovers of killed processes in "
-        "tmp/ go too. Output: KIND<TAB>NAME<TAB>BYTES per deleted item (snapshot, object, tmp); "
+        "tmp/ go too, and download lock files nobody holds that are older than --prune. "
+        "Output: KIND<TAB>NAME<TAB>BYTES per deleted item (snapshot, object, tmp, lock); "
         "the total on stderr."))
     p.add_argument("-n", "--dry-run", action="store_true", help="print the plan, delete nothing")
     p.add_argument("--keep-days", type=float, default=30.0, metavar="N",
@@ -70,8 +71,8 @@ def main(argv):
     else:
         for item in plan.items:
             sys.stdout.write("%s\t%s\t%d\n" % (item.kind, item.name, item.bytes))
-    counts = "%d snapshot(s), %d object(s), %d tmp leftover(s)" % (
-        len(plan.snapshots), len(plan.objects), len(plan.tmp))
+    counts = "%d snapshot(s), %d object(s), %d tmp leftover(s), %d stale lock(s)" % (
+        len(plan.snapshots), len(plan.objects), len(plan.tmp), len(plan.locks))
     if args.dry_run:
         boundary.note("would delete %s, freeing %s; keeping %d snapshot(s)"
                  % (counts, human(plan.bytes_freed), plan.kept_snapshots))

@@ -43,6 +43,8 @@ def main(argv):
     args = parser().parse_args(argv)
     if args.group and not args.shared:
         parser().error("--group needs --shared=group")
+    if not args.path or "\0" in args.path:
+        raise UsageError("store path %r: not a directory name" % args.path)
     from kipoi_store.paths import expand
     from kipoi_store.store.init import init_store
 
