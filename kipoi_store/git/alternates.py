@@ -49,18 +49,13 @@ def sync(git_dir, site_dirs):
     old = current(git_dir)
     if new == old:
         return False
+    from kipoi_store.store.staging import write_atomic
+
     path = os.path.join(git_dir, ALTERNATES)
-    tmp = "%s.%d.%s.tmp" % (path, os.getpid(), os.urandom(4).hex())
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write("".join(line + "\n" for line in new))
-        os.replace(tmp, path)
+        write_atomic(path, "".join(line + "\n" for line in new).encode("utf-8", "surrogateescape"))
     except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         return False
     if set(old) - set(new):
         import shutil  # only when a site went away: keeps the warm path's imports small
