@@ -4,7 +4,7 @@ import os
 
 from kipoi_store import paths
 from kipoi_store import spec as specmod
-from kipoi_store.errors import UsageError
+from kipoi_store.errors import KipoiError, UsageError
 from kipoi_store.store.records import user_records
 from kipoi_store.store.statcache import StatCache
 from kipoi_store.store.store import Store
@@ -103,6 +103,26 @@ class Resolver:
     def resolve(self, text):
         spec = specmod.parse(text)
         return self.resolve_spec(spec)
+
+    def expect(self, texts):
+        """A batch of specs is about to be resolved one by one: let each source that can prepare
+        for many models at once (sources/git.py: one fetch for all instead of one per model) know.
+        Only a hint: a bad spec or source here is left for its own turn to report."""
+        wanted = {}
+        for text in texts:
+            try:
+                spec = specmod.parse(text)
+            except KipoiError:
+                continue
+            if spec.repo is None:
+                wanted.setdefault((spec.source, spec.ref), []).append(spec.path)
+        for (source, ref), models in wanted.items():
+            try:
+                backend = self.backend(source)
+            except KipoiError:
+                continue
+            if hasattr(backend, "expect"):
+                backend.expect(models, ref)
 
     def resolve_spec(self, spec):
         if spec.repo is not None:
