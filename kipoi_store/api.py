@@ -104,8 +104,8 @@ def resolve_many(specs, files=False, examples=False, offline=False, refresh=Fals
     said = []
     out = []
     with Session(offline=offline, refresh=refresh, warn=said.append) as session:
-        session.resolver.expect(specs)  # what it warns of (a remote down) concerns them all
         common = list(said)  # the config's own warnings belong to every result
+        session.resolver.expect(specs)
         for text in specs:
             del said[len(common):]
             try:

@@ -53,6 +53,7 @@ class Resolver:
         self.statcache = StatCache(paths.user_cache() / "stat")  # per user: never in a shared store
         self.records = user_records()
         self._backends = {}
+        self._batch = ()
         self._mirrors = None
         from kipoi_store.net import limits
 
@@ -91,7 +92,8 @@ class Resolver:
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
                              warn=self.warn, rewrites=self.config.url_rewrites,
-                             mirrors=lambda: self.mirrors, records=self.records)
+                             mirrors=lambda: self.mirrors, records=self.records,
+                             batch=lambda: self.batch_for(source.name))
         if source.type == "github-permalink":
             from kipoi_store.sources.github import PermalinkSource
 
@@ -105,24 +107,23 @@ class Resolver:
         return self.resolve_spec(spec)
 
     def expect(self, texts):
-        """A batch of specs is about to be resolved one by one: let each source that can prepare
-        for many models at once (sources/git.py: one fetch for all instead of one per model) know.
-        Only a hint: a bad spec or source here is left for its own turn to report."""
-        wanted = {}
-        for text in texts:
+        """A batch of specs is about to be resolved one by one. A source that can prepare for many
+        models at once (sources/git.py: one fetch for all, not one per model) asks for its share
+        on its first cold model (batch_for): a warm batch never even parses them twice."""
+        self._batch = list(texts)
+
+    def batch_for(self, source_name):
+        """[(model path, ref)] of the batch's specs naming `source_name`; a bad spec is left out
+        here, for its own turn to report."""
+        found = []
+        for text in self._batch:
             try:
                 spec = specmod.parse(text)
             except KipoiError:
                 continue
-            if spec.repo is None:
-                wanted.setdefault((spec.source, spec.ref), []).append(spec.path)
-        for (source, ref), models in wanted.items():
-            try:
-                backend = self.backend(source)
-            except KipoiError:
-                continue
-            if hasattr(backend, "expect"):
-                backend.expect(models, ref)
+            if spec.repo is None and spec.source == source_name:
+                found.append((spec.path, spec.ref))
+        return found
 
     def resolve_spec(self, spec):
         if spec.repo is not None:

@@ -115,7 +115,7 @@ def model_info(manifest):
 
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
-                 remote_url=None, mirrors=None, records=None):
+                 remote_url=None, mirrors=None, records=None, batch=None):
         from kipoi_store.git.remote import GitRemote
 
         self.config = config
@@ -139,6 +139,7 @@ class GitSource:
         self._commits = {}  # ref -> commit, as resolved in this run
         self._trees = {}  # commit -> GitTree: its listing is parsed once per run
         self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
+        self._batch = batch  # () -> [(model, ref)] of the run's batch (Resolver.batch_for), or None
         self.failed = None  # why the remote failed in this run: it is not asked again
 
     # -- refs ---------------------------------------------------------------------------------
@@ -165,17 +166,17 @@ class GitSource:
         self._commits[ref] = commit
         return commit
 
-    def expect(self, models, ref=None):
-        """A batch will resolve `models` at `ref`: fetch in one round trip the blobs that those not
-        yet in the store most likely need, instead of one round trip per model. Only a hint: it
-        raises nothing (each model then meets its own errors), and with store mirrors configured it
-        fetches nothing (they are asked before the remote, model by model)."""
-        if self.offline or len(models) < 2 or (ref is not None and _PINNED.fullmatch(ref)):
+    def _prepare_batch(self, commit, ref):
+        """On the run's first cold model: fetch in one round trip the blobs that the batch's other
+        models at the same ref, those not yet in the store, most likely need, instead of one round
+        trip per model. Only a hint: it raises nothing (each model meets its own errors), and with
+        store mirrors configured it fetches nothing (they are asked first, model by model)."""
+        batch, self._batch = self._batch, None
+        if batch is None or self.offline:
             return
         try:
-            commit = self.commit_for(ref)
             key = self.snapshot_key(commit)
-            cold = [m for m in models if self.store.holder(key, m) is None]
+            cold = {m for m, r in batch() if r == ref and self.store.holder(key, m) is None}
             if len(cold) < 2 or self.mirrors:
                 return
             tree = self.tree(commit)
@@ -256,6 +257,7 @@ class GitSource:
                 self.records.put(("git", commit, model), record)
         if holder is None or record is None:
             try:
+                self._prepare_batch(commit, ref)
                 # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
                 mirrored = self._from_mirrors(model, commit) if key == commit else None
                 record = mirrored or self._materialise(model, commit)

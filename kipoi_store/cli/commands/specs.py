@@ -81,8 +81,7 @@ def run_specs(parser, argv, handle):
         return exc.exit_code
     worst = EXIT_OK
     try:
-        if len(specs) > 1:
-            run.resolver.expect(specs)
+        run.resolver.expect(specs)
         for text in specs:
             try:
                 line = handle(run, text)
