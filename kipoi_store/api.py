@@ -111,6 +111,7 @@ def resolve_many(specs, files=False, examples=False, offline=False, refresh=Fals
     out = []
     with Session(offline=offline, refresh=refresh, warn=said.append) as session:
         common = list(said)  # the config's own warnings belong to every result
+        session.resolver.expect(specs)
         for text in specs:
             del said[len(common):]
             try:

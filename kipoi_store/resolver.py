@@ -4,7 +4,7 @@ import os
 
 from kipoi_store import paths
 from kipoi_store import spec as specmod
-from kipoi_store.errors import UsageError
+from kipoi_store.errors import KipoiError, UsageError
 from kipoi_store.store.records import user_records
 from kipoi_store.store.statcache import StatCache
 from kipoi_store.store.store import Store
@@ -62,6 +62,7 @@ class Resolver:
         self.statcache = StatCache(paths.user_cache() / "stat")  # per user: never in a shared store
         self.records = user_records()
         self._backends = {}
+        self._batch = ()
         self._mirrors = None
         from kipoi_store.net import limits
 
@@ -100,7 +101,8 @@ class Resolver:
 
             return GitSource(source, self.store, offline=self.offline, refresh=self.refresh,
                              warn=self.warn, rewrites=self.config.url_rewrites,
-                             mirrors=lambda: self.mirrors, records=self.records)
+                             mirrors=lambda: self.mirrors, records=self.records,
+                             batch=lambda: self.batch_for(source.name))
         if source.type == "github-permalink":
             from kipoi_store.sources.github import PermalinkSource
 
@@ -112,6 +114,25 @@ class Resolver:
     def resolve(self, text):
         spec = specmod.parse(text)
         return self.resolve_spec(spec)
+
+    def expect(self, texts):
+        """A batch of specs is about to be resolved one by one. A source that can prepare for many
+        models at once (sources/git.py: one fetch for all, not one per model) asks for its share
+        on its first cold model (batch_for): a warm batch never even parses them twice."""
+        self._batch = list(texts)
+
+    def batch_for(self, source_name):
+        """[(model path, ref)] of the batch's specs naming `source_name`; a bad spec is left out
+        here, for its own turn to report."""
+        found = []
+        for text in self._batch:
+            try:
+                spec = specmod.parse(text)
+            except KipoiError:
+                continue
+            if spec.repo is None and spec.source == source_name:
+                found.append((spec.path, spec.ref))
+        return found
 
     def resolve_spec(self, spec):
         if spec.repo is not None:

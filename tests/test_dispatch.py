@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from kipoi_store import __version__
 from kipoi_store.cli.dispatch import (
+    builtin_module,
     candidates,
     command_words,
     find_program,
@@ -330,3 +331,48 @@ def test_an_unknown_option_of_kipoi_itself_is_a_usage_error():
     r = run_kipoi("--frobnicate", "source")
     assert r.returncode == 2
     assert r.stderr == "kipoi: error: unknown option '--frobnicate' (see 'kipoi --help')\n"
+
+
+# -- our own commands run in the front command's process -----------------------------------------
+
+LAUNCHER = ("#!{python}\n# kipoi-summary: {summary}\nfrom kipoi_store.cli.boundary import run\n"
+            "from kipoi_store.cli.commands.{module} import main\nrun(main)\n")
+
+
+def launcher(directory, name, python=sys.executable, module="source_list", summary="List sources",
+             extra=""):
+    path = Path(directory) / name
+    path.write_text(LAUNCHER.format(python=python, module=module, summary=summary) + extra)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_our_launchers_run_in_process_and_nothing_else_does(tmp_path):
+    ours = launcher(tmp_path, "kipoi-source-list")
+    assert builtin_module(ours) == "kipoi_store.cli.commands.source_list"
+    # The installed launchers are of that form, for the interpreter they name.
+    installed = BIN / "kipoi-source-resolve"
+    python = installed.read_text().splitlines()[0][2:]
+    assert builtin_module(str(installed), python) == "kipoi_store.cli.commands.source_resolve"
+    # For another interpreter, edited, with another body, or a third party's: exec'd as they are.
+    assert builtin_module(launcher(tmp_path, "a", python="/usr/bin/python3.9")) is None
+    assert builtin_module(launcher(tmp_path, "b", extra="print('more')\n")) is None
+    assert builtin_module(launcher(tmp_path, "c", module="os; import sys")) is None
+    assert builtin_module(str(make_program(tmp_path, "kipoi-zzq", ECHO))) is None
+    assert builtin_module(str(tmp_path / "missing")) is None
+
+
+def test_a_launcher_for_another_python_is_still_execd(tmp_path):
+    # Same launcher, a shebang naming a wrapper around this Python: it must really run (exec).
+    wrapper = make_program(tmp_path, "py", 'echo "wrapped" >&2; exec %s "$@"' % sys.executable)
+    launcher(tmp_path, "kipoi-zzq-list", python=str(wrapper))
+    r = run_kipoi("zzq", "list", "--help", path_dirs=[tmp_path])
+    assert r.returncode == 0 and r.stderr == "wrapped\n" and r.stdout.startswith("usage: kipoi source list")
+
+
+def test_our_command_in_process_keeps_exit_codes_and_errors(tmp_path):
+    r = run_kipoi("source", "resolve", "nosuch:Model", home=str(tmp_path))
+    assert (r.returncode, r.stdout) == (2, "")
+    assert r.stderr.startswith("kipoi: error: ") and "nosuch" in r.stderr and "Traceback" not in r.stderr
+    r = run_kipoi("source", "resolve", home=str(tmp_path))
+    assert r.returncode == 2 and "no spec given" in r.stderr

@@ -34,10 +34,28 @@ finally:
 """
 
 
-def warm_resolve(env, *args):
-    """(stdout, loaded modules) of `kipoi source resolve ARGS` run through the driver."""
-    p = subprocess.run([sys.executable, "-c", DRIVER, *args], env=env, cwd=env["HOME"],
-                       capture_output=True, text=True, timeout=60)
+# The front command as bin/kipoi runs it, under the interpreter the launchers name: our command
+# runs in its process, so the report at exit covers the command too (an exec would skip it).
+FRONT_DRIVER = """
+import json, sys
+from kipoi_store.cli.dispatch import main
+try:
+    main(sys.argv[1:])
+finally:
+    sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+BIN = Path(sys.executable).parent
+LAUNCHER_PYTHON = (BIN / "kipoi-source-resolve").read_text().splitlines()[0][2:]
+
+
+def warm_resolve(env, *args, front=False):
+    """(stdout, loaded modules) of `kipoi source resolve ARGS` run through the driver (`front`:
+    through the front command `kipoi`)."""
+    if front:
+        argv = [LAUNCHER_PYTHON, "-c", FRONT_DRIVER, str(BIN / "kipoi"), "source", "resolve", *args]
+    else:
+        argv = [sys.executable, "-c", DRIVER, *args]
+    p = subprocess.run(argv, env=env, cwd=env["HOME"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     report = [line for line in p.stderr.splitlines() if line.startswith("MODULES ")]
     assert len(report) == 1 and p.stderr == report[0] + "\n", p.stderr  # nothing else said
@@ -59,6 +77,17 @@ def test_warm_local_resolve_imports_little(kipoi_env):
     assert cold.returncode == 0, cold.stderr
     out, modules = warm_resolve(kipoi_env, "demo:Basset")
     assert out == cold.stdout
+    assert sorted(NOT_WARM & modules) == []
+
+
+def test_the_front_command_runs_our_command_in_its_own_process(kipoi_env):
+    r = run_kipoi("kipoi", "source", "add", "demo", str(DEMO_MODELS), env=kipoi_env)
+    assert r.returncode == 0, r.stderr
+    cold = run_kipoi("kipoi", "source", "resolve", "demo:Basset", env=kipoi_env)
+    assert cold.returncode == 0, cold.stderr
+    out, modules = warm_resolve(kipoi_env, "demo:Basset", front=True)
+    assert out == cold.stdout
+    assert "kipoi_store.cli.commands.source_resolve" in modules  # here, not in an exec'd process
     assert sorted(NOT_WARM & modules) == []
 
 

@@ -222,11 +222,61 @@ def _exec(path, args):
         return code
 
 
+# -- our own commands, in this process ---------------------------------------------------------
+
+LAUNCHER_BODY = ("from kipoi_store.cli.boundary import run\n"
+                 "from kipoi_store.cli.commands.%s import main\n"
+                 "run(main)\n")
+LAUNCHER_MAX = 1024
+
+
+def builtin_module(path, executable=None):
+    """The command module that the program at `path` would run, when it is one of our launchers
+    (bin/kipoi-<noun>-<verb>, exactly as written there) for this very interpreter: running it here
+    does what exec would do, without starting a second interpreter (as git runs its builtins).
+    None for anything else: a third-party command, a launcher for another Python, an edited one."""
+    executable = sys.executable if executable is None else executable
+    try:
+        with open(path, "rb") as f:
+            data = f.read(LAUNCHER_MAX + 1)
+    except OSError:
+        return None
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    lines = text.split("\n", 2)
+    if len(data) > LAUNCHER_MAX or len(lines) != 3 or not executable:
+        return None
+    shebang, summary, body = lines
+    if shebang != "#!" + executable or not summary.startswith("# kipoi-summary:"):
+        return None
+    head = LAUNCHER_BODY.partition("%s")[0]
+    module = body[len(head):].partition(" ")[0] if body.startswith(head) else ""
+    if not module or not all(c in _REST for c in module) or body != LAUNCHER_BODY % module:
+        return None
+    return "kipoi_store.cli.commands." + module
+
+
+def _run_builtin(module, path, args):
+    """Run our command `module` here, as its launcher at `path` would run it: sys.argv as the
+    launcher would see it, the one exception boundary, its exit code."""
+    main = __import__(module, fromlist=["main"]).main
+    from kipoi_store.cli.boundary import run
+
+    sys.argv = [path] + list(args)
+    run(main, list(args))  # exits
+
+
 def _dispatch(args, dirs, help_mode):
     words = command_words(args)
     path, n = find_program(words, dirs)
     if path and (not help_mode or n == len(words) == len(args)):
-        return _exec(path, ["--help"] if help_mode else args[n:])
+        rest = ["--help"] if help_mode else args[n:]
+        module = builtin_module(path) if os.access(path, os.X_OK) else None
+        if module is not None:
+            return _run_builtin(module, path, rest)
+        return _exec(path, rest)
     commands = list_commands(dirs)
     if not args:
         return _print_listing(commands, dirs)

@@ -16,6 +16,8 @@ from kipoi_store.errors import NotFoundError
 from kipoi_store.tree import DIR, FILE, LINK, Tree, basename, join, parent, sort_key, split
 
 MODE_DIR, MODE_LINK, MODE_EXEC, MODE_FILE = "040000", "120000", "100755", "100644"
+SMALL_BLOB = 1 << 20           # blobs up to this size are kept once read ...
+SMALL_BLOBS_TOTAL = 64 << 20   # ... until this many bytes are kept
 _KINDS = {MODE_DIR: DIR, MODE_LINK: LINK, MODE_EXEC: FILE, MODE_FILE: FILE}
 
 
@@ -49,6 +51,8 @@ class GitTree(Tree):
         self.offline = offline
         self._entries = None
         self._children = None
+        self._small = {}  # oid -> bytes of the small blobs read so far
+        self._small_bytes = 0
 
     def __repr__(self):
         return "GitTree(%r, %s)" % (self.remote, self.commit[:12])
@@ -132,6 +136,17 @@ class GitTree(Tree):
         return self._blob(self.entries[path][1]).decode("utf-8", "surrogateescape")
 
     def _blob(self, oid):
+        data = self._small.get(oid)
+        if data is None:
+            data = self._read_blob(oid)
+            if len(data) <= SMALL_BLOB and self._small_bytes < SMALL_BLOBS_TOTAL:
+                # The yaml, tsv and python files around models are read again for every model of
+                # a batch (a group's table for each of its rows): once from git is enough.
+                self._small[oid] = data
+                self._small_bytes += len(data)
+        return data
+
+    def _read_blob(self, oid):
         # Read first: a blob already here (prefetched, usually) costs one request to cat-file, not
         # a check and then a read; a missing one is fetched and read again.
         cat = self.remote.cat()

@@ -14,6 +14,7 @@ found model needs beyond its own files is closure.py's business.
 """
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -72,7 +73,22 @@ def parse_rows(text, problems=None):
     would read otherwise; fatal: a quote left open, which stops kipoi (pandas) reading the table at
     all, and then no row is returned.
     """
-    problems = [] if problems is None else problems
+    rows, found = _parse_rows(text)
+    if problems is not None:
+        problems.extend(found)
+    return list(rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_rows(text):
+    """parse_rows, once per distinct table text: resolving every row of a group of 900 reads its
+    table 900 times (and more), and parsing it is what would cost, not reading it."""
+    problems = []
+    rows = _rows_of(text, problems)
+    return tuple(rows), tuple(problems)
+
+
+def _rows_of(text, problems):
     rows, column, first_line = [], None, {}
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):

@@ -13,6 +13,7 @@ unquoted `#` is a comment; blank lines are skipped; fields may be quoted with `"
 """
 
 import csv
+import functools
 import math
 import re
 
@@ -59,6 +60,27 @@ def _column_type(values):
 
 def read_table(text):
     """The rows of a models.tsv as dicts (column name -> typed value), in file order."""
+    return [dict(row) for row in _table(text)]
+
+
+@functools.lru_cache(maxsize=16)
+def _table(text):
+    """read_table once per distinct table (its rows are shared: never changed by a caller)."""
+    return tuple(_read_table(text))
+
+
+@functools.lru_cache(maxsize=16)
+def _row_index(text):
+    """{clean model name: row} of a table, the first row of each name winning, as find_row's scan."""
+    index = {}
+    for row in _table(text):
+        value = row.get("model")
+        if not (isinstance(value, float) and math.isnan(value)):
+            index.setdefault(_clean(value), row)
+    return index
+
+
+def _read_table(text):
     lines = strip_comments(text)
     if not lines:
         return []
@@ -93,15 +115,25 @@ def render(template_text, row, where="model-template.yaml"):
     import jinja2  # only for group models, and only when their files are wanted
 
     try:
-        return jinja2.Template(template_text).render(**{str(k): v for k, v in row.items()})
+        return _compiled(template_text).render(**{str(k): v for k, v in row.items()})
     except jinja2.TemplateSyntaxError as exc:
         raise UsageError("%s:%s: cannot render the template: %s" % (where, exc.lineno, exc.message)) from None
     except jinja2.TemplateError as exc:
         raise UsageError("%s: cannot render the template: %s" % (where, exc)) from None
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(template_text):
+    """A group's template compiled once: every row of the group renders it."""
+    import jinja2
+
+    return jinja2.Template(template_text)
+
+
 def render_row(template_text, table_text, model, where=""):
     """The yaml text of group row `model`: find its row in the table, render the template with it.
     `where` (the group directory) only names things in messages."""
-    row = find_row(read_table(table_text), model, where)
+    row = _row_index(table_text).get(_clean(model))
+    if row is None:
+        row = find_row((), model, where)  # its NotFoundError
     return render(template_text, row, where=(where + "/" if where else "") + "model-template.yaml")

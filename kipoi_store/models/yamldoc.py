@@ -1,9 +1,13 @@
 """Parsing kipoi's yaml files: leniently where a file only hints at references (what does not parse
 references nothing), strictly where a model's files depend on it (what does not parse is an error).
 
-yaml is imported inside each function: it is not needed on the warm path.
+yaml is imported inside each function: it is not needed on the warm path. Documents come from
+PyYAML's C loader when it has one (several times faster than the pure-Python one), and a text
+parsed leniently is parsed once per process (a group's template and dataloader.yaml serve every
+row): such documents are shared, so callers read them and never change them.
 """
 
+import functools
 import re
 
 from kipoi_store.errors import IntegrityError, ModelError
@@ -12,17 +16,23 @@ _JINJA_BLOCK = re.compile(r"^\s*\{%.*?%\}\s*$", re.M)
 _JINJA_EXPR = re.compile(r"\{\{.*?\}\}")
 
 
-def parse_lenient(data, template=False):
-    """A parsed yaml document, or None when it does not parse (then it just references nothing)."""
+def safe_load(data):
+    """yaml.safe_load, with the C loader when PyYAML was built with libyaml."""
     import yaml  # not needed on the warm path
 
+    return yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+@functools.lru_cache(maxsize=256)
+def parse_lenient(data, template=False):
+    """A parsed yaml document, or None when it does not parse (then it just references nothing)."""
     text = data.decode("utf-8", "replace")
     if template:
         # kipoi renders model-template.yaml with Jinja2; without rendering, drop the block tags and
         # put a plain word where each expression was, which keeps the rest parseable.
         text = _JINJA_EXPR.sub("x", _JINJA_BLOCK.sub("", text))
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except Exception:  # any yaml error (or a recursion limit on a hostile file)
         return None
 
@@ -33,7 +43,7 @@ def load_strict(path, what):
 
     try:
         with open(path, "rb") as f:
-            return yaml.safe_load(f)
+            return safe_load(f.read())
     except (OSError, yaml.YAMLError) as exc:
         raise IntegrityError("%s: cannot read %s: %s" % (what, path, exc)) from None
 
@@ -43,7 +53,7 @@ def parse_rendered(text, what, template):
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as exc:
         raise IntegrityError("%s: the rendered %s does not parse: %s" % (what, template, exc)) from None
 
@@ -54,7 +64,7 @@ def parse_model_file(data, path, what):
     import yaml
 
     try:
-        doc = yaml.safe_load(data)
+        doc = safe_load(data)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = "%s line %d" % (path, mark.line + 1) if mark is not None else path

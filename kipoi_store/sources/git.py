@@ -10,7 +10,8 @@ import hashlib
 import re
 
 from kipoi_store import paths
-from kipoi_store.errors import IntegrityError, NetworkError, OfflineError, UnsafePathError, UsageError
+from kipoi_store.errors import (IntegrityError, KipoiError, NetworkError, OfflineError, UnsafePathError,
+                                UsageError)
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
 from kipoi_store.store.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
@@ -33,25 +34,30 @@ def likely_blobs(tree, model):
     directory except nested models (the closure takes it all, weights and LFS pointers included),
     and what models/ reads around it: yaml, tsv, python files and symlinks directly in each
     directory above it (`..` references, group templates), and the commit's .lfsconfig. Only what
-    the closure then finds elsewhere (symlink targets, referenced directories) costs one more."""
-    ancestors = {""}
-    path = model
-    while "/" in path:
-        path = path.rsplit("/", 1)[0]
-        ancestors.add(path)
-    below = model + "/"
-    nested = {p.rpartition("/")[0] for p in tree.entries
-              if p.startswith(below) and p.rpartition("/")[2] in MODEL_MARKERS} - {model}
+    the closure then finds elsewhere (symlink targets, referenced directories) costs one more.
+    Only the directories concerned are looked at, never the whole commit: a batch asks this for
+    every model of the zoo."""
     wanted = []
-    for path, (mode, _) in tree.entries.items():
-        if mode == MODE_DIR:
-            continue
-        if path.startswith(below):
-            if not any(path.startswith(n + "/") for n in nested):
+    parts = model.split("/")
+    for i in range(len(parts)):
+        directory = "/".join(parts[:i])
+        if tree.mode(directory) != MODE_DIR:
+            break
+        for name in tree.listdir(directory):
+            path = directory + "/" + name if directory else name
+            mode = tree.mode(path)
+            if mode == MODE_LINK or (mode != MODE_DIR and (
+                    path == ".lfsconfig" or name.endswith(STRUCTURAL_SUFFIXES))):
                 wanted.append(path)
-        elif path.rpartition("/")[0] in ancestors and (
-                mode == MODE_LINK or path == ".lfsconfig" or path.endswith(STRUCTURAL_SUFFIXES)):
-            wanted.append(path)
+    todo = [model] if model and tree.mode(model) == MODE_DIR else []
+    while todo:
+        directory = todo.pop()
+        names = tree.listdir(directory)
+        if directory != model and any(n in MODEL_MARKERS for n in names):
+            continue  # a nested model: not this one's
+        for name in names:
+            path = directory + "/" + name
+            (todo if tree.mode(path) == MODE_DIR else wanted).append(path)
     return wanted
 
 
@@ -109,7 +115,7 @@ def model_info(manifest):
 
 class GitSource:
     def __init__(self, config, store, offline=False, refresh=False, warn=None, rewrites=None,
-                 remote_url=None, mirrors=None, records=None):
+                 remote_url=None, mirrors=None, records=None, batch=None):
         from kipoi_store.git.remote import GitRemote
 
         self.config = config
@@ -130,7 +136,10 @@ class GitSource:
                                 site_roots=[site.root for site in store.sites])
         self.records = records if records is not None else user_records()
         self._blobs = None
+        self._commits = {}  # ref -> commit, as resolved in this run
+        self._trees = {}  # commit -> GitTree: its listing is parsed once per run
         self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
+        self._batch = batch  # () -> [(model, ref)] of the run's batch (Resolver.batch_for), or None
         self.failed = None  # why the remote failed in this run: it is not asked again
 
     # -- refs ---------------------------------------------------------------------------------
@@ -146,12 +155,39 @@ class GitSource:
 
     def commit_for(self, ref):
         ref = ref or self.config.ref
+        commit = self._commits.get(ref)
+        if commit is not None:
+            return commit  # one ref, one commit for the whole run: a batch is one version
         commit = self.remote.resolve_ref(ref, self.config.refresh, refresh=self.refresh,
                                          offline=self.offline, warn=self.warn)
         if self.remote.failure is not None and self.failed is None:
             # The network failed and a cached commit stood in: the rest of the run stays offline.
             self.failed, self.offline = str(self.remote.failure), True
+        self._commits[ref] = commit
         return commit
+
+    def _prepare_batch(self, commit, ref):
+        """On the run's first cold model: fetch in one round trip the blobs that the batch's other
+        models at the same ref, those not yet in the store, most likely need, instead of one round
+        trip per model. Only a hint: it raises nothing (each model meets its own errors), and with
+        store mirrors configured it fetches nothing (they are asked first, model by model)."""
+        batch, self._batch = self._batch, None
+        if batch is None or self.offline:
+            return
+        try:
+            key = self.snapshot_key(commit)
+            cold = {m for m, r in batch() if r == ref and self.store.holder(key, m) is None}
+            if len(cold) < 2 or self.mirrors:
+                return
+            tree = self.tree(commit)
+            wanted = set()
+            for model in cold:
+                wanted.update(likely_blobs(tree, model))
+            tree.prefetch(sorted(wanted))
+        except (NetworkError, OfflineError) as exc:
+            self._named(exc)  # the run's later specs hear this reason without asking again
+        except KipoiError:
+            pass  # each model meets it again, with its own name on it
 
     @property
     def blobs(self):
@@ -165,8 +201,12 @@ class GitSource:
     def tree(self, commit):
         from kipoi_store.git.tree import GitTree
 
-        self.remote.fetch_commit(commit, offline=self.offline)
-        return GitTree(self.remote, commit, offline=self.offline)
+        tree = self._trees.get(commit)
+        if tree is None:
+            self.remote.fetch_commit(commit, offline=self.offline)
+            tree = self._trees[commit] = GitTree(self.remote, commit, offline=self.offline)
+        tree.offline = self.offline  # the run may have gone offline since (a remote that failed)
+        return tree
 
     def list_models(self, prefix=None, ref=None, unusable=None):
         from kipoi_store.models import catalog
@@ -217,6 +257,7 @@ class GitSource:
                 self.records.put(("git", commit, model), record)
         if holder is None or record is None:
             try:
+                self._prepare_batch(commit, ref)
                 # Mirrors hold real bytes by commit: a source that keeps pointers builds its own.
                 mirrored = self.from_mirrors(model, commit) if key == commit else None
                 record = mirrored or self._materialise(model, commit)

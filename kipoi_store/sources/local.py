@@ -38,6 +38,7 @@ class LocalSource:
         self.store = store
         self.statcache = statcache
         self.records = records
+        self._tree = None
 
     def _record_key(self, model):
         return ("local", str(self.root), model)
@@ -78,7 +79,9 @@ class LocalSource:
         from kipoi_store.models import catalog, closure
         from kipoi_store.tree import LocalTree
 
-        tree = LocalTree(self.root)
+        if self._tree is None:
+            self._tree = LocalTree(self.root)  # one per run: it learns which directories are real
+        tree = self._tree
         ref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         entries, stats = {}, []
         for path in closure.closure(tree, ref, source=self.name):

@@ -48,20 +48,27 @@ class ObjectStore:
     def __init__(self, root):
         self.root = Path(os.path.abspath(os.path.expanduser(str(root))))  # printed paths are absolute
         self.objects_dir = self.root / "objects" / "sha256"
+        self._objects_str = None
         self.tmp_dir = self.root / "tmp"
         self.sites = ()  # read-only stores behind this one, searched in order (see has_object)
         self._unwritable = None  # why we cannot write here ("" when we can), once asked
 
     def object_path(self, digest, executable=False) -> Path:
+        return Path(self.object_str(digest, executable))
+
+    def object_str(self, digest, executable=False) -> str:
+        """object_path as a plain string: a batch asks for tens of thousands of them."""
         if not hashing.is_sha256(digest):
             raise UsageError("not a sha256 digest: %r" % (digest,))
-        return self.objects_dir / digest[:2] / (digest + (".x" if executable else ""))
+        if self._objects_str is None:
+            self._objects_str = str(self.objects_dir)
+        return "%s/%s/%s%s" % (self._objects_str, digest[:2], digest, ".x" if executable else "")
 
     def has_object(self, digest) -> bool:
         """Whether object `digest` is here, or was just brought here from a site store."""
         if not hashing.is_sha256(digest):
             return False
-        if os.path.isfile(self.object_path(digest)):
+        if os.path.isfile(self.object_str(digest)):
             return True
         return any(self._take_from(site, digest) for site in self.sites)
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store import hashing, readonly
+from kipoi_store.store import hashing, inplace, readonly
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
 from kipoi_store.store.objects import LINK_REFUSALS, ObjectStore
 from kipoi_store.store.staging import remove_path, unlink_quiet
@@ -154,6 +154,13 @@ class Store(ObjectStore):
         published under `key`, or None: the cheap check a warm resolve makes (the manifest is
         written last). The use is recorded per user, outside every store (lastuse.py), for
         `store ls` and gc's --keep-days: a read never writes to a store."""
+        store = self.holder(key, name)
+        if store is not None:
+            store.last_use.record(key, _manifest_filename(name))
+        return store
+
+    def holder(self, key, name):
+        """As use(), recording no use: whether a model is there, asked before deciding to build it."""
         key = self.check_key(key)
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
@@ -162,7 +169,6 @@ class Store(ObjectStore):
         for store in (self, *self.sites):
             if (os.path.exists("%s/%s/%s" % (store._manifests, key, filename))
                     and os.path.isdir("%s/%s" % (store._snapshots, key))):
-                store.last_use.record(key, filename)
                 return store
         return None
 
@@ -202,6 +208,11 @@ class Store(ObjectStore):
                                     if isinstance(e, FileEntry) and e.executable)}
         if info:
             doc["info"] = info
+        if inplace.all_in_place(self, root, entries):
+            # Every file is there already (another model of the snapshot brought it: a group's
+            # files serve all its rows): only the manifest is new.
+            self._write_manifest(manifest_path, doc)
+            return root
         for _attempt in range(3):
             staging = self.new_tmp_path("publish")
             try:
@@ -213,14 +224,17 @@ class Store(ObjectStore):
                 if not missing:
                     # Written while our tmp/ entry still exists: verify, seeing it, leaves alone
                     # the files a manifest does not name yet.
-                    doc["published"] = time.time()
-                    manifest_path.parent.mkdir(parents=True, exist_ok=True)
-                    self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
+                    self._write_manifest(manifest_path, doc)
                     return root
             finally:
                 remove_path(staging)
         raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
                              % (key, missing[0], name))
+
+    def _write_manifest(self, manifest_path, doc):
+        doc["published"] = time.time()
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_atomic(manifest_path, json.dumps(doc, indent=1, sort_keys=True).encode())
 
     def _staged(self, staging):
         """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
@@ -273,7 +287,7 @@ class Store(ObjectStore):
                 readonly.close(dst)  # left open by a killed publisher or an older store
             return
         if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(mine.st_mode):
-            if not self._matches(dst, st, entries.get(rel)):
+            if not inplace.matches(self, dst, st, entries.get(rel)):
                 self._replace(src, dst, st)
             return
         if self._named(key, rel):
@@ -319,22 +333,6 @@ class Store(ObjectStore):
             else:
                 readonly.open_tree(src)  # its entries are merged one by one instead
         return placed
-
-    def _matches(self, path, st, entry):
-        """Whether the file or link at `path` (lstat `st`) is what `entry` describes."""
-        if isinstance(entry, LinkEntry):
-            return stat.S_ISLNK(st.st_mode) and os.readlink(path) == entry.target
-        if not isinstance(entry, FileEntry) or not stat.S_ISREG(st.st_mode):
-            return False
-        if st.st_mode & 0o222 or bool(st.st_mode & 0o111) != entry.executable:
-            return False  # a writable file may change after any check: ours replaces it
-        try:
-            obj = os.lstat(self.object_path(entry.digest, entry.executable))
-            if (obj.st_dev, obj.st_ino) == (st.st_dev, st.st_ino):
-                return True  # the object itself, checked when it was added
-        except FileNotFoundError:
-            pass
-        return hashing.sha256_file(path) == entry.digest
 
     def _replace(self, src, dst, st):
         """Put `src` where `dst` (lstat `st`) is: one rename for a file or link over a file or link,

@@ -80,6 +80,7 @@ def run_specs(parser, argv, handle):
         return exc.exit_code
     worst = EXIT_OK
     try:
+        run.resolver.expect(specs)
         for text in specs:
             try:
                 line = handle(run, text)
