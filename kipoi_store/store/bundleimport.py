@@ -208,7 +208,7 @@ def _stage_dir(store, staged):
         folder = os.path.join(manifests, key)
         for name in sorted(os.listdir(folder)):
             relpath = "manifests/%s/%s" % (key, name)
-            if name.startswith(".tmp-"):
+            if name.startswith(fmt.TMP_PREFIX):
                 continue  # an export still writing
             if fmt.classify(relpath) != ("manifest", key):
                 staged.fail(relpath, "has no place in a kipoi mirror layout, refused")
@@ -219,7 +219,7 @@ def _stage_dir(store, staged):
         for name in sorted(os.listdir(os.path.join(index, fan))):
             relpath = "index/md5/%s/%s" % (fan, name)
             kind = fmt.classify(relpath)
-            if name.startswith(".tmp-") or kind is None:
+            if name.startswith(fmt.TMP_PREFIX) or kind is None:
                 continue  # an export still writing, or nothing of ours: the index is only a hint
             _read_small(staged, kind[0], kind[1], relpath, _read_regular(staged, relpath))
     for doc in staged.docs:

@@ -18,7 +18,7 @@ import tarfile
 from kipoi_store.errors import IntegrityError, NotFoundError
 from kipoi_store.store import hashing
 from kipoi_store.store import mirrorformat as fmt
-from kipoi_store.store.staging import new_name, unlink_quiet
+from kipoi_store.store.staging import write_atomic
 
 
 class Written:
@@ -100,7 +100,7 @@ class Export:
             except FileNotFoundError:
                 pass
             with self._open_object(digest) as src:
-                _write_file(target, None, lambda out, src=src, d=digest: self._copy_checked(d, src, out))
+                _write_file(target, lambda out, src=src, d=digest: self._copy_checked(d, src, out))
             done.objects += 1
             done.bytes += self.sizes[digest]
         for relpath, data in self._small_entries():
@@ -166,19 +166,7 @@ def _info(name, size):
     return info
 
 
-def _write_file(target, data, writer=None):
-    """Write `target` (world-readable: web servers read mirrors) through a temporary file beside
-    it and one rename."""
-    folder = os.path.dirname(target)
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, ".tmp-" + new_name())
-    try:
-        with open(tmp, "xb") as out:
-            if writer is not None:
-                writer(out)
-            else:
-                out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    finally:
-        unlink_quiet(tmp)
+def _write_file(target, data):
+    """Write `target` (world-readable: web servers read mirrors), bytes or what a function writes."""
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    write_atomic(target, data, 0o644, tmp_prefix=fmt.TMP_PREFIX)

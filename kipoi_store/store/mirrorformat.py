@@ -23,6 +23,8 @@ from kipoi_store.store.store import _KEY, _manifest_filename
 LAYOUT = 1
 MARKER = "kipoi-mirror.json"
 BUNDLE_HEADER = "bundle.json"
+# An export writes each mirror file through a hidden file beside it with this prefix: readers skip it.
+TMP_PREFIX = ".tmp-"
 
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _OBJECT = re.compile(r"objects/sha256/([0-9a-f]{2})/([0-9a-f]{64})")

@@ -152,17 +152,9 @@ class ObjectStore:
         if hashing.is_sha256(known) and os.path.isfile(self.object_path(known)):
             # Already stored: only confirm the claim, no need to write a second copy.
             return self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
-        tmp = self.new_tmp_path("add")
-        try:
-            with open(src, "rb") as f, open(tmp, "xb") as out:
-                hasher = hashing.copy_hashing(f, out)
-            digest = self._check(hasher, expected_sha256, expected_size, what)
-            return self._commit(tmp, digest)
-        except OSError as exc:
-            named(exc, tmp)
-            raise
-        finally:
-            unlink_quiet(tmp)
+        with open(src, "rb") as f:
+            return self._add_written("add", lambda out: hashing.copy_hashing(f, out),
+                                     expected_sha256, expected_size, what)
 
     def add_bytes(self, data, expected_sha256=None, what=None) -> str:
         hasher = hashing.Hasher()
@@ -170,24 +162,26 @@ class ObjectStore:
         digest = self._check(hasher, expected_sha256, None, what or "data")
         if self.has_object(digest):
             return digest
-        tmp = self.new_tmp_path("bytes")
-        try:
-            with open(tmp, "xb") as out:
-                out.write(data)
-            return self._commit(tmp, digest)
-        except OSError as exc:
-            named(exc, tmp)
-            raise
-        finally:
-            unlink_quiet(tmp)
+        return self._through_tmp("bytes", lambda out: out.write(data),
+                                 lambda tmp, _: self._commit(tmp, digest))
 
     def add_stream(self, chunks, expected_sha256=None, expected_size=None, what=None) -> str:
-        tmp = self.new_tmp_path("stream")
+        return self._add_written("stream", lambda out: hashing.write_hashing(chunks, out),
+                                 expected_sha256, expected_size, what or "stream")
+
+    def _add_written(self, hint, write, expected_sha256, expected_size, what):
+        """Add what `write(out)` writes (it returns the Hasher that saw the bytes), once checked."""
+        return self._through_tmp(hint, write, lambda tmp, hasher: self._commit(
+            tmp, self._check(hasher, expected_sha256, expected_size, what)))
+
+    def _through_tmp(self, hint, write, finish):
+        """`finish(tmp, write(out))` for a fresh tmp/ file written by `write`: the one way a file
+        enters the store. The tmp/ file goes whatever fails; a write failure names it."""
+        tmp = self.new_tmp_path(hint)
         try:
             with open(tmp, "xb") as out:
-                hasher = hashing.write_hashing(chunks, out)
-            digest = self._check(hasher, expected_sha256, expected_size, what or "stream")
-            return self._commit(tmp, digest)
+                written = write(out)
+            return finish(tmp, written)
         except OSError as exc:
             named(exc, tmp)
             raise
@@ -279,16 +273,9 @@ class ObjectStore:
         return mode if mode in SHARED_MODES else None
 
     def _write_atomic(self, path, data):
-        tmp = self.new_tmp_path("write")
-        try:
-            with open(tmp, "xb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            named(exc, tmp)
-            raise
-        finally:
-            unlink_quiet(tmp)
+        """Write `path` through tmp/ (not staging.write_atomic's file beside it): a killed writer's
+        leftover is then one clean_tmp removes, never a stray among manifests."""
+        self._through_tmp("write", lambda out: out.write(data), lambda tmp, _: os.replace(tmp, path))
 
     def clean_tmp(self, max_age=TMP_MAX_AGE):
         """Remove tmp/ entries whose owner died on this host, or that are older than `max_age`

@@ -99,11 +99,16 @@ def unlink_quiet(path):
         pass
 
 
-def write_atomic(path, data, mode=None):
+def write_atomic(path, data, mode=None, tmp_prefix=None):
     """Write `data` (bytes, or a function given the open binary file) to `path` through a file
     beside it and one rename: a reader finds the old file or the new one, never a part. `mode`
-    (e.g. 0o600, 0o644) is set whatever the umask; the file beside it goes whatever fails."""
-    tmp = "%s.%s.tmp" % (os.fspath(path), new_name())
+    (e.g. 0o600, 0o644) is set whatever the umask; the file beside it goes whatever fails. With
+    `tmp_prefix` that file is named by it, for readers of the folder that must skip it."""
+    path = os.fspath(path)
+    if tmp_prefix is None:
+        tmp = "%s.%s.tmp" % (path, new_name())
+    else:
+        tmp = os.path.join(os.path.dirname(path), tmp_prefix + new_name())
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
         with os.fdopen(fd, "wb") as f:
