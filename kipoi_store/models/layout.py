@@ -247,30 +247,29 @@ def _model_doc(root, model, group, what):
 def wanted_files(root, model, group=None, what=None):
     """Every remote file of `model` (and of its default dataloader) in snapshot tree `root`, with
     its kipoi path relative to `root`. `group` is the group directory of a group model."""
-    what = what or "model %s" % model
-    doc, model_dir = _model_doc(root, model, group, what)
-    if not isinstance(doc, dict):
-        return []
-    found = model_layout(doc, model_dir, what)
-    loader = _default_dataloader(root, model, doc, what)
-    if loader is not None:
-        dl_doc, _, download_dir, dl_what = loader
-        found += dataloader_layout(dl_doc, download_dir, dl_what)
-    return found
+    return _model_and_loader(root, model, group, what, model_layout,
+                             lambda dl_doc, dl_dir, download_dir, dl_what:
+                             dataloader_layout(dl_doc, download_dir, dl_what))
 
 
 def wanted_examples(root, model, group=None, what=None):
     """The remote example files of `model`'s default dataloader and its remote test expectation,
     with their kipoi paths relative to `root` (see wanted_files)."""
+    return _model_and_loader(root, model, group, what, expect_layout,
+                             lambda dl_doc, dl_dir, download_dir, dl_what:
+                             example_layout(dl_doc, _join(dl_dir, DOWNLOADS, "example_files"), dl_what))
+
+
+def _model_and_loader(root, model, group, what, own_layout, loader_layout):
+    """`own_layout` of the model's yaml plus `loader_layout` of its default dataloader's, if any."""
     what = what or "model %s" % model
     doc, model_dir = _model_doc(root, model, group, what)
     if not isinstance(doc, dict):
         return []
-    found = expect_layout(doc, model_dir, what)
+    found = own_layout(doc, model_dir, what)
     loader = _default_dataloader(root, model, doc, what)
     if loader is not None:
-        dl_doc, dl_dir, _, dl_what = loader
-        found += example_layout(dl_doc, _join(dl_dir, DOWNLOADS, "example_files"), dl_what)
+        found += loader_layout(*loader)
     return found
 
 

@@ -158,39 +158,42 @@ class Mirrors:
             close()
         return True
 
-    def fetch_object(self, digest, size=None, what=None):
-        """Bring object `digest` into the store from the first mirror that serves it right."""
-        if not hashing.is_sha256(digest):
-            return False
+    def _asked(self, ask):
+        """(mirror, ask(mirror)) for each live mirror in turn, lazily; a mirror that is down or
+        serves wrong bytes (ask raised MirrorDown or IntegrityError) is dropped and skipped."""
         for mirror in self.live():
             try:
-                if self._object_from(mirror, digest, size, what):
-                    return True
-            except MirrorDown as exc:
-                self.drop(mirror, str(exc))
-            except IntegrityError as exc:
-                self.drop(mirror, "served wrong bytes (%s)" % exc)
-        return False
-
-    def by_md5(self, md5, what=None):
-        """The sha256 of a remote model file known by `md5`, its bytes now in the store; or None."""
-        if not fmt.is_md5(md5):
-            return None
-        for mirror in self.live():
-            try:
-                data = mirror.read_small(fmt.md5_path(md5))
-                if data is None:
-                    continue
-                sha256 = data.decode("latin-1").strip()
-                if not hashing.is_sha256(sha256):
-                    raise IntegrityError("its md5 index entry %s is not a sha256" % md5)
-                if not self._object_from(mirror, sha256, None, what):
-                    continue
+                answer = ask(mirror)
             except MirrorDown as exc:
                 self.drop(mirror, str(exc))
                 continue
             except IntegrityError as exc:
                 self.drop(mirror, "served wrong bytes (%s)" % exc)
+                continue
+            yield mirror, answer
+
+    def fetch_object(self, digest, size=None, what=None):
+        """Bring object `digest` into the store from the first mirror that serves it right."""
+        if not hashing.is_sha256(digest):
+            return False
+        return any(found for _, found in self._asked(lambda m: self._object_from(m, digest, size, what)))
+
+    def by_md5(self, md5, what=None):
+        """The sha256 of a remote model file known by `md5`, its bytes now in the store; or None."""
+        if not fmt.is_md5(md5):
+            return None
+
+        def ask(mirror):
+            data = mirror.read_small(fmt.md5_path(md5))
+            if data is None:
+                return None
+            sha256 = data.decode("latin-1").strip()
+            if not hashing.is_sha256(sha256):
+                raise IntegrityError("its md5 index entry %s is not a sha256" % md5)
+            return sha256 if self._object_from(mirror, sha256, None, what) else None
+
+        for mirror, sha256 in self._asked(ask):
+            if sha256 is None:
                 continue
             if hashing.md5_file(self.store.object_path(sha256)) != md5:
                 # Right bytes for their sha256, but not the file the md5 names: the index lies.
@@ -205,21 +208,19 @@ class Mirrors:
         """Publish model `name` of snapshot `key` from the first mirror holding its manifest and
         every object it names; returns the manifest (a mirrorformat.ModelDoc) or None."""
         relpath = fmt.manifest_path(key, name)
-        for mirror in self.live():
-            try:
-                data = mirror.read_small(relpath)
-                if data is None:
-                    continue
-                doc = fmt.ModelDoc(data, "store mirror %s: %s" % (mirror.name, relpath),
-                                   key=key, name=name)
-                lacking = [d for d in doc.digests()
-                           if not self._object_from(mirror, d, doc.sizes[d], "%s of %s" % (d, name))]
-            except MirrorDown as exc:
-                self.drop(mirror, str(exc))
+
+        def ask(mirror):
+            data = mirror.read_small(relpath)
+            if data is None:
+                return None
+            doc = fmt.ModelDoc(data, "store mirror %s: %s" % (mirror.name, relpath), key=key, name=name)
+            return doc, [d for d in doc.digests()
+                         if not self._object_from(mirror, d, doc.sizes[d], "%s of %s" % (d, name))]
+
+        for mirror, answer in self._asked(ask):
+            if answer is None:
                 continue
-            except IntegrityError as exc:
-                self.drop(mirror, "served wrong bytes (%s)" % exc)
-                continue
+            doc, lacking = answer
             if lacking:
                 self.warn("store mirror %s: the manifest of %s at %s names object %s, which the "
                           "mirror lacks; trying the next source" % (mirror.name, name, key, lacking[0]))
