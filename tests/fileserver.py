@@ -15,6 +15,7 @@ Two FileServers are two hosts: a dead first host and a mirror that has the bytes
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from serving import Served, serve_in_thread, shut
 
 FAULTS = (None, "404", "wrong", "truncate", "stall", "503")
 
@@ -93,7 +94,7 @@ class _Server(ThreadingHTTPServer):
         pass  # a client that hangs up mid-body is what the fault tests are about
 
 
-class FileServer:
+class FileServer(Served):
     def __init__(self):
         self.files = {}
         self.hits = {}
@@ -117,16 +118,8 @@ class FileServer:
         return [entry for entry in self.log if entry[0] == path]
 
     def start(self):
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.thread = serve_in_thread(self.httpd)
         return self
 
     def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        shut(self.httpd)

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import yaml
+from serving import Served, end_process
 
 
 def giftless_venv():
@@ -37,7 +38,7 @@ def _die_with_parent():
         pass
 
 
-class Giftless:
+class Giftless(Served):
     def __init__(self, venv, root):
         self.venv = Path(venv)
         self.root = Path(root)
@@ -132,17 +133,5 @@ class Giftless:
             return ""
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        end_process(self.proc)
+        self.proc = None

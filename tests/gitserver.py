@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Dict, List, Optional
 from urllib.parse import unquote
+from serving import Served, serve_in_thread, shut
 
 CHUNK = 1 << 16
 
@@ -150,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
                                      self.headers.get("Git-Protocol", "")))
 
 
-class GitHTTPServer:
+class GitHTTPServer(Served):
     """Smart-HTTP git server for the bare repositories under `root`, on 127.0.0.1 (a free port)."""
 
     def __init__(self, root):
@@ -168,9 +169,7 @@ class GitHTTPServer:
         self._httpd.daemon_threads = True
         self._httpd.owner = self
         self._port = self._httpd.server_address[1]  # still known after stop(): a port now closed
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
+        self._thread = serve_in_thread(self._httpd)
         return self
 
     @property
@@ -186,16 +185,9 @@ class GitHTTPServer:
 
     def stop(self):
         if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+            shut(self._httpd)
             self._thread.join()
             self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # -- the request log ----------------------------------------------------------------------
     def requests(self, repo=None, service=None, method=None):

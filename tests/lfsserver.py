@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from kipoi_store.lfs.pointer import Pointer
+from serving import Served, serve_in_thread, shut
 
 BATCH = "batch"
 
@@ -42,7 +43,7 @@ class Request:
     headers: dict  # lower-cased names
 
 
-class FaultServer:
+class FaultServer(Served):
     def __init__(self, repo="org/repo.git", action_headers=None, require_auth=None, href_base=None):
         self.repo = repo
         self.objects = {}
@@ -73,20 +74,12 @@ class FaultServer:
             srv = server
 
         self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        serve_in_thread(self._httpd)
         return self
 
     def stop(self):
-        if self._httpd:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        shut(self._httpd)
+        self._httpd = None
 
     @property
     def base(self):

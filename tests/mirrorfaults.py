@@ -14,6 +14,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
+from serving import Served, serve_in_thread, shut
 
 FAULTS = ("wrong", "truncate", "500", "hang", "lacks")
 
@@ -62,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class FaultMirror:
+class FaultMirror(Served):
     def __init__(self, root, fault, hang=5.0):
         assert fault in FAULTS, fault
         self.root = Path(root)
@@ -80,17 +81,9 @@ class FaultMirror:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.owner = self
-        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
+        serve_in_thread(self._httpd)
         return self
 
     def stop(self):
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        shut(self._httpd)
+        self._httpd = None

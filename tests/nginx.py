@@ -15,6 +15,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from serving import Served, end_process
 
 CONF = """\
 daemon off;
@@ -52,7 +53,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
-class Nginx:
+class Nginx(Served):
     def __init__(self, root, prefix):
         self.root = Path(root)
         self.prefix = Path(prefix)
@@ -105,18 +106,5 @@ class Nginx:
         return out
 
     def stop(self):
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                os.kill(self.proc.pid, signal.SIGQUIT)  # graceful: workers finish, then exit
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    os.kill(self.proc.pid, signal.SIGKILL)
-                    self.proc.wait()
-            self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+        end_process(self.proc, signal.SIGQUIT)  # graceful: workers finish, then exit
+        self.proc = None
