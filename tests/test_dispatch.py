@@ -257,9 +257,13 @@ def test_an_unknown_command_suggests_the_closest(tmp_path):
     assert r.stdout == ""
     assert r.stderr.startswith("kipoi: 'sorce' is not a kipoi command. See 'kipoi --help'.\n")
     assert "The most similar commands are\n\tsource\n" in r.stderr
+    # A first word that is not ours would have gone to kipoi itself, were it installed (here it is not).
+    assert r.stderr.endswith("when the kipoi package is installed (it is not here: "
+                             "pip install kipoi==0.8.6 six).\n")
     r = run_kipoi("source", "fo", path_dirs=[tmp_path])
     assert r.returncode == 1
     assert "'source fo' is not a kipoi command. See 'kipoi source --help'." in r.stderr
+    assert "kipoi's own command line" not in r.stderr
     assert "\tsource foo\n" in r.stderr
 
 
@@ -281,6 +285,8 @@ def test_help_lists_every_command_with_its_summary(tmp_path):
         # Grouped: a blank line between the zzq group and the next one.
         zzr = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["zzr"])
         assert lines[zzr - 1] == "" and "zzq silent" in lines[zzr - 2]
+        # ... and it says where the other words go.
+        assert "goes to kipoi's own command line\n(kipoi predict" in r.stdout
 
 
 def test_a_program_that_hangs_on_summary_does_not_hang_the_listing(tmp_path):

@@ -32,6 +32,10 @@ HELP_FLAGS = ("-h", "--help")
 _FIRST = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 _REST = _FIRST | {"_"}
 
+# Said by the listing and by the unknown-command message: where a word that is not ours goes.
+OTHER_WORDS = ("A first word that none of our commands answers goes to kipoi's own command line\n"
+               "(kipoi predict, kipoi test, ...) when the kipoi package is installed")
+
 USAGE = """\
 usage: kipoi [--version] [--exec-path[=DIR]] [--help] COMMAND [ARGS...]
        kipoi help COMMAND
@@ -177,8 +181,9 @@ def _print_listing(commands, dirs, words=()):
     else:
         out.write(USAGE + "\n")
         out.write("Runs the program kipoi-WORD-WORD... for the longest match of the words given.\n")
-        out.write("Searched, in order: --exec-path or %s, kipoi's own directory, PATH.\n\n"
+        out.write("Searched, in order: --exec-path or %s, kipoi's own directory, PATH.\n"
                   % ENV_EXEC_PATH)
+        out.write("%s.\n\n" % OTHER_WORDS)
         out.write("Commands:\n" if suffixes else "No commands found in:\n   %s\n"
                   % "\n   ".join(dirs))
     out.write(listing.format_listing(commands, summaries, words))
@@ -199,6 +204,11 @@ def _unknown(commands, words, k, typed):
     close = listing.suggestions(commands, words[:k], typed)
     if close:
         msg += "\nThe most similar commands are\n" + "".join("\t%s\n" % c for c in close)
+    if k == 0 and words:
+        # Only reached when kipoi_bridge found no kipoi to hand the word to.
+        from kipoi_store.cli.kipoi_bridge import INSTALL
+
+        msg += "\n%s (it is not here: %s).\n" % (OTHER_WORDS, INSTALL)
     sys.stderr.write(msg)
     return 1
 
