@@ -127,8 +127,9 @@ def test_known_bytes_serve_a_new_model_offline_and_unknown_ones_are_named(setup)
     assert (Path(out.stdout.strip()) / "downloaded/model_files/w" / md5(WEIGHTS)).read_bytes() == WEIGHTS
     missing = run_kipoi("kipoi-source-pull", "--offline", "mine:grp/r1", env=env)
     assert missing.returncode == 1 and missing.stdout == ""
-    assert "model mine:grp/r1: 1 file not in the store (offline): weights %s/rows/r1.h5" % dead.base \
-        in missing.stderr
+    # The line names the spec once (not "mine:grp/r1: model mine:grp/r1: ...").
+    assert "kipoi: error: mine:grp/r1: 1 file not in the store (offline): weights %s/rows/r1.h5\n" \
+        % dead.base in missing.stderr
 
 
 def test_wrong_content_everywhere_fails_naming_model_arg_and_url(setup):
@@ -136,8 +137,8 @@ def test_wrong_content_everywhere_fails_naming_model_arg_and_url(setup):
     mirror.add("/zenodo/record/1/w.h5", WEIGHTS, fault="wrong")
     out = run_kipoi("kipoi-source-pull", "mine:simple", env=env)
     assert out.returncode == 1 and out.stdout == ""
-    assert "model mine:simple: arg weights: wrong content from %s/zenodo/record/1/w.h5" % mirror.base \
-        in out.stderr
+    assert "kipoi: error: mine:simple: arg weights: wrong content from %s/zenodo/record/1/w.h5" \
+        % mirror.base in out.stderr
     assert "Traceback" not in out.stderr
     # nothing unverified was kept: a second try with the bytes fixed downloads and succeeds
     mirror.add("/zenodo/record/1/w.h5", WEIGHTS)

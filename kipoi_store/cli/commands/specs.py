@@ -47,8 +47,21 @@ def failure(text, exc):
     else:  # an OSError of this one spec: a file of its model unreadable, say
         message, code = boundary.os_error_message(exc), EXIT_FAILED
     if "'%s'" % text not in message and repr(text) not in message:
-        message = "%s: %s" % (text, message)
+        message = "%s: %s" % (text, _without_model(text, message))
     return message, code
+
+
+def _without_model(text, message):
+    """`message` less its leading `model SOURCE:PATH: ` (the library's name for the model) when
+    spec `text` is that model: the spec, which the line starts with, names it once."""
+    from kipoi_store import spec
+
+    try:
+        parsed = spec.parse(text)
+    except KipoiError:
+        return message
+    head = "model %s:%s: " % (parsed.source, parsed.path)
+    return message[len(head):] if message.startswith(head) else message
 
 
 def run_specs(parser, argv, handle):
