@@ -10,15 +10,16 @@ from kipoi_store.store.statcache import StatCache
 from kipoi_store.store.store import Store
 
 
-def site_store_paths(config, store_root):
+def site_store_paths(config, store_root, warn=None):
     """The site stores, in the order they are searched: KIPOI_SITE_STORES, then the config's
-    site_stores (the user's, then the system config's); each once, never the user's own store."""
+    site_stores (the user's, then the system config's); each once, never the user's own store.
+    One that cannot be a store is left out, and `warn` told why (see _usable_sites)."""
     found = []
     for path in paths.site_stores_env() + list(getattr(config, "site_stores", ())):
         path = os.path.abspath(path)
         if path != str(store_root) and path not in found:
             found.append(path)
-    return found
+    return _usable_sites(found, warn)
 
 
 def open_store(config, warn=None):
@@ -34,7 +35,7 @@ def open_store(config, warn=None):
         # A new store is made in nothing or an empty folder, never in one holding other things
         # (KIPOI_STORE=$HOME, a typo naming /tmp): UsageError naming it. A store has tmp/ once written.
         is_store(store.root, must_exist=False)
-    store.sites = tuple(Store(p) for p in site_store_paths(config, store.root))
+    store.sites = tuple(Store(p) for p in site_store_paths(config, store.root, warn))
     from kipoi_store.config.schema import env_seconds
 
     enabled = paths.locks_env()
@@ -43,6 +44,28 @@ def open_store(config, warn=None):
     timeout = _first(timeout, getattr(config, "lock_timeout", None), DEFAULT_TIMEOUT)
     store.locks = Locks(store.root / "locks", enabled=enabled, timeout=timeout, warn=warn)
     return store
+
+
+_WARNED_SITES = set()  # a site store that is not one is said once per process, not once per session
+
+
+def _usable_sites(site_paths, warn):
+    """The `site_paths` that can be site stores; a warning naming each that cannot (a typo in
+    KIPOI_SITE_STORES or site_stores would otherwise go unnoticed)."""
+    if not site_paths:
+        return []
+    from kipoi_store.store.scan import site_problem
+
+    usable = []
+    for path in site_paths:
+        problem = site_problem(path)
+        if problem is None:
+            usable.append(path)
+        elif warn is not None and path not in _WARNED_SITES:
+            _WARNED_SITES.add(path)
+            warn("site store %s is not used: %s (check KIPOI_SITE_STORES and site_stores in the "
+                 "config)" % (path, problem))
+    return usable
 
 
 def _first(*values):

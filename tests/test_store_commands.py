@@ -217,3 +217,23 @@ def test_export_and_init_refuse_a_destination_they_cannot_use_before_any_work(en
     assert r.stderr.startswith("kipoi: error: " + says.format(tmp=tmp_path)) and r.stderr.count("\n") == 1
     assert not Path(env["KIPOI_STORE"]).exists()  # nothing was resolved first
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_a_site_store_that_is_not_a_store_is_named_once_and_not_used(env, tmp_path):
+    from kipoi_store.demo import DEMO_ROOT
+
+    assert kipoi("source", "add", "demo", str(DEMO_ROOT), env=env).returncode == 0
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    sites = dict(env, KIPOI_SITE_STORES="%s:%s" % (tmp_path / "typo", notes))
+    r = kipoi("source", "resolve", "demo:Basset", "demo:Basset", env=sites)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == (
+        "kipoi: warning: site store %s is not used: no such file or directory (check "
+        "KIPOI_SITE_STORES and site_stores in the config)\n"
+        "kipoi: warning: site store %s is not used: it holds none of objects/, snapshots/, manifests/ "
+        "(check KIPOI_SITE_STORES and site_stores in the config)\n" % (tmp_path / "typo", notes))
+    info = kipoi("store", "info", env=sites)
+    assert info.returncode == 0 and "site store %s is not used" % notes in info.stderr
+    assert "site store (read only" not in info.stdout

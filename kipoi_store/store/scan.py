@@ -56,6 +56,21 @@ def is_store(root, must_exist) -> bool:
     return bool(names)
 
 
+def site_problem(root) -> Optional[str]:
+    """Why `root` cannot serve as a site store (no such directory, a file, unreadable, a folder
+    of other things), or None. An empty folder is no problem: a store nobody has filled yet."""
+    try:
+        names = os.listdir(root)
+    except OSError as exc:
+        if isinstance(exc, NotADirectoryError):
+            return "it is a file, not a directory"
+        return (exc.strerror or str(exc)).lower() if isinstance(exc, FileNotFoundError) else \
+            "cannot read it (%s)" % (exc.strerror or exc)
+    if names and not STORE_ENTRIES.intersection(names):
+        return "it holds none of objects/, snapshots/, manifests/"
+    return None
+
+
 def file_inodes(store, root, rel, digest, executable):
     """{(st_dev, st_ino): size} of the regular files holding one manifest file: its path `rel` in
     the snapshot at `root` and its object (one inode when hardlinked, two in copy mode)."""

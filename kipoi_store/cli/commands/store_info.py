@@ -38,7 +38,7 @@ def main(argv, prog="kipoi store info"):
 
     store, _ = existing_store()
     info = store_info(store)
-    sites = [store_info(Store(p)) for p in site_store_paths(load_config(), store.root)]
+    sites = [store_info(Store(p)) for p in site_store_paths(load_config(), store.root, boundary.warn)]
     if args.json:
         json_line(dict(info.as_dict(), tier="user"))
         for site in sites:
