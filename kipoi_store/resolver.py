@@ -10,16 +10,15 @@ from kipoi_store.store.statcache import StatCache
 from kipoi_store.store.store import Store
 
 
-def site_store_paths(config, store_root, warn=None):
+def site_store_paths(config, store_root):
     """The site stores, in the order they are searched: KIPOI_SITE_STORES, then the config's
-    site_stores (the user's, then the system config's); each once, never the user's own store.
-    One that cannot be a store is left out, and `warn` told why (see _usable_sites)."""
+    site_stores (the user's, then the system config's); each once, never the user's own store."""
     found = []
     for path in paths.site_stores_env() + list(getattr(config, "site_stores", ())):
         path = os.path.abspath(path)
         if path != str(store_root) and path not in found:
             found.append(path)
-    return _usable_sites(found, warn)
+    return found
 
 
 def open_store(config, warn=None):
@@ -35,7 +34,7 @@ def open_store(config, warn=None):
         # A new store is made in nothing or an empty folder, never in one holding other things
         # (KIPOI_STORE=$HOME, a typo naming /tmp): UsageError naming it. A store has tmp/ once written.
         is_store(store.root, must_exist=False)
-    store.sites = tuple(Store(p) for p in site_store_paths(config, store.root, warn))
+    store.sites = tuple(Store(p) for p in usable_sites(site_store_paths(config, store.root), warn))
     from kipoi_store.config.schema import env_seconds
 
     enabled = paths.locks_env()
@@ -49,7 +48,7 @@ def open_store(config, warn=None):
 _WARNED_SITES = set()  # a site store that is not one is said once per process, not once per session
 
 
-def _usable_sites(site_paths, warn):
+def usable_sites(site_paths, warn):
     """The `site_paths` that can be site stores; a warning naming each that cannot (a typo in
     KIPOI_SITE_STORES or site_stores would otherwise go unnoticed)."""
     if not site_paths:

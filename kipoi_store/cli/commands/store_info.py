@@ -33,12 +33,14 @@ def parser(prog="kipoi store info"):
 def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
     from kipoi_store.cli.commands import load_config
-    from kipoi_store.resolver import site_store_paths
+    from kipoi_store.resolver import site_store_paths, usable_sites
     from kipoi_store.store.store import Store
 
     store, _ = existing_store()
     info = store_info(store)
-    sites = [store_info(Store(p)) for p in site_store_paths(load_config(), store.root, boundary.warn)]
+    site_paths = site_store_paths(load_config(), store.root)
+    usable_sites(site_paths, boundary.warn)  # all are shown; those that are not stores, warned about
+    sites = [store_info(Store(p)) for p in site_paths]
     if args.json:
         json_line(dict(info.as_dict(), tier="user"))
         for site in sites:
