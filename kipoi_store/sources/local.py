@@ -1,5 +1,6 @@
 """A `local` source: a folder on disk, materialised into the store under a digest of its content."""
 
+import errno
 import hashlib
 import os
 import stat
@@ -39,6 +40,7 @@ class LocalSource:
         self.statcache = statcache
         self.records = records
         self._tree = None
+        self._entries = {}  # path -> (entry, stat key): a file shared by models is hashed once a run
 
     def _record_key(self, model):
         return ("local", str(self.root), model)
@@ -84,21 +86,34 @@ class LocalSource:
         tree = self._tree
         ref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
         entries, stats = {}, []
+        # The stats recorded are the tree's first look at each path, taken before it was listed, read
+        # or hashed: whatever changes after, a warm resolve sees as a change.
+        known = self._entries
         for path in closure.closure(tree, ref, source=self.name):
-            full = os.path.join(self.root, path)
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                entries[path] = LinkEntry(os.readlink(full))
-            elif stat.S_ISREG(st.st_mode):
-                entries[path] = FileEntry(self._file_digest(full, st), bool(st.st_mode & 0o111))
-            else:
-                continue
-            stats.append((path, stat_key(st)))
+            hit = known.get(path)
+            if hit is None:
+                st = tree.lstat(path)
+                if st is None:
+                    raise FileNotFoundError(errno.ENOENT, "vanished while resolving %s" % model,
+                                            self._prefix + path)
+                if stat.S_ISLNK(st.st_mode):
+                    entry = LinkEntry(tree.readlink(path))
+                elif stat.S_ISREG(st.st_mode):
+                    entry = FileEntry(self._file_digest(self._prefix + path, st), bool(st.st_mode & 0o111))
+                else:
+                    entry = None
+                hit = known[path] = (entry, stat_key(st))
+            if hit[0] is not None:
+                entries[path] = hit[0]
+                stats.append((path, hit[1]))
         # A directory's stat changes when entries are added or removed: watching the directories that
         # hold the closure is how a warm resolve notices a new file without walking anything.
         dirs = {os.path.dirname(p) for p in entries} | {ref.directory}
         for d in sorted(dirs):
-            stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
+            st = tree.lstat(d)
+            if st is None:
+                raise FileNotFoundError(errno.ENOENT, "vanished while resolving %s" % model, self._prefix + d)
+            stats.append((d, stat_key(st)))
         key = content_key(entries)
         holder = self.store.use(key, model)  # here, or in a site store: used from there
         if holder is None:
