@@ -75,3 +75,17 @@ def test_a_batch_after_an_edit_serves_the_new_bytes_to_every_row(grp, kipoi_env)
     assert second.returncode == 0, second.stderr
     for line in second.stdout.splitlines():
         assert (Path(line).parent / "shared" / "weights.txt").read_bytes() == b"edited\n"
+
+
+def test_records_are_written_again_after_their_directory_went_away(tmp_path):
+    import shutil
+
+    from kipoi_store.store.records import Records
+
+    records = Records(tmp_path / "records")
+    records.put(("local", "/src", "a"), {"key": "k1"})
+    shutil.rmtree(tmp_path / "records")  # a user clearing their cache in the middle of a batch
+    records.put(("local", "/src", "a"), {"key": "k2"})
+    records.put(("local", "/src", "b"), {"key": "k3"})
+    assert records.get(("local", "/src", "a")) == {"key": "k2"}
+    assert sorted(v["key"] for _, v in records.items()) == ["k2", "k3"]
