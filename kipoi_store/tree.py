@@ -97,56 +97,68 @@ class LocalTree(Tree):
     """A folder on disk. Every answer comes from lstat: no symlink inside the root is ever followed.
 
     The root itself may be a symlink (a configured `local_path` often is); nothing below it is.
+
+    One LocalTree serves one run (a batch may resolve thousands of models sharing a group directory):
+    it remembers each lstat, listing, link and file it has read and answers from that memory after.
+    Each path is lstat'ed before it is listed or read, and `lstat` gives that first stat: a caller
+    recording it to notice changes later (sources/local.py) records a stat no newer than what the
+    tree told it, so an edit made since is seen.
     """
 
     def __init__(self, root):
         self.root = os.fspath(root)
-        # Directories already seen to be real directories: the parents of the next lookup usually are.
-        self._dirs = {""}
+        self._stats = {}     # path -> its first lstat this run (None: nothing there)
+        self._listings = {}  # directory -> [(name, kind)], bytewise sorted
+        self._links = {}     # path -> link target
+        self._data = {}      # path -> bytes
 
     def __repr__(self):
         return "LocalTree(%r)" % self.root
 
     def _full(self, path):
-        return self.root if path == "" else os.path.join(self.root, path)
+        return self.root if path == "" else self.root + "/" + path
+
+    def lstat(self, path):
+        """The first lstat of `path` in this tree's life (the root's is a stat: it may be a link);
+        None when the tree holds nothing there (as `kind`)."""
+        return self._stats[path] if self.kind(path) is not None else None
 
     def _lstat(self, path):
         try:
-            return os.lstat(self._full(path))
+            return self._stats[path]
+        except KeyError:
+            pass
+        try:
+            st = os.lstat(self.root + "/" + path if path else self.root + "/")
         except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
-                return None
-            raise
+            if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
+                raise
+            st = None
+        self._stats[path] = st
+        return st
 
-    def _parents_are_dirs(self, parts):
-        """Whether every proper prefix of `parts` is a real directory (not a link to one)."""
-        prefix = ""
-        for part in parts[:-1]:
-            prefix = join(prefix, part)
-            if prefix in self._dirs:
-                continue
-            st = self._lstat(prefix)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                return False
-            self._dirs.add(prefix)
-        return True
+    def _is_dir(self, path):
+        st = self._lstat(path)
+        return st is not None and stat.S_ISDIR(st.st_mode)
 
     def kind(self, path):
-        parts = split(path)
-        if not parts:
-            return DIR if os.path.isdir(self.root) else None
-        if HIDDEN.intersection(parts):
-            return None
-        # Parents first (usually cached): lstat of the full path would let the OS follow a link
-        # among them, out of the root.
-        if not self._parents_are_dirs(parts):
-            return None
-        st = self._lstat(path)
+        st = self._stats.get(path, False)
+        if st is False:  # never looked at: check the path, then each parent (usually known)
+            parts = split(path)
+            if HIDDEN.intersection(parts):
+                return None
+            # Parents first: lstat of the full path would let the OS follow a link among them, out
+            # of the root.
+            prefix = ""
+            for part in parts[:-1]:
+                prefix = join(prefix, part)
+                if not self._is_dir(prefix):
+                    return None
+            st = self._lstat(path)
         if st is None:
             return None
         mode = st.st_mode
         if stat.S_ISDIR(mode):
-            self._dirs.add(path)
             return DIR
         if stat.S_ISREG(mode):
             return FILE
@@ -154,58 +166,72 @@ class LocalTree(Tree):
             return LINK
         return None
 
-    def listdir(self, path):
-        kind = self.kind(path)
-        if kind is None:
-            raise FileNotFoundError("no such directory in %s: %r" % (self.root, path))
-        if kind != DIR:
-            raise NotADirectoryError("not a directory in %s: %r" % (self.root, path))
-        names = [n for n in os.listdir(self._full(path)) if n not in HIDDEN]
-        names.sort(key=sort_key)
-        return names
-
-    def read(self, path):
-        kind = self.kind(path)
-        if kind != FILE:
-            raise FileNotFoundError("no regular file in %s: %r" % (self.root, path))
-        # O_NOFOLLOW: had the file been swapped for a link since the lstat, refuse instead of following.
-        fd = os.open(self._full(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as f:
-            return f.read()
-
-    def readlink(self, path):
-        if self.kind(path) != LINK:
-            raise FileNotFoundError("no symlink in %s: %r" % (self.root, path))
-        return os.readlink(self._full(path))
-
-    def walk(self, path=""):
-        # scandir gives each entry's type from the directory listing itself: one syscall per directory
-        # instead of one per entry, which is what makes listing a large source cheap.
+    def _listing(self, path):
+        listing = self._listings.get(path)
+        if listing is not None:
+            return listing
         kind = self.kind(path)
         if kind != DIR:
             raise (FileNotFoundError if kind is None else NotADirectoryError)(
                 "no such directory in %s: %r" % (self.root, path))
-        yield from self._scan(path)
+        # scandir gives each entry's type from the directory listing itself: one syscall per directory
+        # instead of one per entry, which is what makes listing a large source cheap.
+        listing = []
+        with os.scandir(self._full(path)) as it:
+            for entry in it:
+                if entry.name in HIDDEN:
+                    continue
+                try:
+                    if entry.is_symlink():
+                        kind = LINK
+                    elif entry.is_dir(follow_symlinks=False):
+                        kind = DIR
+                    elif entry.is_file(follow_symlinks=False):
+                        kind = FILE
+                    else:
+                        kind = None
+                except OSError:
+                    kind = None
+                listing.append((entry.name, kind))
+        listing.sort(key=lambda e: sort_key(e[0]))
+        self._listings[path] = listing
+        return listing
+
+    def listdir(self, path):
+        return [name for name, _kind in self._listing(path)]
+
+    def read(self, path):
+        data = self._data.get(path)
+        if data is not None:
+            return data
+        if self.kind(path) != FILE:
+            raise FileNotFoundError("no regular file in %s: %r" % (self.root, path))
+        # O_NOFOLLOW: had the file been swapped for a link since the lstat, refuse instead of following.
+        fd = os.open(self._full(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            data = self._data[path] = f.read()
+        return data
+
+    def readlink(self, path):
+        target = self._links.get(path)
+        if target is not None:
+            return target
+        if self.kind(path) != LINK:
+            raise FileNotFoundError("no symlink in %s: %r" % (self.root, path))
+        target = self._links[path] = os.readlink(self._full(path))
+        return target
+
+    def walk(self, path=""):
+        self._listing(path)  # errors now, not at the first next()
+        return self._scan(path)
 
     def _scan(self, path):
-        with os.scandir(self._full(path)) as it:
-            entries = sorted((e for e in it if e.name not in HIDDEN), key=lambda e: sort_key(e.name))
-        for entry in entries:
-            child = join(path, entry.name)
-            try:
-                if entry.is_symlink():
-                    kind = LINK
-                elif entry.is_dir(follow_symlinks=False):
-                    kind = DIR
-                elif entry.is_file(follow_symlinks=False):
-                    kind = FILE
-                else:
-                    continue
-            except OSError:
+        for name, kind in self._listing(path):
+            if kind is None:
                 continue
+            child = join(path, name)
             yield child, kind
             if kind == DIR:
-                self._dirs.add(child)
                 yield from self._scan(child)
 
 

@@ -16,7 +16,7 @@ from kipoi_store.tree import DIR, FILE, basename, is_below, join, parent, sort_k
 MAX_REFERENCE_LENGTH = 512  # longer yaml strings are prose, not paths
 
 
-def closure(tree, ref: ModelRef, source=None) -> list:
+def closure(tree, ref: ModelRef, source=None, memo=None) -> list:
     """Every path (files and symlinks) a model needs, bytewise sorted.
 
     - everything below the model directory, except nested directories that are models or groups
@@ -30,13 +30,17 @@ def closure(tree, ref: ModelRef, source=None) -> list:
       directory (as a model directory comes), the python module its `defined_as` names and,
       transitively, what its dataloader.yaml references; any string naming an
       existing path relative to the yaml's directory (`../model_architecture.py`) brings it along.
+
+    `memo` (a dict, kept by the caller for as long as `tree` stays the same) holds what models of one
+    source share, worked out once: a group's rows, a directory's files, the paths a yaml names.
     """
-    return _Closure(tree, source).run(ref)
+    return _Closure(tree, source, {} if memo is None else memo).run(ref)
 
 
 class _Closure:
-    def __init__(self, tree, source):
+    def __init__(self, tree, source, memo):
         self.tree = tree
+        self.memo = memo
         self.where = " in source '%s'" % source if source else ""
         self.paths = set()
         self.dirs_done = set()
@@ -52,8 +56,10 @@ class _Closure:
         self.name = ref.name
         skip = None
         if ref.group is not None:
-            skip = _other_rows_filter(group_rows(self.tree, ref.group), ref.group,
-                                      ref.name[len(ref.group):].lstrip("/"))
+            rows = self.memo.get(("rows", ref.group))
+            if rows is None:
+                rows = self.memo["rows", ref.group] = frozenset(group_rows(self.tree, ref.group))
+            skip = _other_rows_filter(rows, ref.group, ref.name[len(ref.group):].lstrip("/"))
         self.add_dir(ref.directory, skip)
         self.dataloaders_done.add(ref.directory)
         if ref.group is not None:
@@ -69,6 +75,19 @@ class _Closure:
         if d in self.dirs_done:
             return
         self.dirs_done.add(d)
+        for path, kind in self._dir_entries(d):
+            if skip is not None and skip(path):
+                continue
+            if kind == FILE:
+                self.paths.add(path)
+            else:
+                self.add_link(path)
+
+    def _dir_entries(self, d):
+        """The files and links below `d` that belong with it: not those of nested models or groups."""
+        found = self.memo.get(("dir", d))
+        if found is not None:
+            return found
         entries = list(self.tree.walk(d))
         present = {}
         for path, kind in entries:
@@ -78,15 +97,9 @@ class _Closure:
         # kipoi's own download cache in a model folder is not part of the model: the store lays
         # out verified files there itself (layout.py), and stale copies must not shadow them.
         nested.add(join(d, DOWNLOADS))
-        for path, kind in entries:
-            if kind == DIR or (skip is not None and skip(path)):
-                continue
-            if nested and _under_any(path, d, nested):
-                continue
-            if kind == FILE:
-                self.paths.add(path)
-            else:
-                self.add_link(path)
+        found = self.memo["dir", d] = tuple((path, kind) for path, kind in entries
+                                            if kind != DIR and not _under_any(path, d, nested))
+        return found
 
     def add_link(self, link):
         if link in self.links_done:
@@ -149,9 +162,27 @@ class _Closure:
                         self.missing_dataloader(d, name, data, loader)
                 elif isinstance(loader, str):
                     self.add_dataloader(d, loader)
-            for value in _strings(doc):
-                self.add_reference(d, value)
+            for path, kind, via in self._references(d, data, doc, (template, model)):
+                # The links passed through are kept so the copy resolves alike.
+                self.paths.update(via)
+                if kind == DIR and is_below(self.home, path):
+                    continue  # a directory holding the model itself: that would be everything around it
+                self.take(path, kind)
         return docs
+
+    def _references(self, d, data, doc, how):
+        """(path, kind, links passed through) of each existing path a string of `doc` (parsed
+        from `data` as `how` says, in directory `d`) names, in the document's order."""
+        key = ("refs", d, data, how)
+        found = self.memo.get(key)
+        if found is None:
+            found = []
+            for value in dict.fromkeys(_strings(doc)):
+                hit = self._reference(d, value)
+                if hit is not None:
+                    found.append(hit)
+            self.memo[key] = found
+        return found
 
     def missing_dataloader(self, d, name, data, loader):
         line = key_line(data, "default_dataloader")
@@ -225,19 +256,13 @@ class _Closure:
                 if found is not None and found[1] == FILE:
                     self.take(*found)
 
-    def add_reference(self, d, value):
+    def _reference(self, d, value):
         if len(value) > MAX_REFERENCE_LENGTH or "\n" in value or "\0" in value or "://" in value:
-            return
+            return None
         value = value.split("::", 1)[0].strip()  # `dataloader.py::SeqDataset` names dataloader.py
         if not value or value.startswith(("/", "~")) or not value.strip("./"):
-            return  # absolute, or only dots: `.`/`..` are dataloader references, not files
-        found = self.resolve(d, value)
-        if found is None:
-            return
-        path, kind = found
-        if kind == DIR and is_below(self.home, path):
-            return  # a directory holding the model itself: that would be everything around it
-        self.take(path, kind)
+            return None  # absolute, or only dots: `.`/`..` are dataloader references, not files
+        return follow(self.tree, d, value, None, self.where)
 
 
 def _lexical_join(name, reference):
@@ -272,8 +297,7 @@ def _other_rows_filter(rows, group, own):
     Old kipoi groups kept one weights directory per row (DeepBind/<row>/model_files/...); one model
     should not bring the weights of hundreds of siblings.
     """
-    others = set(rows) - {own}
-    if not others:
+    if not rows or rows == {own}:
         return None
     offset = len(group) + 1 if group else 0
 
@@ -285,7 +309,7 @@ def _other_rows_filter(rows, group, own):
             candidate = "/".join(parts[:i])
             if candidate == own:
                 return False
-            if candidate in others:
+            if candidate in rows:
                 return True
         return False
 

@@ -1,11 +1,12 @@
 """A `local` source: a folder on disk, materialised into the store under a digest of its content."""
 
+import errno
 import hashlib
 import os
 import stat
 from pathlib import Path
 
-from kipoi_store.errors import UsageError
+from kipoi_store.errors import KipoiError, UsageError
 from kipoi_store.store.statcache import stat_key
 from kipoi_store.store.entries import FileEntry, LinkEntry
 from kipoi_store.sources import Resolution, warn_once
@@ -27,6 +28,13 @@ def content_key(entries):
     return "local-" + h.hexdigest()[:40]
 
 
+def _unchanged(path, key):
+    try:
+        return stat_key(os.lstat(path)) == key
+    except OSError:
+        return False
+
+
 class LocalSource:
     def __init__(self, config, store, statcache, records, warn=None):
         self.name = config.name
@@ -38,7 +46,8 @@ class LocalSource:
         self.store = store
         self.statcache = statcache
         self.records = records
-        self._tree = None
+        self._tree = self._memo = None
+        self._entries = {}  # path -> (entry, stat key): a file shared by models is hashed once a run
 
     def _record_key(self, model):
         return ("local", str(self.root), model)
@@ -79,26 +88,23 @@ class LocalSource:
         from kipoi_store.models import catalog, closure
         from kipoi_store.tree import LocalTree
 
-        if self._tree is None:
-            self._tree = LocalTree(self.root)  # one per run: it learns which directories are real
-        tree = self._tree
-        ref = catalog.find_model(tree, model, source=self.name, warn=self.warn)
-        entries, stats = {}, []
-        for path in closure.closure(tree, ref, source=self.name):
-            full = os.path.join(self.root, path)
-            st = os.lstat(full)
-            if stat.S_ISLNK(st.st_mode):
-                entries[path] = LinkEntry(os.readlink(full))
-            elif stat.S_ISREG(st.st_mode):
-                entries[path] = FileEntry(self._file_digest(full, st), bool(st.st_mode & 0o111))
-            else:
-                continue
-            stats.append((path, stat_key(st)))
-        # A directory's stat changes when entries are added or removed: watching the directories that
-        # hold the closure is how a warm resolve notices a new file without walking anything.
-        dirs = {os.path.dirname(p) for p in entries} | {ref.directory}
-        for d in sorted(dirs):
-            stats.append((d, stat_key(os.lstat(os.path.join(self.root, d) if d else self.root))))
+        # What this run has seen (a LocalTree, the closures' memo, each file's digest) serves every
+        # later model, as long as what the model is made of is still as it was seen: the folder may
+        # be edited between two resolves of a Session. Then start again from a fresh look.
+        for fresh in (self._tree is None, True):
+            if fresh:
+                self._tree, self._memo, self._entries = LocalTree(self.root), {}, {}
+            try:
+                ref = catalog.find_model(self._tree, model, source=self.name, warn=self.warn)
+                paths = closure.closure(self._tree, ref, source=self.name, memo=self._memo)
+                built = self._entries_of(model, ref, paths, check=not fresh)
+            except (KipoiError, OSError):
+                if fresh:
+                    raise
+                continue  # perhaps only what was seen before is wrong (a row added since): look again
+            if built is not None:
+                break
+        entries, stats = built
         key = content_key(entries)
         holder = self.store.use(key, model)  # here, or in a site store: used from there
         if holder is None:
@@ -108,6 +114,42 @@ class LocalSource:
         record = {"key": key, "directory": ref.directory, "group": ref.group, "stats": stats}
         self.records.put(self._record_key(model), record)
         return holder, record
+
+    def _entries_of(self, model, ref, paths, check):
+        """(entries, stats) of the closure `paths`; None, when `check`ing, if any of them (or a
+        directory holding them) has changed since this run's tree first looked at it."""
+        tree, known, prefix = self._tree, self._entries, self._prefix
+        entries, stats = {}, []
+        # The stats recorded are the tree's first look at each path, taken before it was listed, read
+        # or hashed: whatever changes after, a warm resolve sees as a change.
+        for path in paths:
+            hit = known.get(path)
+            if hit is None:
+                st = tree.lstat(path)
+                if st is None:
+                    raise FileNotFoundError(errno.ENOENT, "vanished while resolving " + model, prefix + path)
+                if stat.S_ISLNK(st.st_mode):
+                    entry = LinkEntry(tree.readlink(path))
+                elif stat.S_ISREG(st.st_mode):
+                    entry = FileEntry(self._file_digest(prefix + path, st), bool(st.st_mode & 0o111))
+                else:
+                    entry = None
+                hit = known[path] = (entry, stat_key(st))
+            if hit[0] is not None:
+                if check and not _unchanged(prefix + path, hit[1]):
+                    return None
+                entries[path] = hit[0]
+                stats.append((path, hit[1]))
+        # A directory's stat changes when entries are added or removed: watching the directories that
+        # hold the closure is how a warm resolve notices a new file without walking anything.
+        for d in sorted({os.path.dirname(p) for p in entries} | {ref.directory}):
+            st = tree.lstat(d)
+            if st is None:
+                raise FileNotFoundError(errno.ENOENT, "vanished while resolving " + model, prefix + d)
+            if check and not _unchanged(prefix + d, stat_key(st)):
+                return None
+            stats.append((d, stat_key(st)))
+        return entries, stats
 
     def _file_digest(self, full, st):
         digest = self.statcache.get("sha256", full, st)

@@ -26,6 +26,7 @@ def user_records():
 class Records:
     def __init__(self, directory):
         self.directory = os.fspath(directory)
+        self._made = set()  # shard directories this run made sure of: a batch writes thousands of records
 
     def _path(self, key):
         text = "\0".join(key)
@@ -51,9 +52,18 @@ class Records:
         from kipoi_store.store.staging import write_atomic
 
         path, text = self._path(key)
+        shard = os.path.dirname(path)
+        data = marshal.dumps((text, value))
         try:
-            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
-            write_atomic(path, marshal.dumps((text, value)))
+            if shard in self._made:
+                try:
+                    write_atomic(path, data)
+                    return
+                except FileNotFoundError:
+                    pass  # removed since (a cache cleaned meanwhile): make it again
+            os.makedirs(shard, 0o700, exist_ok=True)
+            self._made.add(shard)
+            write_atomic(path, data)
         except OSError:
             pass  # A read-only store still resolves; it just takes the cold path next time.
 
