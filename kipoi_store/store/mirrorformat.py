@@ -18,7 +18,7 @@ import re
 from kipoi_store.errors import IntegrityError
 from kipoi_store.store import hashing
 from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries, check_relpath
-from kipoi_store.store.store import _KEY, _manifest_filename
+from kipoi_store.store.store import KEY_PATTERN, manifest_filename
 
 LAYOUT = 1
 MARKER = "kipoi-mirror.json"
@@ -56,7 +56,7 @@ def md5_path(md5):
 
 
 def manifest_path(key, name):
-    return "manifests/%s/%s" % (key, _manifest_filename(name))
+    return "manifests/%s/%s" % (key, manifest_filename(name))
 
 
 def is_md5(text):
@@ -77,7 +77,7 @@ def classify(relpath):
     if m and m.group(2)[:2] == m.group(1):
         return "md5", m.group(2)
     m = _MANIFEST.fullmatch(relpath)
-    if m and _KEY.fullmatch(m.group(1)):
+    if m and KEY_PATTERN.fullmatch(m.group(1)):
         return "manifest", m.group(1)
     return None
 
@@ -112,7 +112,7 @@ class ModelDoc:
             self.directory, self.group = doc.get("directory"), doc.get("group")
             if doc.get("layout") != LAYOUT or not isinstance(self.name, str) or not self.name:
                 raise ValueError("not a layout %d manifest" % LAYOUT)
-            if not isinstance(self.key, str) or not _KEY.fullmatch(self.key):
+            if not isinstance(self.key, str) or not KEY_PATTERN.fullmatch(self.key):
                 raise ValueError("bad key %r" % (self.key,))
             if (key is not None and self.key != key) or (name is not None and self.name != name):
                 raise ValueError("names %s at %s, not what it was asked for" % (self.name, self.key))

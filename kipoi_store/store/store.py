@@ -45,10 +45,10 @@ from kipoi_store.store.staging import remove_path, unlink_quiet
 
 LINK_MODES = ("hardlink", "copy")
 
-_KEY = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64}")
+KEY_PATTERN = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}|local-[0-9a-f]{8,64}")
 
 
-def _manifest_filename(name):
+def manifest_filename(name):
     encoded = name.replace("%", "%25").replace("/", "%2F")
     if len(encoded.encode("utf-8", "surrogateescape")) > 200:  # file names stop at 255 bytes
         encoded = encoded[:100] + "~" + hashing.sha256_bytes(
@@ -121,7 +121,7 @@ class Store(ObjectStore):
 
     @staticmethod
     def check_key(key):
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
+        if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             raise UsageError("not a snapshot key (a 40/64-hex commit or local-<hex>): %r" % (key,))
         return key
 
@@ -135,7 +135,7 @@ class Store(ObjectStore):
     def manifest_path(self, key, name) -> Path:
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
-        return self.manifests_dir / self.check_key(key) / _manifest_filename(name)
+        return self.manifests_dir / self.check_key(key) / manifest_filename(name)
 
     def manifest(self, key, name) -> dict | None:
         path = self.manifest_path(key, name)
@@ -156,7 +156,7 @@ class Store(ObjectStore):
         `store ls` and gc's --keep-days: a read never writes to a store."""
         store = self.holder(key, name)
         if store is not None:
-            store.last_use.record(key, _manifest_filename(name))
+            store.last_use.record(key, manifest_filename(name))
         return store
 
     def holder(self, key, name):
@@ -165,7 +165,7 @@ class Store(ObjectStore):
         if not isinstance(name, str) or not name or "\0" in name:
             raise UsageError("not a model name: %r" % (name,))
         # Plain strings, not Path objects: this runs once per spec, a thousand times per batch.
-        filename = _manifest_filename(name)
+        filename = manifest_filename(name)
         for store in (self, *self.sites):
             if (os.path.exists("%s/%s/%s" % (store._manifests, key, filename))
                     and os.path.isdir("%s/%s" % (store._snapshots, key))):
@@ -174,7 +174,7 @@ class Store(ObjectStore):
 
     def touch(self, key, name):
         """Record a use of model `name` under `key` (as use() does, without checking)."""
-        self.last_use.record(self.check_key(key), _manifest_filename(name))
+        self.last_use.record(self.check_key(key), manifest_filename(name))
 
     # ----------------------------------------------------------------------------- publishing
 
@@ -365,7 +365,7 @@ class Store(ObjectStore):
         found = set()
         for folder in (self.snapshots_dir, self.manifests_dir):
             try:
-                found.update(k for k in os.listdir(folder) if _KEY.fullmatch(k))
+                found.update(k for k in os.listdir(folder) if KEY_PATTERN.fullmatch(k))
             except FileNotFoundError:
                 pass
         return sorted(found)
