@@ -48,6 +48,28 @@ def lab(base, giftless_server):  # noqa: F811 - base is a fixture
             server.stop()
 
 
+def admin_site(base, alice, repo):  # noqa: F811 - fixtures passed on
+    """An empty site store owned by the admin (alice), and her environment filling it, with the
+    source `lab` added."""
+    site = base / "site"
+    site.mkdir()
+    alice.own(site)
+    admin = home_of(alice, base, KIPOI_STORE=site)
+    r = alice.kipoi("source", "add", "lab", repo.http_url, "--type", "git-lfs", env=admin)
+    assert r.returncode == 0, r.stderr
+    return site, admin
+
+
+def user_of_site(base, bob, repo, site):  # noqa: F811 - fixtures passed on
+    """The user's (bob's) environment under a system config naming the source and the site; the
+    LFS endpoint it gives users is dead, so whatever they get they did not download."""
+    system = base / "system.yaml"
+    system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                      "    local_path: /nonexistent/kipoi/lab\nsource_settings:\n  lab:\n"
+                      "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
+    return home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
+
+
 def resolved(r):
     assert r.returncode == 0, r.stderr
     return [json.loads(line) for line in r.stdout.splitlines()]
@@ -56,21 +78,12 @@ def resolved(r):
 def test_a_site_store_serves_users_read_only_and_feeds_what_they_build(base, alice, bob, lab):  # noqa: F811
     server, repo = lab
     # The admin fills the site store with the source's models...
-    site = base / "site"
-    site.mkdir()
-    alice.own(site)
-    admin = home_of(alice, base, KIPOI_STORE=site)
-    r = alice.kipoi("source", "add", "lab", repo.http_url, "--type", "git-lfs", env=admin)
-    assert r.returncode == 0, r.stderr
+    site, admin = admin_site(base, alice, repo)
     filled = resolved(alice.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6",
                                   "lab:rbp_eclip/UPF1@v0.2", env=admin))
     # ...and writes the system config; the LFS endpoint it gives users is dead, so whatever they
     # get they did not download.
-    system = base / "system.yaml"
-    system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
-                      "    local_path: /nonexistent/kipoi/lab\nsource_settings:\n  lab:\n"
-                      "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
-    user = home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
+    user = user_of_site(base, bob, repo, site)
     before = inodes(site)
 
     # A model the site lacks (XRCC6 at v0.2) is built in bob's store, its weights from the site.
@@ -105,21 +118,12 @@ def site_for_users(base, alice, bob, repo, specs, pulled):  # noqa: F811
     """The admin (alice) fills a site store with `specs` resolved and `pulled` pulled (their
     files too), and writes a system config naming the source and the site; returns the site and
     the user's (bob's) environment."""
-    site = base / "site"
-    site.mkdir()
-    alice.own(site)
-    admin = home_of(alice, base, KIPOI_STORE=site)
-    r = alice.kipoi("source", "add", "lab", repo.http_url, "--type", "git-lfs", env=admin)
-    assert r.returncode == 0, r.stderr
+    site, admin = admin_site(base, alice, repo)
     for command, names in (("resolve", specs), ("pull", pulled)):
         if names:
             r = alice.kipoi("source", command, *names, env=admin)
             assert r.returncode == 0, r.stderr
-    system = base / "system.yaml"
-    system.write_text("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
-                      "    local_path: /nonexistent/kipoi/lab\nsource_settings:\n  lab:\n"
-                      "    lfs_url: %s\nsite_stores:\n  - %s\n" % (repo.http_url, DEAD_LFS, site))
-    return site, home_of(bob, base, KIPOI_SYSTEM_CONFIG=system)
+    return site, user_of_site(base, bob, repo, site)
 
 
 def test_pulling_files_the_site_lacks_builds_the_model_in_the_users_store_from_the_site(
