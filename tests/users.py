@@ -11,6 +11,7 @@ system's python3.11 with this checkout and the venv's packages on PYTHONPATH: th
 interpreter lives under /root (0700), which other users cannot enter.
 """
 
+import atexit
 import grp
 import os
 import pwd
@@ -50,6 +51,31 @@ def need_real_users():
         pytest.skip("%s is missing: other users need an interpreter outside /root" % PYTHON)
 
 
+_OPENED = {}  # directory -> its mode before we let others through it
+
+
+def _restore_modes():
+    for path, mode in _OPENED.items():
+        try:
+            os.chmod(path, mode)
+        except OSError:
+            pass
+
+
+def let_others_reach(path):
+    """Give every directory above `path` the search bit for others, for this test session only: the
+    checkout (and its venv's packages) may lie below a 0700 directory (`mktemp -d`, /root), and other
+    users run this checkout's code. Nothing is made readable or writable that was not."""
+    if not _OPENED:
+        atexit.register(_restore_modes)
+    path = Path(path).resolve()
+    for d in [path, *path.parents]:
+        mode = d.stat().st_mode & 0o7777
+        if not mode & 0o001 and str(d) not in _OPENED:
+            _OPENED[str(d)] = mode
+            os.chmod(d, mode | 0o001)
+
+
 def _group(name):
     try:
         return grp.getgrnam(name).gr_gid
@@ -70,6 +96,8 @@ class User:
         entry = pwd.getpwnam(name)
         self.uid, self.gid = entry.pw_uid, entry.pw_gid
         self.groups = [_group(g) for g in groups]
+        for path in (ROOT, sysconfig.get_paths()["purelib"]):
+            let_others_reach(path)
 
     def own(self, *paths):
         for p in paths:
