@@ -63,7 +63,7 @@ class Session:
         fetched = None
         if files or examples:
             from kipoi_store.models.files import EXAMPLES_SUFFIX, FILES_SUFFIX, fetch_model_files
-            from kipoi_store.store.adopt import adopt_for
+            from kipoi_store.store.tiers.adopt import adopt_for
 
             # Files are laid out beside the model: one a site store holds without them is built
             # in the user's store first (its objects from the site), the files fetched there.

@@ -1,7 +1,7 @@
 """Which snapshot keys the current config still reaches: what `kipoi store gc` must keep."""
 
 from kipoi_store.errors import KipoiError
-from kipoi_store.store.records import user_records
+from kipoi_store.store.user.records import user_records
 
 
 def current_keys(config, store):

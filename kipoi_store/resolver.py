@@ -5,9 +5,9 @@ import os
 from kipoi_store import paths
 from kipoi_store import spec as specmod
 from kipoi_store.errors import KipoiError, UsageError
-from kipoi_store.store.records import user_records
-from kipoi_store.store.statcache import StatCache
-from kipoi_store.store.store import Store
+from kipoi_store.store.user.records import user_records
+from kipoi_store.store.user.statcache import StatCache
+from kipoi_store.store.core.store import Store
 
 
 def site_store_paths(config, store_root):
@@ -25,11 +25,11 @@ def open_store(config, warn=None):
     """The user's store (KIPOI_STORE, else $KIPOI_HOME/store), with the site stores behind it:
     models complete there are used in place, and their objects are taken before the network's.
     Its download locks as KIPOI_LOCKS / KIPOI_LOCK_TIMEOUT, else the config, say."""
-    from kipoi_store.store.locks import DEFAULT_TIMEOUT, Locks
+    from kipoi_store.store.core.locks import DEFAULT_TIMEOUT, Locks
 
     store = Store.default()
     if not os.path.isdir(store.tmp_dir):
-        from kipoi_store.store.scan import is_store
+        from kipoi_store.store.core.scan import is_store
 
         # A new store is made in nothing or an empty folder, never in one holding other things
         # (KIPOI_STORE=$HOME, a typo naming /tmp): UsageError naming it. A store has tmp/ once written.
@@ -53,7 +53,7 @@ def usable_sites(site_paths, warn):
     KIPOI_SITE_STORES or site_stores would otherwise go unnoticed)."""
     if not site_paths:
         return []
-    from kipoi_store.store.scan import site_problem
+    from kipoi_store.store.core.scan import site_problem
 
     usable = []
     for path in site_paths:
@@ -92,10 +92,10 @@ class Resolver:
 
     @property
     def mirrors(self):
-        """The run's store mirrors (net/mirrors.py), opened on first use: a warm resolve never
+        """The run's store mirrors (dist/mirrors.py), opened on first use: a warm resolve never
         asks. One per run, so a mirror dropped for failing is not asked again."""
         if self._mirrors is None:
-            from kipoi_store.net.mirrors import Mirrors
+            from kipoi_store.dist.mirrors import Mirrors
 
             self._mirrors = Mirrors.from_config(self.config, self.store, offline=self.offline,
                                                 warn=self.warn)

@@ -7,7 +7,7 @@ Registered in tests/conftest.py with `pytest_plugins = ["tests.fixtures_lfs"]`.
     lfs_git_env          environment for the real git and git-lfs: HOME and global config in tmp
     make_lfs_repo        build a repository whose files are LFS-tracked, with the real client
     fault_server         tests/lfsserver.py's FaultServer, started and stopped around a test
-    lfs_store            an empty kipoi_store.store.store.Store to fetch into
+    lfs_store            an empty kipoi_store.store.core.store.Store to fetch into
 """
 
 import os
@@ -107,6 +107,6 @@ def fault_server():
 
 @pytest.fixture
 def lfs_store(tmp_path):
-    from kipoi_store.store.store import Store
+    from kipoi_store.store.core.store import Store
 
     return Store(tmp_path / "store")

@@ -17,6 +17,7 @@ LAYERS = [
     ("base", {"errors", "paths", "frozen", "names", "tree", "spec"}),
     ("store", {"store"}),
     ("config, net", {"config", "net"}),
+    ("dist", {"dist"}),
     ("git, lfs", {"git", "lfs"}),
     ("models", {"models"}),
     ("sources", {"sources"}),

@@ -18,7 +18,7 @@ from kipoi_store.errors import (IntegrityError, NetworkError, NotFoundError, Off
 from kipoi_store.models.files import Fetcher
 from kipoi_store.models.layout import Wanted, dataloader_layout, is_remote, model_layout, walk_remote
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.store import Store
 
 FAST = dict(tries=3, backoff=0.0, max_wait=0.0, timeout=(5.0, 5.0))
 

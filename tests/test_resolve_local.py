@@ -132,7 +132,7 @@ def test_warm_resolve_hashes_nothing(demo, monkeypatch):
     for key in ("HOME", "KIPOI_HOME"):
         monkeypatch.setenv(key, env[key])
     from kipoi_store.config import load
-    from kipoi_store.store.store import Store
+    from kipoi_store.store.core.store import Store
     from kipoi_store.resolver import Resolver
 
     def no_hashing(*args, **kwargs):

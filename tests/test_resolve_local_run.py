@@ -80,7 +80,7 @@ def test_a_batch_after_an_edit_serves_the_new_bytes_to_every_row(grp, kipoi_env)
 def test_records_are_written_again_after_their_directory_went_away(tmp_path):
     import shutil
 
-    from kipoi_store.store.records import Records
+    from kipoi_store.store.user.records import Records
 
     records = Records(tmp_path / "records")
     records.put(("local", "/src", "a"), {"key": "k1"})

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kipoi_store.config import load as configmod
 from kipoi_store.resolver import Resolver
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.store import Store
 
 segment = st.text(alphabet="abcdefghij_0123456789", min_size=1, max_size=6)
 content = st.binary(max_size=64)

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kipoi_store.store import hashing
+from kipoi_store.store.core import hashing
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
-from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
-from kipoi_store.store.gc import gc_execute, gc_plan
-from kipoi_store.store.info import store_info
-from kipoi_store.store.staging import HOST, remove_path
-from kipoi_store.store.store import Store
-from kipoi_store.store.verify import verify
+from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_entries
+from kipoi_store.store.housekeeping.gc import gc_execute, gc_plan
+from kipoi_store.store.housekeeping.info import store_info
+from kipoi_store.store.core.staging import HOST, remove_path
+from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.verify import verify
 
 KEY = "c0ffee" + "0" * 34
 KEY2 = "beef" * 10
@@ -474,7 +474,7 @@ def test_gc_collects_a_dead_process_leftovers(store):
 
 
 def test_write_atomic_sets_the_mode_whatever_the_umask_and_leaves_nothing_when_it_fails(tmp_path):
-    from kipoi_store.store.staging import write_atomic
+    from kipoi_store.store.core.staging import write_atomic
 
     target = tmp_path / "f"
     old = os.umask(0o077)

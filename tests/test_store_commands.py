@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kipoi_store.store.entries import FileEntry, LinkEntry
-from kipoi_store.store.info import store_info
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.entries import FileEntry, LinkEntry
+from kipoi_store.store.housekeeping.info import store_info
+from kipoi_store.store.core.store import Store
 
 BIN = Path(sys.executable).parent
 OLD, CURRENT = "1" * 40, "c" * 40

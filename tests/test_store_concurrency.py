@@ -9,17 +9,17 @@ import time
 
 import pytest
 
-from kipoi_store.store.entries import FileEntry
-from kipoi_store.store.store import Store
-from kipoi_store.store.verify import verify
+from kipoi_store.store.core.entries import FileEntry
+from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.verify import verify
 
 KEY = "ab" * 20
 
 # A child publishing models: argv = store root, start flag, JSON list of [model, {path: text}].
 PUBLISHER = r"""
 import json, os, sys, time
-from kipoi_store.store.entries import FileEntry
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.entries import FileEntry
+from kipoi_store.store.core.store import Store
 root, flag, models = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 while not os.path.exists(flag):  # start together, to collide as much as possible
     time.sleep(0.001)
@@ -34,8 +34,8 @@ for name, files in models:
 # "staged": the tree is built in tmp/; "merging": the first directory is already merged in.
 KILLED = r"""
 import os, sys, time
-from kipoi_store.store.entries import FileEntry
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.entries import FileEntry
+from kipoi_store.store.core.store import Store
 root, marker, stage = sys.argv[1], sys.argv[2], sys.argv[3]
 
 def wait_for_death():

@@ -106,7 +106,7 @@ def test_prune_now_keeps_an_object_a_publish_under_way_links(lab):
     assert kipoi(lab, "source", "remove", "lab").returncode == 0
     obj = next((store_root(lab) / "objects").rglob(sha(BIG)))
     # What Store.publish builds in tmp/ before the rename: a live process's hardlinks.
-    from kipoi_store.store.staging import HOST
+    from kipoi_store.store.core.staging import HOST
 
     staging = store_root(lab) / "tmp" / ("%d@%s@0123456789abcdef@publish" % (os.getpid(), HOST))
     staging.mkdir(parents=True)
@@ -203,7 +203,7 @@ def test_gc_deletes_old_lock_files_nobody_holds(lab, tmp_path):
     import hashlib
 
     from fileserver import FileServer
-    from kipoi_store.store.locks import Locks
+    from kipoi_store.store.core.locks import Locks
 
     with FileServer() as server:
         url = server.add("/w.bin", b"remote weights\n")
@@ -235,7 +235,7 @@ def test_gc_deletes_old_lock_files_nobody_holds(lab, tmp_path):
 
 
 def test_a_waiter_never_shares_a_lock_with_whoever_locks_the_file_after_gc_deleted_it(tmp_path):
-    from kipoi_store.store.locks import Locks, remove_if_free
+    from kipoi_store.store.core.locks import Locks, remove_if_free
 
     name = sha(b"weights")
     path = tmp_path / "locks" / name[:2] / name

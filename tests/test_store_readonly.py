@@ -69,10 +69,10 @@ NOTHING_CHANGES = {"mkdir __pycache__": "EACCES", "create a file": "EACCES", "de
 # Publishes two models of one snapshot (merging into closed directories), then verify, then gc.
 STORE_LIFE = r"""
 import json, os, sys
-from kipoi_store.store.entries import FileEntry
-from kipoi_store.store.gc import gc_execute, gc_plan
-from kipoi_store.store.store import Store
-from kipoi_store.store.verify import verify
+from kipoi_store.store.core.entries import FileEntry
+from kipoi_store.store.housekeeping.gc import gc_execute, gc_plan
+from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.verify import verify
 store, key, step = Store(sys.argv[1]), sys.argv[2], sys.argv[3]
 
 def publish(name, files):

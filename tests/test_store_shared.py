@@ -12,7 +12,7 @@ import pytest
 
 from .test_store_other_users import DEMO, base  # noqa: F401 - a fixture
 from .test_store_sites import lab  # noqa: F401 - a fixture
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.store import Store
 
 from .conftest import BIN, run_kipoi
 from .users import home_of, user

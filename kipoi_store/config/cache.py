@@ -3,7 +3,7 @@
 Parsing YAML costs more than the whole rest of a warm resolve (importing PyYAML alone is ~15 ms), so
 commands on the hot path load the config through here. The cache is a pickle, so it lives in the
 user's own cache dir (paths.user_cache) and is read only while that dir and the file are private to
-the user (store/private.py): never from a store, which others may write. It is keyed by the paths
+the user (store/user/private.py): never from a store, which others may write. It is keyed by the paths
 and stats of the user's and the system's config and the environment their paths were expanded
 with; it is written atomically and any problem reading it just means parsing again.
 """
@@ -13,8 +13,8 @@ import pickle
 
 from kipoi_store import paths
 from kipoi_store.config import load as configmod
-from kipoi_store.store.private import open_private, private_dir, write_private
-from kipoi_store.store.statcache import stat_key
+from kipoi_store.store.user.private import open_private, private_dir, write_private
+from kipoi_store.store.user.statcache import stat_key
 
 VERSION = 7  # bumped when the pickled classes change: older caches are skipped, not misread
 ENV_KEYS = ("HOME", "KIPOI_HOME", "KIPOI_STORE", "KIPOI_SYSTEM_CONFIG")

@@ -49,7 +49,7 @@ def sync(git_dir, site_dirs):
     old = current(git_dir)
     if new == old:
         return False
-    from kipoi_store.store.staging import write_atomic
+    from kipoi_store.store.core.staging import write_atomic
 
     path = os.path.join(git_dir, ALTERNATES)
     try:

@@ -83,7 +83,7 @@ class BareClone:
         return self._state
 
     def _save(self):
-        from kipoi_store.store.staging import write_atomic
+        from kipoi_store.store.core.staging import write_atomic
 
         state = self._load()
         write_atomic(self.git_dir / STATE, json.dumps(state, indent=1, sort_keys=True).encode())

@@ -6,7 +6,8 @@ from the read timeout, and a host that gave no answer is not asked again this ru
 
 from kipoi_store.errors import NetworkError
 from kipoi_store.git import cli
-from kipoi_store.net import hosts, limits
+from kipoi_store.net import hosts
+from kipoi_store.net import limits
 
 # What git (libcurl) says when a server gave no answer at all; an answer such as 404 is not here.
 _NO_ANSWER = ("Operation too slow", "Failed to connect", "Could not resolve host",

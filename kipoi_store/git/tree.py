@@ -67,7 +67,7 @@ class GitTree(Tree):
         data = cli.run(self.remote.git_dir,
                           ["ls-tree", "-r", "-t", "-z", "--full-tree", "--end-of-options", self.commit],
                           what="ls-tree %s in %s" % (self.commit[:12], self.remote.display_url))
-        from kipoi_store.store.staging import write_atomic
+        from kipoi_store.store.core.staging import write_atomic
 
         try:
             cache.parent.mkdir(exist_ok=True)

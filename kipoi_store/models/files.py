@@ -22,8 +22,8 @@ from kipoi_store.net.http import Options, Sessions
 from kipoi_store.net.progress import Progress
 from kipoi_store.net.urls import short_url
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.store.entries import FileEntry
-from kipoi_store.store.md5index import Md5Index
+from kipoi_store.store.core.entries import FileEntry
+from kipoi_store.store.user.md5index import Md5Index
 
 FILES_SUFFIX = "#files"  # manifest name of a model's downloaded files: `<model>#files`
 EXAMPLES_SUFFIX = "#examples"  # ... and of its example files and test expectations
@@ -71,7 +71,7 @@ class Fetcher:
                 return sha256
         if w.sha256 and self.store.has_object(w.sha256):
             if w.md5:
-                from kipoi_store.store import hashing
+                from kipoi_store.store.core import hashing
 
                 actual = hashing.md5_file(self.store.object_path(w.sha256))
                 if actual != w.md5:
@@ -166,7 +166,7 @@ def fetch_model_files(resolution, store, config, offline=False, progress=False, 
 
     Already published for this snapshot: returns at once. `offline`: only what the store holds,
     else OfflineError naming each missing file and its URL. Wrong bytes at every URL:
-    IntegrityError naming model, arg and URL. `mirrors` (net/mirrors.py; default: the config's) are
+    IntegrityError naming model, arg and URL. `mirrors` (dist/mirrors.py; default: the config's) are
     asked before any URL. `options` tune transfers (net.http.Options: tries,
     backoff, max_wait, timeout, sleep)."""
     kinds = [(FILES_SUFFIX, wanted_files)] + ([(EXAMPLES_SUFFIX, wanted_examples)] if examples else [])
@@ -198,7 +198,7 @@ def _publish_wanted(resolution, store, config, suffix, finder, offline, progress
         unique.setdefault(w.content, w)
     meter = progress_meter(len(unique), enabled=progress)
     if mirrors is None and config is not None:
-        from kipoi_store.net.mirrors import Mirrors
+        from kipoi_store.dist.mirrors import Mirrors
 
         mirrors = Mirrors.from_config(config, store, offline=offline)
     fetcher = Fetcher(store, config.url_rewrites if config is not None else (), offline=offline,

@@ -29,7 +29,7 @@ from kipoi_store.errors import IntegrityError, NotFoundError, UnsafePathError
 from kipoi_store.models.kipoi_names import (DATALOADER_FILES, DATALOADER_TEMPLATES, DOWNLOADS, GROUP_TABLE,
                                             MODEL_FILES, TEMPLATE_FILES)
 from kipoi_store.models.yamldoc import load_strict, parse_rendered
-from kipoi_store.store.entries import check_relpath
+from kipoi_store.store.core.entries import check_relpath
 
 UNNAMED = "file"  # kipoi's file name for a download without an md5
 EXPECT_FILE = "test.expect.h5"  # kipoi's name for a downloaded `test: expect:` file

@@ -12,8 +12,8 @@ import re
 from kipoi_store import paths
 from kipoi_store.errors import (IntegrityError, KipoiError, NetworkError, OfflineError, UnsafePathError,
                                 UsageError)
-from kipoi_store.store.entries import FileEntry, LinkEntry, check_relpath
-from kipoi_store.store.records import user_records
+from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_relpath
+from kipoi_store.store.user.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
 from kipoi_store.sources import Resolution, warn_once
 
@@ -193,7 +193,7 @@ class GitSource:
     def blobs(self):
         """git blob id -> sha256 of its bytes (diskcache: opened on the cold path only)."""
         if self._blobs is None:
-            from kipoi_store.store.statcache import StatCache
+            from kipoi_store.store.user.statcache import StatCache
 
             self._blobs = StatCache(paths.user_cache() / "git-blobs")
         return self._blobs

@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 from kipoi_store.errors import KipoiError, UsageError
-from kipoi_store.store.statcache import stat_key
-from kipoi_store.store.entries import FileEntry, LinkEntry
+from kipoi_store.store.user.statcache import stat_key
+from kipoi_store.store.core.entries import FileEntry, LinkEntry
 from kipoi_store.sources import Resolution, warn_once
 
 RECORD = ("key", "directory", "group", "stats")
@@ -158,7 +158,7 @@ class LocalSource:
         if self.store.writable:
             digest = self.store.add_file(full, what=full)
         else:  # a store we can only read: it may hold the model complete all the same
-            from kipoi_store.store.hashing import sha256_file
+            from kipoi_store.store.core.hashing import sha256_file
 
             digest = sha256_file(full)
         after = os.lstat(full)

@@ -21,8 +21,8 @@ def existing_store(new_ok=False):
     `KIPOI_STORE=/typo kipoi store verify` never says "fine"."""
     import os
 
-    from kipoi_store.store.scan import is_store
-    from kipoi_store.store.store import Store
+    from kipoi_store.store.core.scan import is_store
+    from kipoi_store.store.core.store import Store
 
     store = Store.default()
     return store, is_store(store.root, must_exist=not new_ok and bool(os.environ.get("KIPOI_STORE")))

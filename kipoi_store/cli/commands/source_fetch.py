@@ -7,7 +7,7 @@ from kipoi_store.cli.commands import json_line
 from kipoi_store.config import load as configmod
 from kipoi_store import paths
 from kipoi_store.errors import EXIT_OK, KipoiError, OfflineError, UsageError
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.store import Store
 
 SUMMARY = "Refresh the refs of git sources from their remotes"
 GIT_TYPES = ("git", "git-lfs")

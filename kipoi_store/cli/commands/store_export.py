@@ -32,7 +32,7 @@ def parser():
 
 
 def main(argv):
-    from kipoi_store.store.export import Export
+    from kipoi_store.dist.export import Export
 
     p = parser()
     args = p.parse_args(argv)
@@ -106,7 +106,7 @@ def _check_destination(args):
 
 def _write_tar_file(store, export, output):
     """The bundle is written beside its final name and renamed: never a half bundle under it."""
-    from kipoi_store.store.staging import write_atomic
+    from kipoi_store.store.core.staging import write_atomic
 
     target = os.path.abspath(os.path.expanduser(output))
     done = []

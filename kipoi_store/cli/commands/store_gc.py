@@ -5,7 +5,7 @@ import sys
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.errors import UsageError
-from kipoi_store.store.gc import GRACE_SECONDS, gc_execute, gc_plan
+from kipoi_store.store.housekeeping.gc import GRACE_SECONDS, gc_execute, gc_plan
 from kipoi_store.cli.commands.store_info import human
 
 SUMMARY = "Delete snapshots and objects no longer used (plan first with --dry-run)"

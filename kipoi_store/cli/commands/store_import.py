@@ -4,7 +4,7 @@ import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store
-from kipoi_store.store.bundleimport import import_bundle
+from kipoi_store.dist.bundleimport import import_bundle
 
 SUMMARY = "Import models from a tar bundle or a mirror directory into the store"
 

@@ -4,7 +4,7 @@ import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store, json_line
-from kipoi_store.store.info import store_info
+from kipoi_store.store.housekeeping.info import store_info
 
 SUMMARY = "Show the store's location, link mode, contents and size"
 
@@ -34,7 +34,7 @@ def main(argv, prog="kipoi store info"):
     args = parser(prog).parse_args(argv)
     from kipoi_store.cli.commands import load_config
     from kipoi_store.resolver import site_store_paths, usable_sites
-    from kipoi_store.store.store import Store
+    from kipoi_store.store.core.store import Store
 
     store, _ = existing_store()
     info = store_info(store)

@@ -26,7 +26,7 @@ def parser():
 def _check_place(path):
     """A store is made in a new or empty folder, or an existing store is adjusted: never a file or
     a folder holding other things (`kipoi store init ~`)."""
-    from kipoi_store.store.scan import STORE_ENTRIES
+    from kipoi_store.store.core.scan import STORE_ENTRIES
 
     try:
         names = os.listdir(path)
@@ -46,7 +46,7 @@ def main(argv):
     if not args.path or "\0" in args.path:
         raise UsageError("store path %r: not a directory name" % args.path)
     from kipoi_store.paths import expand
-    from kipoi_store.store.init import init_store
+    from kipoi_store.store.tiers.init import init_store
 
     path = os.path.abspath(expand(args.path))
     _check_place(path)

@@ -6,7 +6,7 @@ import time
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.cli.commands.store_info import human
-from kipoi_store.store.usage import scan_usage
+from kipoi_store.store.housekeeping.usage import scan_usage
 
 SUMMARY = "List the models (or snapshots) in the store with their size and last use"
 SORTS = ("name", "size", "unique", "used")

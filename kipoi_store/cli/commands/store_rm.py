@@ -7,8 +7,8 @@ from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store, json_line
 from kipoi_store.cli.commands.store_info import human
 from kipoi_store.errors import EXIT_OK, KipoiError
-from kipoi_store.store.remove import execute_removal, plan_removal
-from kipoi_store.store.store import KEY_PATTERN
+from kipoi_store.store.housekeeping.remove import execute_removal, plan_removal
+from kipoi_store.store.core.store import KEY_PATTERN
 
 SUMMARY = "Remove models or snapshots from the store (shared files stay)"
 _KEY = re.compile(r"(?P<key>%s)(?:/(?P<model>.+))?\Z" % KEY_PATTERN.pattern)

@@ -4,7 +4,7 @@ import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import existing_store, json_line
-from kipoi_store.store.verify import verify
+from kipoi_store.store.housekeeping.verify import verify
 
 SUMMARY = "Re-hash the store and report (or --repair) damage"
 

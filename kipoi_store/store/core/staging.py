@@ -10,7 +10,7 @@ import re
 import stat
 import time
 
-from kipoi_store.store import readonly
+from kipoi_store.store.core import readonly
 
 TMP_MAX_AGE = 86400
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Tuple
 
 from kipoi_store.errors import UnsafePathError
-from kipoi_store.store import hashing, readonly
-from kipoi_store.store.gc import GRACE_SECONDS
-from kipoi_store.store.entries import check_relpath
-from kipoi_store.store.scan import read_manifest, walk_files
-from kipoi_store.store.staging import remove_path, stale_entries
-from kipoi_store.store.store import Store
+from kipoi_store.store.core import hashing
+from kipoi_store.store.core import readonly
+from kipoi_store.store.housekeeping.gc import GRACE_SECONDS
+from kipoi_store.store.core.entries import check_relpath
+from kipoi_store.store.core.scan import read_manifest, walk_files
+from kipoi_store.store.core.staging import remove_path, stale_entries
+from kipoi_store.store.core.store import Store
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from kipoi_store.errors import NotFoundError
-from kipoi_store.store.gc import freed_bytes, links_in
-from kipoi_store.store.scan import read_manifest
-from kipoi_store.store.staging import remove_path
-from kipoi_store.store.store import Store
-from kipoi_store.store.usage import model_of
+from kipoi_store.store.housekeeping.gc import freed_bytes, links_in
+from kipoi_store.store.core.scan import read_manifest
+from kipoi_store.store.core.staging import remove_path
+from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.usage import model_of
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ def is_open(st):
 
 
 def is_shared(st):
-    """A setgid, group-writable directory: one of a group-shared store (store/init.py). It stays
+    """A setgid, group-writable directory: one of a group-shared store (store/tiers/init.py). It stays
     writable by the group, never closed: only a directory's owner may change its mode, and every
     member must be able to publish into it and gc it."""
     return st.st_mode & SHARED == SHARED

@@ -4,7 +4,7 @@ Keys on (size, mtime_ns, ctime_ns, inode) as git's index does: an in-place edit 
 mtime still changes ctime, so it is still seen.
 
 The map is a diskcache database, whose values may be pickles: it is opened only in a directory
-private to the user (store/private.py), and where there is none it keeps nothing.
+private to the user (store/user/private.py), and where there is none it keeps nothing.
 """
 
 import os
@@ -35,7 +35,7 @@ class StatCache:
     @property
     def cache(self):
         if self._cache is None:
-            from kipoi_store.store.private import private_dir
+            from kipoi_store.store.user.private import private_dir
 
             if private_dir(self.directory) is None:
                 self._cache = _Nothing()

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Optional, Tuple
 
-from kipoi_store.store import readonly
-from kipoi_store.store.locks import remove_if_free, stale_locks
-from kipoi_store.store.scan import read_manifest, walk_files
-from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, stale_entries
-from kipoi_store.store.store import Store
+from kipoi_store.store.core import readonly
+from kipoi_store.store.core.locks import remove_if_free, stale_locks
+from kipoi_store.store.core.scan import read_manifest, walk_files
+from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, stale_entries
+from kipoi_store.store.core.store import Store
 
 # Objects added this recently are not collected by default: a concurrent resolve may have added them
 # and be about to publish (`--prune=now` collects them anyway).

@@ -38,10 +38,12 @@ from pathlib import Path
 
 from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
-from kipoi_store.store import hashing, inplace, readonly
-from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries
-from kipoi_store.store.objects import LINK_REFUSALS, ObjectStore
-from kipoi_store.store.staging import remove_path, unlink_quiet
+from kipoi_store.store.core import hashing
+from kipoi_store.store.core import inplace
+from kipoi_store.store.core import readonly
+from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_entries
+from kipoi_store.store.core.objects import LINK_REFUSALS, ObjectStore
+from kipoi_store.store.core.staging import remove_path, unlink_quiet
 
 LINK_MODES = ("hardlink", "copy")
 
@@ -71,9 +73,9 @@ class Store(ObjectStore):
 
     @property
     def last_use(self):
-        """This user's record of when each model here was last used (store/lastuse.py)."""
+        """This user's record of when each model here was last used (store/user/lastuse.py)."""
         if self._last_use is None:
-            from kipoi_store.store.lastuse import LastUse
+            from kipoi_store.store.user.lastuse import LastUse
 
             self._last_use = LastUse(self.root)
         return self._last_use
@@ -299,7 +301,7 @@ class Store(ObjectStore):
 
     def _named(self, key, rel):
         """Whether a manifest of `key` names `rel` or a path below it."""
-        from kipoi_store.store.scan import read_manifest
+        from kipoi_store.store.core.scan import read_manifest
 
         below = rel + "/"
         for path in self.manifest_files(key):

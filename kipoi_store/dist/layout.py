@@ -16,9 +16,9 @@ import json
 import re
 
 from kipoi_store.errors import IntegrityError
-from kipoi_store.store import hashing
-from kipoi_store.store.entries import FileEntry, LinkEntry, check_entries, check_relpath
-from kipoi_store.store.store import KEY_PATTERN, manifest_filename
+from kipoi_store.store.core import hashing
+from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_entries, check_relpath
+from kipoi_store.store.core.store import KEY_PATTERN, manifest_filename
 
 LAYOUT = 1
 MARKER = "kipoi-mirror.json"
@@ -140,7 +140,7 @@ class ModelDoc:
 
     @property
     def record(self):
-        """What a warm resolve of this model reads (store/records.py), when it is a model."""
+        """What a warm resolve of this model reads (store/user/records.py), when it is a model."""
         return {"directory": self.directory, "group": self.group}
 
     def label(self):

@@ -16,9 +16,9 @@ import os
 import tarfile
 
 from kipoi_store.errors import IntegrityError, NotFoundError
-from kipoi_store.store import hashing
-from kipoi_store.store import mirrorformat as fmt
-from kipoi_store.store.staging import write_atomic
+from kipoi_store.store.core import hashing
+from kipoi_store.dist import layout as fmt
+from kipoi_store.store.core.staging import write_atomic
 
 
 class Written:

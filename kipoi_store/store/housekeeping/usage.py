@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from kipoi_store.store.scan import file_inodes, read_manifest
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.scan import file_inodes, read_manifest
+from kipoi_store.store.core.store import Store
 
 # models/files.py publishes a model's remote files under this manifest name suffix.
 FILES_SUFFIX = "#files"

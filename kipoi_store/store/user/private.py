@@ -44,7 +44,7 @@ def open_private(path):
 def write_private(path, data):
     """Write `data` to `path` atomically, readable and writable by us only (best effort: a cache
     that cannot be written is just not kept)."""
-    from kipoi_store.store.staging import write_atomic
+    from kipoi_store.store.core.staging import write_atomic
 
     try:
         write_atomic(path, data, 0o600)

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from kipoi_store.store.scan import file_inodes, read_manifest, walk_files
-from kipoi_store.store.store import Store
+from kipoi_store.store.core.scan import file_inodes, read_manifest, walk_files
+from kipoi_store.store.core.store import Store
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import re
 from pathlib import Path
 
 from kipoi_store.errors import IntegrityError, KipoiError, UsageError
-from kipoi_store.store import hashing, staging
-from kipoi_store.store.staging import TMP_MAX_AGE, remove_path, unlink_quiet
+from kipoi_store.store.core import hashing
+from kipoi_store.store.core import staging
+from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, unlink_quiet
 
 SHARED_FILE = "shared"
 SHARED_MODES = ("group",)

@@ -19,7 +19,7 @@ class Md5Index:
     def cache(self):
         if self._cache is None:
             from kipoi_store import paths
-            from kipoi_store.store.statcache import StatCache
+            from kipoi_store.store.user.statcache import StatCache
 
             self._cache = StatCache(paths.user_cache() / "md5")  # per user: never in a shared store
         return self._cache

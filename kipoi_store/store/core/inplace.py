@@ -4,8 +4,9 @@ files (and, when every entry is so, writes only the new manifest)."""
 import os
 import stat
 
-from kipoi_store.store import hashing, readonly
-from kipoi_store.store.entries import FileEntry, LinkEntry
+from kipoi_store.store.core import hashing
+from kipoi_store.store.core import readonly
+from kipoi_store.store.core.entries import FileEntry, LinkEntry
 
 
 def matches(objects, path, st, entry):

@@ -11,9 +11,9 @@ fs.protected_hardlinks=1: publishing copies them then (store.LINK_REFUSALS).
 import os
 import stat
 
-from kipoi_store.store.objects import SHARED_FILE, SHARED_MODES
-from kipoi_store.store.scan import walk_files
-from kipoi_store.store.staging import write_atomic
+from kipoi_store.store.core.objects import SHARED_FILE, SHARED_MODES
+from kipoi_store.store.core.scan import walk_files
+from kipoi_store.store.core.staging import write_atomic
 
 LAYOUT = ("objects/sha256", "snapshots", "manifests", "tmp")
 GROUP_DIR = stat.S_ISGID | stat.S_IRWXG

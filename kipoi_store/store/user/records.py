@@ -49,7 +49,7 @@ class Records:
         return value
 
     def put(self, key, value):
-        from kipoi_store.store.staging import write_atomic
+        from kipoi_store.store.core.staging import write_atomic
 
         path, text = self._path(key)
         shard = os.path.dirname(path)

@@ -8,7 +8,7 @@ its type, its declared size) and every object is hashed into a private staging d
 tmp/; any problem raises IntegrityError naming the entry and the models that use it, and the
 staging directory goes. Only then is each model published (objects by rename, then the snapshot,
 then its manifest): all or nothing per model, and a model the store has is left untouched. Last,
-the bundle's md5 index goes into the user's (store/md5index.py), each entry whose object the store
+the bundle's md5 index goes into the user's (store/user/md5index.py), each entry whose object the store
 now holds and whose bytes were seen to have that md5: a later model naming the same remote file
 (by URL and md5) finds it without a download.
 """
@@ -17,11 +17,11 @@ import os
 import tarfile
 
 from kipoi_store.errors import IntegrityError, UnsafePathError, UsageError
-from kipoi_store.store import hashing
-from kipoi_store.store import mirrorformat as fmt
-from kipoi_store.store.entries import check_relpath
-from kipoi_store.store.records import user_records
-from kipoi_store.store.staging import remove_path
+from kipoi_store.store.core import hashing
+from kipoi_store.dist import layout as fmt
+from kipoi_store.store.core.entries import check_relpath
+from kipoi_store.store.user.records import user_records
+from kipoi_store.store.core.staging import remove_path
 
 SMALL_MAX = 16 << 20  # a header, manifest or index entry larger than this is not ours
 
@@ -291,7 +291,7 @@ def _publish(store, staged):
 def _index_md5(store, staged):
     """The bundle's md5 index, into the user's: only entries whose object is in the store now, and
     whose bytes have that md5 (an index is a claim; the bytes are checked)."""
-    from kipoi_store.store.md5index import Md5Index
+    from kipoi_store.store.user.md5index import Md5Index
 
     index = Md5Index(store)
     try:

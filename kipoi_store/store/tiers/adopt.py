@@ -13,7 +13,7 @@ fetched into the user's snapshot, beside the model.
 import os
 
 from kipoi_store.errors import IntegrityError
-from kipoi_store.store.entries import FileEntry, LinkEntry
+from kipoi_store.store.core.entries import FileEntry, LinkEntry
 
 
 def adopt_for(store, key, model, location, suffixes):

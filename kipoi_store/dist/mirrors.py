@@ -1,4 +1,4 @@
-"""Store mirrors: copies of the store's layout (store/mirrorformat.py) asked before any origin.
+"""Store mirrors: copies of the store's layout (dist/layout.py) asked before any origin.
 
     mirrors = Mirrors.from_config(config, store, offline=False, warn=warn)   # one per run
     doc = mirrors.publish_model(commit, "rbp_eclip/UPF1")   # manifest + objects, published; or None
@@ -21,8 +21,8 @@ from urllib.parse import quote, unquote, urlsplit
 from kipoi_store.errors import IntegrityError
 from kipoi_store.net.http import Sessions, network_errors, why
 from kipoi_store.net.urls import short_url
-from kipoi_store.store import hashing
-from kipoi_store.store import mirrorformat as fmt
+from kipoi_store.store.core import hashing
+from kipoi_store.dist import layout as fmt
 
 SMALL_MAX = 16 << 20
 CHUNK = 1 << 20

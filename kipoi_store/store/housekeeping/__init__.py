@@ -1,0 +1,1 @@
+"""Looking after a store: verify, gc, ls (usage), rm, info."""

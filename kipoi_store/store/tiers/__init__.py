@@ -1,0 +1,1 @@
+"""Store tiers: site stores behind the user's, and stores a group shares."""
