@@ -1,4 +1,4 @@
-"""Writing models out of the store: into a mirror directory, or as one tar bundle (mirrorformat.py).
+"""Writing models out of the store: into a mirror directory, or as one tar bundle (layout.py).
 
     out = Export(store)
     out.add_model(commit, "rbp_eclip/UPF1", directory="rbp_eclip/UPF1")

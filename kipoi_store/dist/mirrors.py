@@ -206,7 +206,7 @@ class Mirrors:
 
     def publish_model(self, key, name):
         """Publish model `name` of snapshot `key` from the first mirror holding its manifest and
-        every object it names; returns the manifest (a mirrorformat.ModelDoc) or None."""
+        every object it names; returns the manifest (a layout.ModelDoc) or None."""
         relpath = fmt.manifest_path(key, name)
 
         def ask(mirror):
