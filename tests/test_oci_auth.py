@@ -219,6 +219,15 @@ def test_a_user_without_push_rights_gets_a_clear_error(oci_registry_token, oci_e
     assert OCI_READER_PASSWORD not in message
 
 
+def test_an_identity_token_is_traded_for_access_tokens(oci_registry_token, oci_env):
+    """docker keeps an OAuth2 refresh token as `identitytoken` (ACR, some GitLab setups)."""
+    write_json(oci_env / ".docker" / "config.json", {"auths": {oci_registry_token.host: {
+        "identitytoken": "refresh-" + OCI_USER}}})
+    repo = Repository(oci_registry_token.ref("lab/identity"), push=True)
+    assert push(repo, b"with an identity token") == "uploaded"
+    assert oci_registry_token.token.issued[-1] == (OCI_USER, ["repository:lab/identity:pull,push"])
+
+
 def test_the_token_service_refusing_the_password_is_named(oci_registry_token, oci_env,
                                                           monkeypatch):
     monkeypatch.setenv("KIPOI_REGISTRY_USERNAME", OCI_USER)
