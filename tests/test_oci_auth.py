@@ -195,6 +195,12 @@ def test_tokens_anonymous_for_public_pulls_and_a_new_one_when_a_push_needs_more_
              or "repository:public/models:pull,push" in scopes]
     assert asked[-2:] == [(OCI_USER, ["repository:public/models:pull"]),
                           (OCI_USER, ["repository:public/models:pull,push"])]
+    # A mount needs pull on the repository it comes from: one token for both scopes.
+    mounted = Repository(oci_registry_token.ref("lab/mounted"), push=True)
+    assert mounted.push_blob(sha(data), len(data), lambda: io.BytesIO(data),
+                             mount_from="public/models") == "mounted"
+    assert tokens.issued[-1] == (OCI_USER, ["repository:lab/mounted:pull,push",
+                                            "repository:public/models:pull"])
     monkeypatch.delenv("KIPOI_REGISTRY_USERNAME")
     anonymous = Repository(oci_registry_token.ref("public/models"))
     assert anonymous.blob_size(sha(data)) == len(data)

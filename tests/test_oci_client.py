@@ -349,15 +349,29 @@ def test_429_waits_what_retry_after_says_and_5xx_is_retried_a_bounded_number_of_
     assert len(oci_faults.requests) - before == 3
 
 
-def test_a_silent_registry_is_given_up_on_after_the_read_timeout(oci_env, tmp_path):
+def test_a_silent_registry_is_given_up_on_after_the_read_timeout(oci_env, monkeypatch, tmp_path):
     from silentserver import SilentServer
 
+    monkeypatch.setenv("KIPOI_READ_TIMEOUT", "0.5")
     with SilentServer() as server:
         host = server.base.split("://")[1]
-        repo = Repository(host, "lab/x", opts=quick(timeout=(2, 0.5)))
+        repo = Repository(host, "lab/x")  # the timeouts of net/limits.py
         with pytest.raises(NetworkError) as err:
             repo.get_manifest("v1")
         assert "no answer within 0.5 s" in str(err.value) and host in str(err.value)
+        # Given up on for this run: the next request fails at once, and says why.
+        with pytest.raises(NetworkError, match="failed earlier in this run"):
+            repo.fetch_blob(sha(b"x"), 1, str(tmp_path / "b"))
+        assert server.requests == 1
+        assert not (tmp_path / "b").exists()
+
+
+def test_a_missing_blob_is_not_found_and_leaves_no_file(oci_registry, oci_env, tmp_path):
+    repo = Repository(oci_registry.ref("lab/missing"))
+    with pytest.raises(NotFoundError) as err:
+        repo.fetch_blob(sha(b"nowhere"), 7, str(tmp_path / "b"))
+    assert "BLOB_UNKNOWN" in str(err.value) and "lab/missing" in str(err.value)
+    assert not (tmp_path / "b").exists()
 
 
 def test_a_401_after_a_fresh_token_is_a_clear_error(oci_faults, oci_env):
