@@ -303,7 +303,7 @@ class GitSource:
         record = {"directory": mref.directory, "group": mref.group}
         key = self.snapshot_key(commit)
         if self.store.use(key, model) is None:
-            paths = closure.closure(tree, mref, source=self.name)
+            paths = closure.closure(tree, mref, source=self.name, warn=self.warn)
             self.store.publish(key, model, self._entries(tree, paths), info=record)
         self.records.put(("git", commit, model), record)
         return record

@@ -96,7 +96,8 @@ class LocalSource:
                 self._tree, self._memo, self._entries = LocalTree(self.root), {}, {}
             try:
                 ref = catalog.find_model(self._tree, model, source=self.name, warn=self.warn)
-                paths = closure.closure(self._tree, ref, source=self.name, memo=self._memo)
+                paths = closure.closure(self._tree, ref, source=self.name, memo=self._memo,
+                                        warn=self.warn)
                 built = self._entries_of(model, ref, paths, check=not fresh)
             except (KipoiError, OSError):
                 if fresh:
