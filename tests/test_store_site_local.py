@@ -1,5 +1,5 @@
-"""A model complete in a site store is used in place, for a `local` source too: the user's store
-gains nothing (kipoi#700: each user paying a model's size in their home quota).
+"""A model complete in a site store is used in place, for a `local` source as for a git one: the
+user's store gains nothing (kipoi#700: each user paying a model's size in their home quota).
 
 Real parts: the admin and the user real accounts (tests/users.py), the site store a real read-only
 bind mount while the user works, a system config naming the local source and the site store.
@@ -8,7 +8,7 @@ bind mount while the user works, a system config naming the local source and the
 import os
 
 from .test_store_other_users import alice, base, bob  # noqa: F401 - fixtures
-from .test_store_sites import resolved
+from .test_store_sites import admin_site, lab, resolved, user_of_site  # noqa: F401 - lab is a fixture
 from .users import home_of, inodes
 
 WEIGHTS = os.urandom(300 * 1024)
@@ -68,3 +68,18 @@ def test_a_local_sources_model_complete_in_a_site_store_costs_the_user_nothing(b
         assert f.read() == WEIGHTS
     r = bob.kipoi("store", "verify", env=user)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_a_git_sources_model_complete_in_a_site_store_costs_the_user_nothing(base, alice, bob, lab):  # noqa: F811
+    _, repo = lab
+    site, admin = admin_site(base, alice, repo)
+    [filled] = resolved(alice.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6", env=admin))
+    user = user_of_site(base, bob, repo, site)
+    own = os.path.join(user["HOME"], ".kipoi", "store")
+    before = inodes(site)
+    for spec in ("lab:rbp_eclip/XRCC6", "lab:rbp_eclip/XRCC6@" + filled["commit"]):
+        [got] = resolved(bob.kipoi("source", "resolve", "--offline", "--json", spec, env=user,
+                                   read_only=[site]))
+        assert got["directory"] == filled["directory"]
+        assert objects_in(own) == 0
+    assert inodes(site) == before
