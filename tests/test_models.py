@@ -507,7 +507,7 @@ def test_a_default_dataloader_that_names_no_dataloader_is_a_warning_naming_file_
 def test_a_dot_dot_reference_that_names_nothing_is_a_warning_naming_file_and_line():
     tree = MemoryTree({
         "fam/m/model.yaml": b"type: keras\nargs:\n  arch: ../model_architecture.py\n"
-                            b"  weights: ../gone/weights.h5\n",
+                            b"  weights: ../gone/weights.h5\n  up: ../\n",  # only dots: no file
         "fam/model_architecture.py": b"",
     })
     warnings = []

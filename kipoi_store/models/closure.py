@@ -196,7 +196,7 @@ class _Closure:
                 hit = self._reference(d, value)
                 if hit is not None:
                     found[0].append(hit)
-                elif value.startswith("../") and self._is_path_like(value):
+                elif value.startswith("../") and value.strip("./") and self._is_path_like(value):
                     found[1].append(value)
             self.memo[key] = found
         return found
