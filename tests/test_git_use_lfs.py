@@ -35,14 +35,16 @@ def lfs_repo(served, lfs_url, push=True):
                        ("filter.lfs.process", "git-lfs filter-process"), ("filter.lfs.required", "true")):
         git(work, "config", key, value)
     write(work, {"m/.gitattributes": RULE, ".lfsconfig": "[lfs]\n\turl = %s\n" % lfs_url,
-                 "m/model.yaml": "type: keras\nargs:\n  weights: model.weights\n", "m/model.weights": WEIGHTS})
+                 "m/model.yaml": "type: keras\nargs:\n  weights: model.weights\n",
+                 "m/model.weights": WEIGHTS})
     git(work, "add", "-A", when=1)
     git(work, "commit", "-q", "-m", "LFS rules below the root", when=1)
     first = git(work, "rev-parse", "HEAD")
     git(work, "mv", "m/.gitattributes", ".gitattributes", when=2)
     git(work, "commit", "-q", "-m", "LFS rules at the root", when=2)
     second = git(work, "rev-parse", "HEAD")
-    assert (git(work, "cat-file", "-p", "%s:m/model.weights" % first).encode() + b"\n").startswith(POINTER_START)
+    committed = git(work, "cat-file", "-p", "%s:m/model.weights" % first).encode() + b"\n"
+    assert committed.startswith(POINTER_START)
     git(served.parent, "clone", "-q", "--bare", str(work), str(served))
     serve_config(served)
     if push:

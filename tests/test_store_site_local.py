@@ -19,7 +19,8 @@ def objects_in(store):
     return sum(len(files) for _, _, files in os.walk(os.path.join(store, "objects")))
 
 
-def test_a_local_sources_model_complete_in_a_site_store_costs_the_user_nothing(base, alice, bob):  # noqa: F811
+def test_a_local_sources_model_complete_in_a_site_store_costs_the_user_nothing(
+        base, alice, bob):  # noqa: F811
     zoo = base / "zoo"
     (zoo / "alpha").mkdir(parents=True)
     (zoo / "alpha" / "model.yaml").write_text("defined_as: model.M\nargs:\n  weights: weights.h5\n")
@@ -70,7 +71,8 @@ def test_a_local_sources_model_complete_in_a_site_store_costs_the_user_nothing(b
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_a_git_sources_model_complete_in_a_site_store_costs_the_user_nothing(base, alice, bob, lab):  # noqa: F811
+def test_a_git_sources_model_complete_in_a_site_store_costs_the_user_nothing(
+        base, alice, bob, lab):  # noqa: F811
     _, repo = lab
     site, admin = admin_site(base, alice, repo)
     [filled] = resolved(alice.kipoi("source", "resolve", "--json", "lab:rbp_eclip/XRCC6", env=admin))

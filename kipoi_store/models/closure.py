@@ -46,7 +46,8 @@ class _Closure:
         self.memo = memo
         self.warn = warn or (lambda message: None)
         self.where = " in source '%s'" % source if source else ""
-        self.said = "source '%s': " % source if source else ""  # a warning's head: one per file, not per model
+        # A warning's head names the source, not the model: said once per file, however many models.
+        self.said = "source '%s': " % source if source else ""
         self.paths = set()
         self.dirs_done = set()
         self.links_done = set()
