@@ -5,27 +5,30 @@ at a shared dataloader (`default_dataloader: ..`), templates use symlinks, and a
 holds the files of all its rows. The closure takes what the model uses and leaves its neighbours.
 """
 
-from kipoi_store.errors import ModelError
+from kipoi_store.errors import UnsafePathError
 from kipoi_store.models.catalog import PRESENT, ModelRef, group_rows, is_model_or_group
 from kipoi_store.models.kipoi_names import (DATALOADER_FILES, DATALOADER_TEMPLATES, DOWNLOADS, GROUP_TABLE,
                                             MODEL_FILES, TEMPLATE_FILES)
 from kipoi_store.models.links import follow, lexically_outside, outside, read_following
-from kipoi_store.models.yamldoc import key_line, parse_lenient, parse_model_file
+from kipoi_store.models.yamldoc import key_line, parse_lenient, parse_model_file, text_line
 from kipoi_store.tree import DIR, FILE, basename, is_below, join, parent, sort_key
 
 MAX_REFERENCE_LENGTH = 512  # longer yaml strings are prose, not paths
 
 
-def closure(tree, ref: ModelRef, source=None, memo=None) -> list:
+def closure(tree, ref: ModelRef, source=None, memo=None, warn=None) -> list:
     """Every path (files and symlinks) a model needs, bytewise sorted.
 
     - everything below the model directory, except nested directories that are models or groups
       themselves (and, for a group model, the directories of the group's other rows);
     - each symlink and, when inside the tree, its target (a link to a directory brings the
-      directory's files, a link to a link is followed); a target outside the tree is refused
-      (UnsafePathError), a dangling one keeps the link only;
-    - a model.yaml that is not a mapping of keys, and a `default_dataloader` that names no
-      dataloader, raise ModelError naming the file and line: kipoi could not load the model;
+      directory's files, a link to a link is followed); a dangling one keeps the link only;
+    - a model.yaml that is not a mapping of keys raises ModelError naming the file and line:
+      kipoi could not load the model;
+    - what is never stricter than kipoi: a `default_dataloader` that names no dataloader, a `../`
+      reference that names nothing, a symlink leaving the tree (left out: a snapshot never points
+      outside itself) are each a `warn`ing naming the file and line; the model resolves with
+      everything that exists (kipoi 0.8.6 loads it, and fails only when that part is used);
     - what model.yaml and dataloader.yaml reference: `default_dataloader: ..` brings that whole
       directory (as a model directory comes), the python module its `defined_as` names and,
       transitively, what its dataloader.yaml references; any string naming an
@@ -34,14 +37,17 @@ def closure(tree, ref: ModelRef, source=None, memo=None) -> list:
     `memo` (a dict, kept by the caller for as long as `tree` stays the same) holds what models of one
     source share, worked out once: a group's rows, a directory's files, the paths a yaml names.
     """
-    return _Closure(tree, source, {} if memo is None else memo).run(ref)
+    return _Closure(tree, source, {} if memo is None else memo, warn).run(ref)
 
 
 class _Closure:
-    def __init__(self, tree, source, memo):
+    def __init__(self, tree, source, memo, warn=None):
         self.tree = tree
         self.memo = memo
+        self.warn = warn or (lambda message: None)
         self.where = " in source '%s'" % source if source else ""
+        # A warning's head names the source, not the model: said once per file, however many models.
+        self.said = "source '%s': " % source if source else ""
         self.paths = set()
         self.dirs_done = set()
         self.links_done = set()
@@ -105,12 +111,19 @@ class _Closure:
         if link in self.links_done:
             return
         self.links_done.add(link)
-        self.paths.add(link)
         target = self.tree.readlink(link)
-        if lexically_outside(parent(link), target):
-            # Also when it dangles inside: a copy must not hold a link that reads as leaving it.
-            outside(link, link, target, self.where)
-        found = self.resolve(parent(link), target, origin=link)
+        try:
+            if lexically_outside(parent(link), target):
+                # Also when it dangles inside: a copy must not hold a link that reads as leaving it.
+                outside(link, link, target, self.where)
+            found = self.resolve(parent(link), target, origin=link)
+        except UnsafePathError as exc:
+            # kipoi's checkout would hold a link to whatever lies there on each machine; a snapshot
+            # holds nothing outside itself: the link is left out, and said so.
+            self.warn("%s%s; left out" % (self.said, str(exc).replace(self.where, "", 1)
+                                          .replace("; refusing to follow it", "")))
+            return
+        self.paths.add(link)
         if found is not None:
             self.take(*found)
 
@@ -162,7 +175,9 @@ class _Closure:
                         self.missing_dataloader(d, name, data, loader)
                 elif isinstance(loader, str):
                     self.add_dataloader(d, loader)
-            for path, kind, via in self._references(d, data, doc, (template, model)):
+            if not template:
+                self.dangling_refs(d, name, data, doc)
+            for path, kind, via in self._references(d, data, doc, (template, model))[0]:
                 # The links passed through are kept so the copy resolves alike.
                 self.paths.update(via)
                 if kind == DIR and is_below(self.home, path):
@@ -171,16 +186,19 @@ class _Closure:
         return docs
 
     def _references(self, d, data, doc, how):
-        """(path, kind, links passed through) of each existing path a string of `doc` (parsed
-        from `data` as `how` says, in directory `d`) names, in the document's order."""
-        key = ("refs", d, data, how)
+        """([(path, kind, links passed through)] of each existing path a string of `doc` (parsed
+        from `data` as `how` says, in directory `d`) names, in the document's order; [the `../`
+        strings that name nothing]). Both are worked out once per run for each document."""
+        key = ("refs", d, data, how[0])
         found = self.memo.get(key)
         if found is None:
-            found = []
+            found = [], []
             for value in dict.fromkeys(_strings(doc)):
                 hit = self._reference(d, value)
                 if hit is not None:
-                    found.append(hit)
+                    found[0].append(hit)
+                elif value.startswith("../") and value.strip("./") and self._is_path_like(value):
+                    found[1].append(value)
             self.memo[key] = found
         return found
 
@@ -189,8 +207,20 @@ class _Closure:
         text = data.decode("utf-8", "replace").splitlines()[line - 1] if line else ""
         if "{{" in text or "{%" in text or ":" in loader:
             return  # a rendered value, or another source's dataloader: not ours to check
-        raise ModelError("%s: %s%s: default_dataloader %r names no dataloader (no %s there)" % (
-            self.what, join(d, name), " line %d" % line if line else "", loader, DATALOADER_FILES[0]))
+        self.warn("%s%s%s: default_dataloader %r names no dataloader (no %s there); resolved "
+                  "without it" % (self.said, join(d, name), " line %d" % line if line else "",
+                                  loader, DATALOADER_FILES[0]))
+
+    def dangling_refs(self, d, name, data, doc):
+        """A warning for each `../` string of the yaml `name` in `d` that names nothing: a file the
+        model reaches outside its directory and that its source lacks (kipoi fails only on use).
+        The default dataloader has its own warning."""
+        loader = doc.get("default_dataloader") if isinstance(doc, dict) else None
+        for value in self._references(d, data, doc, (False, None))[1]:
+            if value != loader:
+                line = text_line(data, value)
+                self.warn("%s%s%s: %r names nothing in the source; resolved without it"
+                          % (self.said, join(d, name), " line %d" % line if line else "", value))
 
     def add_dataloader(self, d, reference):
         """`default_dataloader: ..` (or a path): that whole directory, as a model directory comes
@@ -255,6 +285,11 @@ class _Closure:
                 found = self.resolve(d, candidate)
                 if found is not None and found[1] == FILE:
                     self.take(*found)
+
+    @staticmethod
+    def _is_path_like(value):
+        return len(value) <= MAX_REFERENCE_LENGTH and not any(c in value for c in "\n\0 ") \
+            and "://" not in value
 
     def _reference(self, d, value):
         if len(value) > MAX_REFERENCE_LENGTH or "\n" in value or "\0" in value or "://" in value:

@@ -86,3 +86,9 @@ def key_line(data, key):
     pattern = re.compile(rb"^%s\s*:" % re.escape(key.encode()), re.M)
     m = pattern.search(data)
     return data.count(b"\n", 0, m.start()) + 1 if m else None
+
+
+def text_line(data, value):
+    """The 1-based line of yaml text `data` where the string `value` is first written, or None."""
+    at = data.find(value.encode("utf-8", "surrogateescape"))
+    return data.count(b"\n", 0, at) + 1 if at >= 0 else None

@@ -13,7 +13,8 @@ from urllib.parse import urlsplit
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.net import hosts
-from kipoi_store.net.http import Options, Retry, attempts, network_errors, no_answer, retry_after, why
+from kipoi_store.net.http import (Options, Retry, attempts, closed_unanswered, network_errors, no_answer,
+                                  retry_after, why)
 from kipoi_store.net.urls import short_url
 
 # What a broken connection can lose: a read that fails returns none of its bytes.
@@ -93,21 +94,27 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
 
 def guarded_request(session, url, name, opts, method="GET", label=None, **kwargs):
     """`session.request` of `url` unless its host failed earlier in this run; a host that gives no
-    answer at all (refused, unknown, silent past the timeout) is remembered (net/hosts.py) and
-    raises NetworkError `cannot <label>: <reason>` (default label: download `name` from the URL),
-    never retried. Other connection errors pass."""
+    answer at all (refused, unknown, silent past the timeout; closed before any byte opts.tries
+    times in a row) is remembered (net/hosts.py) and raises NetworkError `cannot <label>: <reason>`
+    (default label: download `name` from the URL), never retried. Other connection errors pass."""
     hosts.check(url)
     try:
-        return session.request(method, url, timeout=opts.timeout, **kwargs)
+        resp = session.request(method, url, timeout=opts.timeout, **kwargs)
     except network_errors() as e:
         reason = no_answer(e, opts.timeout)
         if reason is None:
-            raise
-        hosts.failed(url, reason)
+            closed = closed_unanswered(e)
+            if closed is None or not hosts.unanswered(url, closed, opts.tries):
+                raise
+            reason = "%s (%d times in a row)" % (closed, opts.tries)
+        else:
+            hosts.failed(url, reason)
         shown = short_url(url)
         if label is None:
             label = "download %s" % (name if name == shown else "%s from %s" % (name, shown))
         raise NetworkError("cannot %s: %s" % (label, reason)) from None
+    hosts.answered(url)
+    return resp
 
 
 class _Hashing:

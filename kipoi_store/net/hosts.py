@@ -3,8 +3,10 @@ one per spec of a batch (`check` before a request, `failed` when one could not c
 answer). Also `probe`: a TCP connect bounded by the connect timeout, for git, which has none.
 
 A host is remembered as failed only for failures to get any answer (refused, no such host,
-connect or read timeout), never for an answer (404, 500) or a body that broke off halfway. The
-memory is per process and fades after FORGET_SECONDS, so a long-lived Python session tries again.
+connect or read timeout, and a connection closed before any byte as many times in a row as one
+request is tried: `unanswered`), never for an answer (404, 500) or a body that broke off halfway.
+So a batch pays a dead host's retries once. The memory is per process and fades after
+FORGET_SECONDS, so a long-lived Python session tries again.
 """
 
 import threading
@@ -18,6 +20,7 @@ FORGET_SECONDS = 300.0
 
 _failed = {}  # origin -> (monotonic time, url, reason)
 _alive = set()  # origins a probe reached in this run
+_unanswered = {}  # origin -> connections in a row it closed before any byte
 _lock = threading.Lock()
 
 
@@ -50,6 +53,27 @@ def failed(url, reason):
     with _lock:
         _failed[origin] = (time.monotonic(), url, reason)
         _alive.discard(origin)
+        _unanswered.pop(origin, None)
+
+
+def unanswered(url, reason, limit):
+    """The host of `url` closed a connection before any byte; True (and it is remembered as
+    failed) when that is the `limit`th time in a row. One such close may be a kept-alive
+    connection the server dropped: worth another try, as long as the host answers now and then."""
+    origin = _origin(url)
+    with _lock:
+        count = _unanswered[origin] = _unanswered.get(origin, 0) + 1
+    if count < limit:
+        return False
+    failed(url, reason)
+    return True
+
+
+def answered(url):
+    """The host of `url` answered: its closes so far were not a dead host's."""
+    if _unanswered:
+        with _lock:
+            _unanswered.pop(_origin(url), None)
 
 
 def forget():
@@ -57,6 +81,7 @@ def forget():
     with _lock:
         _failed.clear()
         _alive.clear()
+        _unanswered.clear()
 
 
 def shown(url):

@@ -139,3 +139,19 @@ def no_answer(exc, timeout):
             text = str(reason)
             return text.split(": ", 1)[-1] if ": " in text else text
     return None
+
+
+def closed_unanswered(exc):
+    """"closed the connection without an answer" when `exc` (raised while making a request) is a
+    connection the host accepted and closed or reset before sending a byte; else None."""
+    import http.client
+
+    import requests
+
+    if not isinstance(exc, requests.exceptions.ConnectionError) or not exc.args:
+        return None
+    cause = exc.args[0]
+    inner = cause.args[1] if len(getattr(cause, "args", ())) > 1 else cause
+    if isinstance(inner, (http.client.RemoteDisconnected, ConnectionResetError)):
+        return "closed the connection without an answer"
+    return None

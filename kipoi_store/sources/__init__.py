@@ -13,7 +13,8 @@ class Resolution(Frozen):
         "source",     # configured source name
         "model",      # the model name asked for, normalised (e.g. "rbp_eclip/UPF1")
         "location",   # absolute model directory inside the store, as a string (group models: the group dir)
-        "key",        # snapshot key: a commit for git sources (git.pointer_key of it with use_lfs: false),
+        "key",        # snapshot key: a commit for git sources (git.pointer_key of it where use_lfs: false
+                      # keeps pointers: a commit without a root .gitattributes),
                       # "local-<digest>" for local ones
         "commit",     # full commit for git sources, None for local ones
         "ref",        # the ref that was asked for or configured, if any

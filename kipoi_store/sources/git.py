@@ -2,8 +2,10 @@
 
 Both types resolve LFS pointers by content: a `git` source whose repository holds LFS files still
 gives real bytes, and a `git-lfs` source without LFS files is simply a git source. A `git` source
-with `use_lfs: false` keeps the pointer files as they are, as kipoi does, and never asks an LFS
-server; its snapshots have their own key (pointer_key), as the same paths hold other bytes.
+with `use_lfs: false` follows kipoi 0.8.6's rule (GitSource.clone and pull_source turn LFS on
+whenever the checkout has a root `.gitattributes`): at a commit without one it keeps the pointer
+files as they are and never asks an LFS server, and those snapshots have their own key
+(pointer_key), as the same paths hold other bytes; at a commit with one it gives the real bytes.
 """
 
 import hashlib
@@ -15,7 +17,7 @@ from kipoi_store.errors import (IntegrityError, KipoiError, NetworkError, Offlin
 from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_relpath
 from kipoi_store.store.user.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
-from kipoi_store.sources import Resolution, warn_once
+from kipoi_store.sources import Resolution, background, warn_once
 
 LFS_POINTER_MAX = 1024
 MODE_LINK = "120000"
@@ -61,43 +63,10 @@ def likely_blobs(tree, model):
     return wanted
 
 
-_requests_import = None
-
-
-def _import_requests_in_background():
-    """Start importing requests (~150 ms) while git waits on the network: LFS will need it.
-    `_finish_background_import` must follow before the call that started it returns."""
-    import sys
-    import threading
-
-    global _requests_import
-    if "requests" not in sys.modules and _requests_import is None:
-        _requests_import = threading.Thread(target=_quiet_import, args=("requests",),
-                                            name="import requests")
-        _requests_import.start()
-
-
 def pointer_key(commit):
     """The snapshot key of `commit` with its LFS pointer files kept (a 64-hex key, as a sha256
     repository's commit: nothing else the store would mistake it for)."""
     return hashlib.sha256(b"kipoi-store lfs pointers kept\0" + commit.encode()).hexdigest()
-
-
-def _quiet_import(name):
-    try:
-        __import__(name)
-    except BaseException:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
-        pass
-
-
-def _finish_background_import():
-    """Wait for the import started above. Two threads importing the same modules may hand one a
-    half-initialised module (the import lock breaks the deadlock that way), and an import still
-    running at exit fails in a half torn-down interpreter: so no work outlives a resolve."""
-    global _requests_import
-    thread, _requests_import = _requests_import, None
-    if thread is not None:
-        thread.join()
 
 
 def model_info(manifest):
@@ -138,6 +107,7 @@ class GitSource:
         self._blobs = None
         self._commits = {}  # ref -> commit, as resolved in this run
         self._trees = {}  # commit -> GitTree: its listing is parsed once per run
+        self._attributes = {}  # commit -> whether it has a root .gitattributes (LFS on, for kipoi)
         self._mirrors = mirrors  # () -> net.mirrors.Mirrors or None: opened on the cold path only
         self._batch = batch  # () -> [(model, ref)] of the run's batch (Resolver.batch_for), or None
         self.failed = None  # why the remote failed in this run: it is not asked again
@@ -146,12 +116,26 @@ class GitSource:
     def _uses_lfs(self):
         return self.config.type == "git-lfs" or bool(self.config.use_lfs)
 
-    def _keeps_pointers(self):
-        return self.config.type == "git" and self.config.use_lfs is False
+    def _keeps_pointers(self, commit):
+        """Whether LFS pointer files stay as they are at `commit`: kipoi's rule, per commit."""
+        if self.config.type != "git" or self.config.use_lfs is not False:
+            return False
+        known = self._attributes.get(commit)
+        if known is None:
+            record = self.records.get(("git-root-attributes", commit))
+            if isinstance(record, bool):
+                known = record
+            else:
+                from kipoi_store.models.catalog import PRESENT
+
+                known = self.tree(commit).kind(".gitattributes") in PRESENT
+                self.records.put(("git-root-attributes", commit), known)
+            self._attributes[commit] = known
+        return not known
 
     def snapshot_key(self, commit):
         """Where a model of `commit` is published in the store."""
-        return pointer_key(commit) if self._keeps_pointers() else commit
+        return pointer_key(commit) if self._keeps_pointers(commit) else commit
 
     def commit_for(self, ref):
         ref = ref or self.config.ref
@@ -223,14 +207,14 @@ class GitSource:
             return self.resolve_at(model, ref, ref)
         if self._uses_lfs() and not self.offline and not self.remote.exists():
             # A first use: the whole cold path is ahead, and its first wait is on the network.
-            _import_requests_in_background()
+            background.import_requests()
         try:
             commit = self.commit_for(ref)
             return self.resolve_at(model, commit, ref)
         except (NetworkError, OfflineError) as exc:
             raise self._named(exc) from None
         finally:
-            _finish_background_import()
+            background.finish()
 
     def _named(self, exc):
         """`exc` naming this source. A remote that failed is not asked again in this run: later
@@ -262,7 +246,7 @@ class GitSource:
                 mirrored = self.from_mirrors(model, commit) if key == commit else None
                 record = mirrored or self._materialise(model, commit)
             finally:
-                _finish_background_import()
+                background.finish()
             holder = self.store.use(key, model) or self.store
         return Resolution(source=self.name, model=model, ref=ref, commit=commit, key=key,
                           location=holder.snapshot_location(key, record["directory"]),
@@ -273,9 +257,8 @@ class GitSource:
     def mirrors(self):
         if self._mirrors is None:
             return None
-        if _requests_import is not None:
-            # Two threads importing overlapping modules can see each other's half-made modules.
-            _requests_import.join()
+        # Two threads importing overlapping modules can see each other's half-made modules.
+        background.join()
         return self._mirrors()
 
     def from_mirrors(self, model, commit):
@@ -295,7 +278,7 @@ class GitSource:
         self.store.require_writable()  # before git writes to the clone in it
         tree = self.tree(commit)
         if self._uses_lfs() and not self.offline:
-            _import_requests_in_background()
+            background.import_requests()
         # One round trip for what the model most likely needs, instead of one per file as
         # closure() discovers them; whatever the closure needs beyond that comes in one more.
         tree.prefetch(likely_blobs(tree, model))
@@ -303,7 +286,7 @@ class GitSource:
         record = {"directory": mref.directory, "group": mref.group}
         key = self.snapshot_key(commit)
         if self.store.use(key, model) is None:
-            paths = closure.closure(tree, mref, source=self.name)
+            paths = closure.closure(tree, mref, source=self.name, warn=self.warn)
             self.store.publish(key, model, self._entries(tree, paths), info=record)
         self.records.put(("git", commit, model), record)
         return record
@@ -331,7 +314,7 @@ class GitSource:
         for path in missing:
             paths_of.setdefault(blobs[path], []).append(path)
         for oid, _, size, chunks in self.remote.cat().open_many(list(paths_of)):
-            digest, pointer, cacheable = self._store_blob(size, chunks, paths_of[oid][0])
+            digest, pointer, cacheable = self._store_blob(size, chunks, paths_of[oid][0], tree.commit)
             for path in paths_of[oid]:
                 if pointer is not None:
                     pointers[path] = pointer
@@ -347,7 +330,7 @@ class GitSource:
             entries[path] = FileEntry(digest, tree.mode(path) == MODE_EXEC)
         return entries
 
-    def _store_blob(self, size, chunks, path):
+    def _store_blob(self, size, chunks, path, commit):
         """Put one blob (its size, and its bytes as `chunks`) into the store: (digest, None, True);
         an LFS pointer is returned instead, (None, pointer, False), unless this source keeps
         pointers: (digest, None, False), as a kept pointer is not the content other sources see
@@ -358,14 +341,13 @@ class GitSource:
         if size <= LFS_POINTER_MAX:
             data = b"".join(chunks)
             pointer = pointer.parse_pointer(data)
-            if pointer is not None and not self._keeps_pointers():
+            if pointer is not None and not self._keeps_pointers(commit):
                 return None, pointer, False
             return self.store.add_bytes(data, what=what), None, pointer is None
         return self.store.add_stream(chunks, expected_size=size, what=what), None, True
-        return self.store.add_stream(chunks, expected_size=size, what=what), None
 
     def _fetch_lfs(self, tree, pointers):
-        _finish_background_import()  # before this thread imports requests itself
+        background.finish()  # before this thread imports requests itself
         from kipoi_store.lfs.endpoint import discover_endpoint
         from kipoi_store.lfs.fetch import fetch_objects
 

@@ -96,7 +96,8 @@ class LocalSource:
                 self._tree, self._memo, self._entries = LocalTree(self.root), {}, {}
             try:
                 ref = catalog.find_model(self._tree, model, source=self.name, warn=self.warn)
-                paths = closure.closure(self._tree, ref, source=self.name, memo=self._memo)
+                paths = closure.closure(self._tree, ref, source=self.name, memo=self._memo,
+                                        warn=self.warn)
                 built = self._entries_of(model, ref, paths, check=not fresh)
             except (KipoiError, OSError):
                 if fresh:
@@ -108,6 +109,7 @@ class LocalSource:
         key = content_key(entries)
         holder = self.store.use(key, model)  # here, or in a site store: used from there
         if holder is None:
+            self._add_objects(entries)
             self.store.publish(key, model, entries,
                                info={"directory": ref.directory, "group": ref.group})
             holder = self.store
@@ -152,12 +154,16 @@ class LocalSource:
         return entries, stats
 
     def _file_digest(self, full, st):
+        """The sha256 of file `full` (as `st` saw it), from the user's stat cache when it is still
+        as it was. Only hashed, not stored, where a site store may hold the model: a model complete
+        there is used in place and costs the user's store nothing; _add_objects stores what is
+        published here. Without site stores, hashing and storing are one read."""
         digest = self.statcache.get("sha256", full, st)
-        if digest is not None and self.store.has_object(digest):
+        if digest is not None:
             return digest
-        if self.store.writable:
+        if self.store.writable and not self.store.sites:
             digest = self.store.add_file(full, what=full)
-        else:  # a store we can only read: it may hold the model complete all the same
+        else:
             from kipoi_store.store.core.hashing import sha256_file
 
             digest = sha256_file(full)
@@ -165,6 +171,14 @@ class LocalSource:
         if stat_key(after) == stat_key(st):  # changed while we read it: learn nothing from this pass
             self.statcache.put("sha256", full, st, digest)
         return digest
+
+    def _add_objects(self, entries):
+        """Before publishing in the user's store: each file's object, taken from a site store
+        that has it (has_object) or read from the folder, checked against the digest it had."""
+        for path, entry in entries.items():
+            if isinstance(entry, FileEntry) and not self.store.has_object(entry.digest):
+                self.store.add_file(self._prefix + path, expected_sha256=entry.digest,
+                                    what=self._prefix + path)
 
     def list_models(self, prefix=None, ref=None, unusable=None):
         if ref is not None:
