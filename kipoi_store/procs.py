@@ -28,14 +28,15 @@ _CPU_STEP = 0.05  # seconds of CPU that count as progress between two looks
 
 
 class Finished:
-    """What a finished run gave: returncode, stdout (bytes), stderr (bytes: its tail), and
-    `stalled` (seconds without progress when the watchdog ended it, else None)."""
+    """What a finished run gave: returncode, stdout (bytes), stderr (bytes: its tail), `stalled`
+    (when the watchdog ended it: the allowance it went without progress, else None), `heard`
+    (whether it wrote anything at all) and `expired` (the deadline ended it)."""
 
-    __slots__ = ("argv", "returncode", "stdout", "stderr", "stalled", "expired")
+    __slots__ = ("argv", "returncode", "stdout", "stderr", "stalled", "heard", "expired")
 
-    def __init__(self, argv, returncode, stdout, stderr, stalled=None, expired=False):
+    def __init__(self, argv, returncode, stdout, stderr, stalled=None, heard=False, expired=False):
         self.argv, self.returncode, self.stdout, self.stderr = argv, returncode, stdout, stderr
-        self.stalled, self.expired = stalled, expired
+        self.stalled, self.heard, self.expired = stalled, heard, expired
 
 
 def _signal_group(pgid, sig):
@@ -159,7 +160,7 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
     proc = spawn(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
     out, err = [], bytearray()
-    stalled, expired, done = None, False, False
+    stalled, expired, done, heard = None, False, False, False
     try:
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
@@ -172,7 +173,7 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
             else:
                 proc.stdin.close()
         start = last = looked = time.monotonic()
-        heard, cpu = False, 0.0
+        cpu = 0.0
         while sel.get_map():
             watching = idle is not None or deadline is not None
             for key, _ in sel.select(0.25 if watching else None):
@@ -211,7 +212,7 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
                 cpu = max(cpu, used)
             allowed = idle if heard else (first or idle)
             if now - last > allowed:
-                stalled = now - last
+                stalled = allowed
                 break
         else:
             done = True
@@ -225,4 +226,4 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
         # Both pipes at their end: the leader is exiting (a few seconds' grace for one that
         # closed them and lingers); otherwise it is ended now.
         code = end(proc, kill=not (done and _exited(proc.pid, 5.0)))
-    return Finished(argv, code, b"".join(out), bytes(err[-_STDERR_KEEP:]), stalled, expired)
+    return Finished(argv, code, b"".join(out), bytes(err[-_STDERR_KEEP:]), stalled, heard, expired)

@@ -86,8 +86,9 @@ class SshServer:
         (r / "authorized_keys").write_text(
             'command="%s" %s\n' % (serve, keys["id_ok"])
             + 'command="%s" %s\n' % (serve, keys["id_locked"])
-            # Authenticates, then never answers (and ends when the client goes away).
-            + 'command="cat >/dev/null",no-pty %s\n' % keys["id_hang"])
+            # Authenticates, then never answers (and ends once the client has gone away).
+            + 'command="while kill -0 $PPID 2>/dev/null; do sleep 1; done",no-pty %s\n'
+            % keys["id_hang"])
         (r / "sshd_config").write_text(
             "Port %d\nListenAddress 127.0.0.1\nHostKey %s\nPidFile %s\nAuthorizedKeysFile %s\n"
             "StrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"

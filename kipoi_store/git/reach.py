@@ -83,6 +83,14 @@ def before_fetch(url, git_dir):
     return Bounds(config=limits.git_config(), idle=read, first=connect + read)
 
 
+def stall_text(result):
+    """Why the watchdog ended `result` (a procs.Finished), naming the settings that bound it."""
+    if result.heard:
+        return "no progress for %g s (the read timeout, %s): ended" % (result.stalled, limits.ENV_READ)
+    return ("no answer within %g s (the connect and read timeouts, %s and %s): ended"
+            % (result.stalled, limits.ENV_CONNECT, limits.ENV_READ))
+
+
 def failure(url, result):
     """Why the transfer `result` (procs.Finished) of `url` failed, in one line; a host that gave no
     answer is remembered as failed."""
@@ -91,8 +99,7 @@ def failure(url, result):
     stderr = result.stderr.decode("utf-8", "replace")
     target = ssh.remote(url)
     if result.stalled is not None:
-        why = ("no answer for %.0f s (the read timeout, %s): ended"
-               % (result.stalled, limits.ENV_READ))
+        why = stall_text(result)
         said = ssh.reason(stderr) if target is not None else ""
         if said and target is not None and ssh.no_answer(said):
             why = said

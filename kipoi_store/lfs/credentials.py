@@ -62,7 +62,9 @@ def ssh_authenticate(target, connect, read):
     stderr = proc.stderr.decode("utf-8", "replace")
     said = ssh.reason(stderr)
     if proc.stalled is not None:
-        why = said if said and ssh.no_answer(said) else "no answer for %.0f s" % proc.stalled
+        from kipoi_store.git.reach import stall_text
+
+        why = said if said and ssh.no_answer(said) else stall_text(proc)
         hosts.failed(host.key, why)
         return None, why
     if proc.returncode != 0:
