@@ -185,3 +185,24 @@ def test_credentials_in_urls_are_never_printed(kipoi_env):
     assert "ssh://user:***@gitbox" in text and "https://***@git.example.org" in text
     config = Path(env["KIPOI_HOME"]) / "config.yaml"
     assert "s3cret" in config.read_text()  # kept where the user put it: only never shown
+
+
+def test_a_model_in_the_store_whose_ref_is_due_is_served_after_a_bounded_wait(
+        kipoi_env, ssh_server, run_traced, tmp_path):
+    env = _env(kipoi_env, ssh_server)
+    _add(env, "lab", "git", "gitbox:%s" % ssh_server.models.bare)
+    first = run_kipoi("kipoi", "source", "resolve", "lab:Basset", env=env)
+    assert first.returncode == 0, first.stderr
+    # The same alias now authenticates with the key whose command never answers.
+    hung = tmp_path / "ssh_config"
+    hung.write_text(ssh_server.config.read_text().replace(
+        "Host gitbox\n  Port %d\n  IdentityFile %s/id_ok\n" % (ssh_server.port, ssh_server.root),
+        "Host gitbox\n  Port %d\n  IdentityFile %s/id_hang\n" % (ssh_server.port, ssh_server.root)))
+    assert hung.read_text() != ssh_server.config.read_text()
+    env["GIT_SSH_COMMAND"] = "ssh -F %s" % hung
+    done = _resolve(run_traced, env, "--refresh", "lab:Basset")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == first.stdout  # the model as it was
+    assert "no answer within %d s" % (CONNECT + READ) in done.stderr
+    assert "using the cached commit" in done.stderr
+    assert done.leftovers == []
