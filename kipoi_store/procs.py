@@ -84,14 +84,36 @@ def _hook():
             pass
 
 
-def spawn(argv, stdin=None, stdout=None, stderr=None, env=None, cwd=None):
+def _death_signal():
+    """A preexec function that has the kernel SIGKILL the child when the thread that started it
+    dies (even by SIGKILL, which no handler sees); None where prctl is not to be had (not Linux)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec():
+        prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before that took effect
+            os._exit(1)
+
+    return preexec
+
+
+def spawn(argv, stdin=None, stdout=None, stderr=None, env=None, cwd=None, die_with_us=False):
     """Popen `argv` as the leader of a new session and process group; FileNotFoundError when the
-    program does not exist. End it with `end`."""
+    program does not exist. End it with `end`. `die_with_us`: the kernel kills it should this
+    thread die first (for a process waited for where it was started: never one kept for later,
+    which another thread may go on using)."""
     import subprocess
 
     _hook()
     proc = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env, cwd=cwd,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=_death_signal() if die_with_us else None)
     with _lock:
         _live[proc.pid] = proc
     return proc
@@ -157,8 +179,11 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
     import selectors
     import subprocess
 
+    # A transfer (watched) dies with us even when we are SIGKILLed; its ssh then sees its input
+    # end, or gives up by its own connect timeout.
     proc = spawn(argv, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd,
+                 die_with_us=idle is not None)
     out, err = [], bytearray()
     stalled, expired, done, heard = None, False, False, False
     try:

@@ -8,6 +8,7 @@ command started that outlived it. Wall times are only hang guards, never speed a
 """
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -206,3 +207,17 @@ def test_a_model_in_the_store_whose_ref_is_due_is_served_after_a_bounded_wait(
     assert "no answer within %d s" % (CONNECT + READ) in done.stderr
     assert "using the cached commit" in done.stderr
     assert done.leftovers == []
+
+
+def test_git_dies_with_us_even_on_sigkill(kipoi_env, ssh_server, run_traced):
+    # No handler sees SIGKILL: the kernel's parent-death signal ends git. Its ssh then sees its
+    # input end (a real upload-pack exits on that; this server's command never does) or gives up
+    # by its own connect timeout: it is ssh's to end, and it is ended here by the test.
+    env = _env(kipoi_env, ssh_server)
+    env["KIPOI_READ_TIMEOUT"] = "600"
+    _add(env, "lab", "git", "gitbox-hang:%s" % ssh_server.models.bare)
+    done = _resolve(run_traced, env, "lab:Basset", signal_after=(2.0, signal.SIGKILL))
+    for line in done.leftovers:
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL
+    assert not [line for line in done.leftovers if line.split()[1] == "git"], done.leftovers
