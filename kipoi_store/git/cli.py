@@ -9,6 +9,9 @@ Callers put `--end-of-options` before any user-supplied value (ref, url, path), 
 point git at another repository, and sets GIT_TERMINAL_PROMPT=0 (credentials come from helpers or
 ssh, never a prompt that would hang), GIT_LFS_SKIP_SMUDGE=1 and LC_ALL=C (so messages can be parsed).
 
+Every git process runs through procs (its own process group, ended with it; `transfer` adds the
+no-progress watchdog for calls that talk to a remote).
+
 Errors become `GitError` with git's own reason (its `fatal:` line); URLs in messages lose their
 `user:pass@`.
 """
