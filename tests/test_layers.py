@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kipoi_store"
 
 # Lowest first. A module may import its own layer or lower ones, never a higher one.
 LAYERS = [
-    ("base", {"errors", "paths", "frozen", "names", "tree", "spec"}),
+    ("base", {"errors", "paths", "frozen", "names", "tree", "spec", "procs"}),
     ("store", {"store"}),
     ("config, net", {"config", "net"}),
     ("dist", {"dist"}),

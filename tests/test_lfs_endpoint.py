@@ -28,9 +28,9 @@ def test_http_remotes_get_info_lfs(remote, lfs):
      "https://github.com/kipoi/models.git/info/lfs"),
     ("github.com:kipoi/models", SshTarget("github.com", "kipoi/models"),
      "https://github.com/kipoi/models.git/info/lfs"),
-    ("ssh://git@host:2222/org/repo.git", SshTarget("host", "org/repo.git", "git", 2222),
+    ("ssh://git@host:2222/org/repo.git", SshTarget("host", "/org/repo.git", "git", 2222),
      "https://host/org/repo.git/info/lfs"),
-    ("ssh://host/srv/repo", SshTarget("host", "srv/repo"), "https://host/srv/repo.git/info/lfs"),
+    ("ssh://host/srv/repo", SshTarget("host", "/srv/repo"), "https://host/srv/repo.git/info/lfs"),
     ("git@host:/abs/repo.git", SshTarget("host", "/abs/repo.git", "git"),
      "https://host/abs/repo.git/info/lfs"),
 ])

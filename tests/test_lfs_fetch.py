@@ -250,7 +250,7 @@ def test_ssh_endpoints_use_git_lfs_authenticate(fault_server, lfs_store, tmp_pat
     fetch_objects(endpoint, [p], lfs_store, progress=False)
     assert lfs_store.has_object(p.oid)
     assert log.read_text().splitlines() == ["-p", "2222", "git@example.org",
-                                            "git-lfs-authenticate org/repo.git download"]
+                                            "git-lfs-authenticate /org/repo.git download"]
     assert fault_server.batches()[0].headers["authorization"] == "RemoteAuth xyz"
 
 

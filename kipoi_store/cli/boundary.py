@@ -34,17 +34,24 @@ class HelpFormatter(argparse.HelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+def _shown(message):
+    """`message` as a line may show it: never a password or token from a URL in it (`***`)."""
+    from kipoi_store.git.cli import scrub
+
+    return streams.shown(scrub(str(message)))
+
+
 def warn(message):
     """A diagnostic line on stderr (stdout carries results only)."""
-    sys.stderr.write("kipoi: warning: %s\n" % streams.shown(message))
+    sys.stderr.write("kipoi: warning: %s\n" % _shown(message))
 
 
 def note(message):
-    sys.stderr.write("kipoi: %s\n" % streams.shown(message))
+    sys.stderr.write("kipoi: %s\n" % _shown(message))
 
 
 def error_line(message):
-    sys.stderr.write("kipoi: error: %s\n" % streams.shown(message))
+    sys.stderr.write("kipoi: error: %s\n" % _shown(message))
 
 
 # errno names of failures to write: the path then says where there is no room or no permission.

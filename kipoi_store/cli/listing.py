@@ -5,7 +5,6 @@ Only the front command uses this, and only when no program matched (dispatch.py 
 reading summaries may run every third-party `kipoi-*` program with `--summary`.
 """
 
-import os
 
 SUMMARY_MARK = b"kipoi-summary:"
 SUMMARY_HEAD_BYTES = 1024
@@ -96,12 +95,14 @@ def read_summaries(paths, timeout=SUMMARY_TIMEOUT):
 def _ask_summaries(paths, timeout):
     import subprocess
     import time
+
+    from kipoi_store import procs
+
     running = {}
     for path in paths:
         try:
-            running[path] = subprocess.Popen(
-                [path, "--summary"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL, start_new_session=True)
+            running[path] = procs.spawn([path, "--summary"], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         except OSError:
             pass
     deadline = time.monotonic() + timeout
@@ -110,19 +111,12 @@ def _ask_summaries(paths, timeout):
         try:
             out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _kill(proc)
-            continue
-        if proc.returncode == 0 and out.strip():
+            out = b""
+        # The whole group either way: a shell script's children must not outlive the listing.
+        code = procs.end(proc, grace=0)
+        if code == 0 and out.strip():
             answers[path] = _clean(out.strip().splitlines()[0]) or None
     return answers
-
-
-def _kill(proc):
-    import signal
-    try:  # the whole session: a shell script's children must not outlive the listing
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        proc.kill()
     proc.communicate()
 
 

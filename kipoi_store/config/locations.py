@@ -119,12 +119,13 @@ _GIT_SCHEMES = ("https", "http", "ssh", "git", "ftps", "ftp", "git+ssh", "ssh+gi
 def _remote_helper(scheme):
     """Whether git finds a `git-remote-<scheme>` helper (in its exec path or on PATH)."""
     import shutil
-    import subprocess
+
+    from kipoi_store import procs
 
     try:
-        exec_path = subprocess.run(["git", "--exec-path"], capture_output=True, text=True,
-                                   timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+        exec_path = procs.run(["git", "--exec-path"], deadline=30).stdout.decode(
+            "utf-8", "surrogateescape").strip()
+    except OSError:
         exec_path = ""
     search = os.pathsep.join(p for p in (exec_path, os.environ.get("PATH", "")) if p)
     return shutil.which("git-remote-" + scheme, path=search) is not None

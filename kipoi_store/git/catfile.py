@@ -72,10 +72,12 @@ class CatFile:
             import subprocess
             import tempfile
 
+            from kipoi_store import procs
+
             errors = tempfile.TemporaryFile()
             try:
-                self._proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                              stderr=errors, env=environment(_NO_TRANSPORT))
+                self._proc = procs.spawn(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=errors, env=environment(_NO_TRANSPORT))
             except FileNotFoundError:
                 errors.close()
                 raise GitError("git is not installed (no 'git' on PATH)") from None
@@ -92,14 +94,16 @@ class CatFile:
         self._body += 1
         if proc is None:
             return ""
+        from kipoi_store import procs
+
         if kill:
-            proc.kill()
+            procs.end(proc, grace=0)
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()  # git ends at the end of its input
             except OSError:
                 pass
-        proc.wait()
+        procs.end(proc, kill=False)
         errors.seek(0)
         text = errors.read().decode("utf-8", "replace")
         errors.close()

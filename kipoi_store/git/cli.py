@@ -9,6 +9,9 @@ Callers put `--end-of-options` before any user-supplied value (ref, url, path), 
 point git at another repository, and sets GIT_TERMINAL_PROMPT=0 (credentials come from helpers or
 ssh, never a prompt that would hang), GIT_LFS_SKIP_SMUDGE=1 and LC_ALL=C (so messages can be parsed).
 
+Every git process runs through procs (its own process group, ended with it; `transfer` adds the
+no-progress watchdog for calls that talk to a remote).
+
 Errors become `GitError` with git's own reason (its `fatal:` line); URLs in messages lose their
 `user:pass@`.
 """
@@ -114,13 +117,13 @@ def reason(stderr):
     return "; ".join(said + [lines[first]])
 
 
-def _spawn(argv, input, env):
-    import subprocess
+def _spawn(argv, input, env, **watch):
+    """Run `argv` through procs (its own process group, ended with it); `watch`: procs.run's
+    idle, first and deadline."""
+    from kipoi_store import procs
 
     try:
-        return subprocess.run(argv, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=environment(env),
-                              stdin=None if input is not None else subprocess.DEVNULL)
+        return procs.run(argv, input=input, env=environment(env), **watch)
     except FileNotFoundError:
         raise GitError("git is not installed (no 'git' on PATH)") from None
 
@@ -141,6 +144,12 @@ def run_full(git_dir, args, input=None, config=(), env=None):
     """Run git; return (returncode, stdout bytes, stderr text) without raising on failure."""
     proc = _spawn(command(git_dir, args, config), input, env)
     return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
+
+def transfer(git_dir, args, input=None, config=(), env=None, idle=None, first=None):
+    """Run a git command that talks to a remote, under the no-progress watchdog (see procs.run);
+    returns procs.Finished (`stalled` set when the watchdog ended it)."""
+    return _spawn(command(git_dir, args, config), input, env, idle=idle, first=first)
 
 
 def error_from(proc, argv, what=None):

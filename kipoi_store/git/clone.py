@@ -197,8 +197,12 @@ class BareClone:
             args += ["--end-of-options", "origin"] + list(refspecs)
             input_ = None
         bounds = reach.before_fetch(self.url, self.git_dir)
-        code, _, stderr = cli.run_full(self.git_dir, args, input=input_,
-                                          config=self._fetch_config() + list(extra_config) + bounds)
+        if bounds.idle is not None:
+            args.insert(1, "--progress")  # what the watchdog sees of a working transfer
+        result = cli.transfer(self.git_dir, args, input=input_,
+                              config=self._fetch_config() + list(extra_config) + bounds.config,
+                              env=bounds.env, idle=bounds.idle, first=bounds.first)
+        code, stderr = result.returncode, result.stderr.decode("utf-8", "replace")
         if filtering and "filtering not recognized by server" in stderr:
             # The server sent everything: from now on this is a full clone, said once.
             self._state = None
@@ -208,8 +212,7 @@ class BareClone:
             self.warn("git server %s does not support partial clone (filters): fetched the whole "
                       "repository instead" % self.display_url)
         if code != 0:
-            reach.after_failure(self.url, stderr)
-            reason = scrub(cli.reason(stderr)) or "exit status %d" % code
+            reason = reach.failure(self.url, result)
             if any(s in stderr for s in _NOT_FOUND):
                 raise NotFoundError("%s not found in git remote %s (%s)" % (what, self.display_url, reason))
             raise NetworkError("cannot fetch %s from git remote %s: %s" % (what, self.display_url, reason))

@@ -66,6 +66,12 @@ def fetch(endpoint: Endpoint, pointers, store, what: Dict[str, str], progress=No
             errors.sort(key=lambda e: isinstance(e, Cancelled))  # the real cause first
             if errors:
                 raise errors[0]
+    except (NetworkError, NotFoundError) as e:
+        if client.ssh_failed is None or client.url != endpoint.url:
+            raise
+        # The https fallback failed too: ssh's own reason is the one worth reading.
+        raise type(e)("%s (git-lfs-authenticate over ssh to %s failed first: %s)"
+                      % (e, endpoint.ssh.destination, client.ssh_failed)) from None
     finally:
         meter.close()
 
@@ -112,6 +118,7 @@ class Client:
         self.sessions = Sessions({"User-Agent": "kipoi-store git-lfs/3.3.0 (compatible)"})
         self._lock = threading.Lock()
         self.cancelled = threading.Event()
+        self.ssh_failed = None  # why git-lfs-authenticate over ssh failed (then: the https fallback)
 
     # -- sessions and requests ---------------------------------------------------------------
 
@@ -160,7 +167,7 @@ class Client:
         if that fails, fall back to https of the same host and path (as git-lfs does)."""
         if self.endpoint.kind != "ssh":
             return
-        answer = ssh_authenticate(self.endpoint.ssh, self.opts.timeout[1])
+        answer, self.ssh_failed = ssh_authenticate(self.endpoint.ssh, *self.opts.timeout)
         if answer is None:
             self.url, self.headers = self.endpoint.url, ()
             return

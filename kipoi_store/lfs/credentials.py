@@ -1,11 +1,13 @@
 """Credentials for an LFS endpoint from git's own machinery: `git credential fill|approve|reject`
-for http(s), and `git-lfs-authenticate` over ssh. Secrets travel through stdin, never argv."""
+for http(s), and `git-lfs-authenticate` over the ssh git would run (git/ssh.py). Secrets travel
+through stdin, never argv. Every process runs through procs (its own group, bounded)."""
 
 import json
-import os
 import shlex
-import subprocess
 from urllib.parse import urlsplit
+
+from kipoi_store import procs
+from kipoi_store.net import hosts
 
 
 def credential_request(url):
@@ -23,11 +25,10 @@ def credential(action, fields):
     text = "".join("%s=%s\n" % (k, v) for k, v in fields.items()
                    if v is not None and "\n" not in str(v)) + "\n"
     try:
-        proc = subprocess.run(["git", "credential", action], input=text.encode(),
-                              capture_output=True, timeout=300)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = procs.run(["git", "credential", action], input=text.encode(), deadline=300)
+    except OSError:
         return None
-    if action != "fill" or proc.returncode != 0:
+    if action != "fill" or proc.returncode != 0 or proc.expired:
         return None
     out = {}
     for line in proc.stdout.decode("utf-8", "replace").splitlines():
@@ -37,35 +38,45 @@ def credential(action, fields):
     return out
 
 
-def ssh_authenticate(target, timeout=60.0, env=None):
-    """The JSON `git-lfs-authenticate <path> download` prints over ssh, or None on failure."""
-    env = os.environ if env is None else env
+def ssh_authenticate(target, connect, read):
+    """(answer, None): the JSON `git-lfs-authenticate <path> download` printed over ssh; or
+    (None, why) when it could not be had (ssh's own reason, explained). Bounded by `connect`
+    (ssh's connect timeout, where the user set none) and `read` (no answer after that long)."""
+    from kipoi_store.git import cli, ssh
+
     if target.host.startswith("-") or target.destination.startswith("-"):
-        return None  # never let a host name become an ssh option
+        return None, "refusing ssh host %r (looks like an option)" % target.host
+    host = ssh.Host(target.host, target.user, target.port)
+    try:
+        hosts.check(host.key)
+    except hosts.HostDown as e:
+        return None, str(e)
     path = target.path
     safe = all(c.isalnum() or c in "._/~-" for c in path)
     command = "git-lfs-authenticate %s download" % (path if safe and path else shlex.quote(path))
-    args = []
-    if target.port:
-        args += ["-p", str(target.port)]
-    args += [target.destination, command]
-    if env.get("GIT_SSH_COMMAND"):
-        argv = ["sh", "-c", env["GIT_SSH_COMMAND"] + ' "$@"', "git-ssh"] + args
-    else:
-        argv = [env.get("GIT_SSH") or "ssh"] + args
+    argv = ssh.command_for(host).argv(host, command)
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                              timeout=timeout, env=dict(env))
-    except (OSError, subprocess.TimeoutExpired):
-        return None
+        proc = procs.run(argv, env=cli.environment(), idle=read, first=connect + read)
+    except OSError as e:
+        return None, "cannot run ssh: %s" % e
+    stderr = proc.stderr.decode("utf-8", "replace")
+    said = ssh.reason(stderr)
+    if proc.stalled is not None:
+        from kipoi_store.git.reach import stall_text
+
+        why = said if said and ssh.no_answer(said) else stall_text(proc)
+        hosts.failed(host.key, why)
+        return None, why
     if proc.returncode != 0:
-        return None
+        if said and ssh.no_answer(said):
+            hosts.failed(host.key, said)
+        return None, ssh.explain(said or "exit status %d" % proc.returncode, host)
     try:
         answer = json.loads(proc.stdout.decode("utf-8"))
     except ValueError:
-        return None
+        return None, "git-lfs-authenticate did not answer with JSON"
     if not isinstance(answer, dict) or not isinstance(answer.get("href"), str):
-        return None
+        return None, "git-lfs-authenticate gave no href"
     if urlsplit(answer["href"]).scheme.lower() not in ("http", "https"):
-        return None
-    return answer
+        return None, "git-lfs-authenticate gave a non-http(s) href"
+    return answer, None

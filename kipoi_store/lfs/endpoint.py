@@ -120,10 +120,8 @@ def _ssh_target(url):
         parts = urlsplit(url)
         if not parts.hostname:
             return None
+        # As git-lfs sends it: ssh://host/abs/path.git is `/abs/path.git` (git-lfs 3.3 measured).
         path = unquote(parts.path)
-        # ssh://host/~user/repo keeps its path as is; otherwise git-lfs sends it without the
-        # leading slash, like the scp-like form.
-        path = path if path.startswith("/~") else path.lstrip("/")
         return SshTarget(parts.hostname, path, parts.username, parts.port)
     m = _SCP.match(url)
     if m and "://" not in url:

@@ -65,6 +65,7 @@ def main(argv):
     for message in where.warnings:
         boundary.warn(message)
     configedit.add_source(args.name, entry, force=args.force)
+    # boundary.note shows the URL without its password or token (`***`).
     boundary.note("added source '%s' (%s %s) to %s" % (args.name, kind, where.value,
                                                         paths.config_path()))
     for message in where.notes:

@@ -6,7 +6,7 @@ from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import json_line
 from kipoi_store.config import load as configmod
 from kipoi_store import paths
-from kipoi_store.errors import EXIT_OK, KipoiError, OfflineError, UsageError
+from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError, OfflineError, UsageError
 from kipoi_store.store.core.store import Store
 
 SUMMARY = "Refresh the refs of git sources from their remotes"
@@ -18,7 +18,8 @@ def parser():
         SUMMARY + ". Prints NAME<TAB>COMMIT for each source. Without NAME: every git source."))
     p.add_argument("names", nargs="*", metavar="NAME", help="configured git or git-lfs sources")
     p.add_argument("--json", action="store_true",
-                   help='one JSON object per source: {"source", "commit"}, or {"source", "error", "exit"}')
+                   help='one JSON object per source: {"source", "commit"}, or {"source", "error", '
+                        '"exit"} (with "commit" too when a cached commit remains)')
     return p
 
 
@@ -37,6 +38,7 @@ def main(argv):
                                  % (s.name, s.type))
     else:
         sources = [s for s in config.sources.values() if s.type in GIT_TYPES]
+    from kipoi_store.git.cli import scrub
     from kipoi_store.net import limits
     from kipoi_store.sources.git import GitSource
 
@@ -44,20 +46,34 @@ def main(argv):
     store = Store.default()
     worst = EXIT_OK
     for source in sources:
+        held = []  # the fallback to a cached commit is reported as this source's error instead
         try:
-            git = GitSource(source, store, refresh=True, warn=boundary.warn, rewrites=config.url_rewrites)
+            git = GitSource(source, store, refresh=True, warn=held.append,
+                            rewrites=config.url_rewrites)
             commit = git.commit_for(None)
+            failed = git.failed
         except KipoiError as exc:
-            message = str(exc)
-            if not message.startswith("source '"):
-                message = "source '%s': %s" % (source.name, message)
-            boundary.error_line(message)
-            worst = max(worst, exc.exit_code)
-            if args.json:
-                json_line({"source": source.name, "error": message, "exit": exc.exit_code})
-            continue
-        if args.json:
-            json_line({"source": source.name, "commit": commit})
+            commit, failed, code = None, str(exc), exc.exit_code
         else:
-            sys.stdout.write("%s\t%s\n" % (source.name, commit))
+            code = EXIT_FAILED
+            for message in held if failed is None else ():
+                boundary.warn(message)
+        if failed is None:
+            if args.json:
+                json_line({"source": source.name, "commit": commit})
+            else:
+                sys.stdout.write("%s\t%s\n" % (source.name, commit))
+            continue
+        # The remote could not be asked: exit 1 and say which, even when a cached answer remains.
+        message = failed if failed.startswith("source '") else "source '%s': %s" % (source.name, failed)
+        if commit is not None:
+            message += " (its cached commit %s stays)" % commit[:12]
+        message = scrub(message)
+        boundary.error_line(message)
+        worst = max(worst, code)
+        if args.json:
+            row = {"source": source.name, "error": message, "exit": code}
+            if commit is not None:
+                row["commit"] = commit
+            json_line(row)
     return worst

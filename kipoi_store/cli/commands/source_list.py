@@ -4,6 +4,7 @@ import sys
 
 from kipoi_store.cli import boundary
 from kipoi_store.cli.commands import json_line, load_config, source_fields
+from kipoi_store.git.cli import scrub
 
 SUMMARY = "List the configured model sources"
 
@@ -24,12 +25,14 @@ def main(argv):
     out = sys.stdout
     if args.json:
         for s in sources:
-            json_line(source_fields(s))
+            # No password or token from a URL is ever printed: it is shown as `***`.
+            json_line({k: scrub(v) if isinstance(v, str) else v
+                       for k, v in source_fields(s).items()})
         return 0
     for s in sources:
         fields = [s.name, s.type]
         if args.verbose:
-            fields += [s.remote_url or s.base_url or "-",
+            fields += [scrub(s.remote_url or s.base_url or "-"),
                        str(s.local_path) if s.local_path is not None else "-"]
         out.write("\t".join(fields) + "\n")
     return 0

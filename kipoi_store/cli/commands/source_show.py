@@ -5,6 +5,7 @@ import sys
 from kipoi_store.cli import boundary
 from kipoi_store.config import schema as configschema
 from kipoi_store.cli.commands import json_line, load_config, source_fields
+from kipoi_store.git.cli import scrub
 
 SUMMARY = "Show every setting of a model source"
 
@@ -16,6 +17,17 @@ def parser():
     p.add_argument("name", help="configured source name")
     p.add_argument("--json", action="store_true", help="one JSON object")
     return p
+
+
+def _scrubbed(value):
+    """`value` with no password or token from a URL (shown as `***`), also inside lists and maps."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrubbed(v) for v in value]
+    return value
 
 
 def _text(value):
@@ -30,8 +42,8 @@ def main(argv):
     args = parser().parse_args(argv)
     config = load_config()
     source = config.source(args.name)
-    fields = source_fields(source)
-    extra = {k: v for k, v in source.raw.items() if k not in configschema.SOURCE_KEYS}
+    fields = _scrubbed(source_fields(source))
+    extra = _scrubbed({k: v for k, v in source.raw.items() if k not in configschema.SOURCE_KEYS})
     fields["config"] = str(config.path)
     fields["config_exists"] = config.exists
     out = sys.stdout
