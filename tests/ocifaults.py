@@ -96,8 +96,21 @@ class FaultRegistry(Served):
                     self.wfile.write(body)
 
             def _body(self):
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    return self._chunked_body()
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(length) if length else b""
+
+            def _chunked_body(self):
+                parts = []
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                    if size == 0:
+                        while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                            pass  # trailers
+                        return b"".join(parts)
+                    parts.append(self.rfile.read(size))
+                    self.rfile.readline()
 
             def _handle(self):
                 parts = urlsplit(self.path)
@@ -121,6 +134,9 @@ class FaultRegistry(Served):
                     srv.stopping.wait()
                     return
                 if isinstance(fault, tuple) and fault[0] == "status":
+                    # Read the whole request first: an answer sent while the client still writes can
+                    # reach it as a reset instead, and the test would see that instead of the status.
+                    self._body()
                     headers = fault[2] if len(fault) > 2 else {}
                     return self._reply(fault[1], b'{"errors":[{"code":"FAULT"}]}', headers)
                 if isinstance(fault, tuple) and fault[0] == "redirect":

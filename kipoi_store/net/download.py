@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.net import hosts
-from kipoi_store.net.http import (Options, Retry, attempts, closed_unanswered, network_errors, no_answer,
-                                  retry_after, why)
+from kipoi_store.net.http import (Options, Retry, attempts, closed_unanswered, content_range_start, header_int,
+                                  network_errors, no_answer, retry_after, why)
 from kipoi_store.net.urls import short_url
 
 # What a broken connection can lose: a read that fails returns none of its bytes.
@@ -176,14 +176,14 @@ def _get(send, f, state, name, size, meter, cancelled):
         total = None  # what the server says the whole body is
         if code == 206 and state.size:
             value = resp.headers.get("Content-Range")
-            if _content_range_start(value) != state.size:  # not what we asked for: start over
+            if content_range_start(value) != state.size:  # not what we asked for: start over
                 _restart(f, state, meter)
                 raise Retry("server sent an unexpected range for %s" % name, delay=0)
-            total = _digits((value or "").rpartition("/")[2])
+            total = header_int((value or "").rpartition("/")[2])
         elif code == 200:
             if state.size:  # the server ignored Range: the body starts at byte 0
                 _restart(f, state, meter)
-            total = _digits(resp.headers.get("Content-Length"))
+            total = header_int(resp.headers.get("Content-Length"))
         elif code == 416 and state.size:
             _restart(f, state, meter)
             raise Retry("server refused to resume %s" % name, delay=0)
@@ -214,7 +214,7 @@ def _get(send, f, state, name, size, meter, cancelled):
                          % (name, state.size, why(e))) from None
         expected = size if size is not None else total
         if expected is not None and state.size < expected:
-            if size is not None and _digits(resp.headers.get("Content-Length")) == received:
+            if size is not None and header_int(resp.headers.get("Content-Length")) == received:
                 # The server says this is the whole body: the file itself is short.
                 raise IntegrityError("download of %s: wrong content: %d bytes, expected %d"
                                      % (name, state.size, size))
@@ -230,14 +230,3 @@ def _restart(f, state, meter):
     state.reset()
 
 
-def _content_range_start(value):
-    # "bytes 100-199/200"
-    try:
-        unit, _, rest = (value or "").partition(" ")
-        return int(rest.split("-", 1)[0]) if unit.strip().lower() == "bytes" else None
-    except ValueError:
-        return None
-
-
-def _digits(value):
-    return int(value) if value and value.isdigit() else None

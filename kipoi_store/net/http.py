@@ -155,3 +155,17 @@ def closed_unanswered(exc):
     if isinstance(inner, (http.client.RemoteDisconnected, ConnectionResetError)):
         return "closed the connection without an answer"
     return None
+
+
+def content_range_start(value):
+    """Where a 206 answer's `Content-Range: bytes 100-199/200` starts (None if not bytes)."""
+    try:
+        unit, _, rest = (value or "").partition(" ")
+        return int(rest.split("-", 1)[0]) if unit.strip().lower() == "bytes" else None
+    except ValueError:
+        return None
+
+
+def header_int(value):
+    """A header's non-negative integer (Content-Length, a Content-Range total), or None."""
+    return int(value) if value and str(value).isdigit() else None

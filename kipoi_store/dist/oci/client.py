@@ -22,7 +22,7 @@ from kipoi_store.dist.oci.auth import scope_for
 from kipoi_store.dist.oci.transport import Transport, error_codes
 from kipoi_store.dist.oci.upload import Upload
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError, UsageError
-from kipoi_store.net.http import Retry, attempts, network_errors, why
+from kipoi_store.net.http import Retry, attempts, content_range_start, header_int, network_errors, why
 from kipoi_store.net.urls import short_url
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -142,15 +142,15 @@ class Repository:
         resp = self._request("GET", "blobs/" + digest, headers=headers, stream=True, retry=False)
         with resp:
             if resp.status_code == 206 and have:
-                start = _range_start(resp.headers.get("Content-Range"))
+                start = content_range_start(resp.headers.get("Content-Range"))
                 if start != have:
                     _restart(f, state, progress)
                     raise Retry("registry %s: blob %s: unexpected range" % (self.where, digest), 0)
-                total = _digits((resp.headers.get("Content-Range") or "").rpartition("/")[2])
+                total = header_int((resp.headers.get("Content-Range") or "").rpartition("/")[2])
             elif resp.status_code == 200:
                 if have:
                     _restart(f, state, progress)
-                total = _digits(resp.headers.get("Content-Length"))
+                total = header_int(resp.headers.get("Content-Length"))
             elif resp.status_code == 416 and have:
                 _restart(f, state, progress)
                 raise Retry("registry %s: blob %s: range refused" % (self.where, digest), 0)
@@ -173,8 +173,8 @@ class Repository:
                 raise Retry("registry %s: blob %s broke off at byte %d: %s"
                             % (self.where, digest, state["have"], why(e))) from None
             if limit is not None and state["have"] < limit:
-                if _digits(resp.headers.get("Content-Length")) is not None and \
-                        state["have"] - have == _digits(resp.headers.get("Content-Length")):
+                if header_int(resp.headers.get("Content-Length")) is not None and \
+                        state["have"] - have == header_int(resp.headers.get("Content-Length")):
                     raise IntegrityError("registry %s: blob %s: wrong size (%d bytes, expected %d)"
                                          % (self.where, digest, state["have"], limit))
                 raise Retry("registry %s: blob %s ended early at byte %d"
@@ -201,7 +201,7 @@ class Repository:
                            stream=True) as resp:
             if resp.status_code != 200:
                 raise self._fail(resp, "manifest %s" % ref)
-            length = _digits(resp.headers.get("Content-Length"))
+            length = header_int(resp.headers.get("Content-Length"))
             if length is not None and length > MAX_MANIFEST:
                 raise IntegrityError("registry %s: manifest %s is %d bytes, over the %d limit"
                                      % (self.where, ref, length, MAX_MANIFEST))
@@ -310,16 +310,6 @@ def _next_link(value, current):
     return urljoin(current, target) if target else None
 
 
-def _range_start(value):
-    try:
-        unit, _, rest = (value or "").partition(" ")
-        return int(rest.split("-", 1)[0]) if unit.strip().lower() == "bytes" else None
-    except ValueError:
-        return None
-
-
-def _digits(value):
-    return int(value) if value and str(value).isdigit() else None
 
 
 def _restart(f, state, progress):
