@@ -1,0 +1,2 @@
+"""OCI registries: the registry client, and models <-> OCI artifacts (artifact.py), pushed
+(push.py) and pulled (pull.py)."""
