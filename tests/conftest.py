@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_lfs", "tests.fixtures_git", "tests.kipoi_client"]
+pytest_plugins = ["tests.fixtures_lfs", "tests.fixtures_git", "tests.kipoi_client", "tests.fixtures_oci"]
 
 BIN = Path(sys.executable).parent  # where `pip install -e` put bin/kipoi*
 
