@@ -150,7 +150,7 @@ def model_manifest(art):
     for f in art.files:
         notes = {TITLE: f.path, FILEPATH: f.path, FILE_METADATA: canonical({
             "name": f.path, "mode": 0o755 if f.executable else 0o644, "uid": 0, "gid": 0,
-            "size": f.size, "mtime": "1970-01-01T00:00:00Z", "typeflag": 48})}
+            "size": f.size, "mtime": "1970-01-01T00:00:00Z", "typeflag": 48}).decode("utf-8")}
         if f.part:
             notes[PART] = f.part
             for k, v in ((URL, f.url), (MD5, f.md5)):

@@ -16,7 +16,7 @@ import os
 
 from kipoi_store.dist import layout as fmt
 from kipoi_store.dist.oci import artifact
-from kipoi_store.errors import IntegrityError, KipoiError
+from kipoi_store.errors import IntegrityError, KipoiError, NotFoundError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core.staging import unlink_quiet
 
@@ -51,11 +51,9 @@ class OciMirror:
 
     def _ask(self, call, *args):
         """call(*args), None when the registry has no such thing, MirrorDown when it cannot say."""
-        from kipoi_store.dist.oci.client import RegistryNotFound
-
         try:
             return call(*args)
-        except RegistryNotFound:
+        except NotFoundError:
             return None
         except IntegrityError:
             raise
@@ -75,8 +73,8 @@ class OciMirror:
         # it again on its way into objects/ (one more local copy, for one read point for mirrors).
         tmp = self.store.new_tmp_path("oci-mirror")
         try:
-            if self._ask(self.repository.fetch_blob, "sha256:" + digest, size, str(tmp)) is None:
-                unlink_quiet(tmp)
+            self._ask(self.repository.fetch_blob, "sha256:" + digest, size, str(tmp))
+            if not os.path.exists(tmp):
                 return None
             f = open(tmp, "rb")
         except BaseException:

@@ -31,19 +31,15 @@ class Found:
 
 
 def where(repository, ref):
-    return "registry %s, %s" % (repository, ref)
+    return "registry %s, %s" % (getattr(repository, "where", repository), ref)
 
 
 def get(repository, ref, accept=ACCEPT):
     """(data, media type, digest hex) of manifest `ref` (a tag or `sha256:<hex>`); NotFoundError
     when the registry has none; a digest is checked against the bytes."""
-    from kipoi_store.dist.oci.client import RegistryNotFound
     from kipoi_store.store.core import hashing
 
-    try:
-        data, media_type, digest = repository.get_manifest(ref, accept)
-    except RegistryNotFound:
-        raise NotFoundError("%s: no such tag or manifest" % where(repository, ref)) from None
+    data, media_type, _ = repository.get_manifest(ref, accept)  # NotFoundError when not there
     actual = hashing.sha256_bytes(data)
     if ref.startswith("sha256:") and ref != "sha256:" + actual:
         raise IntegrityError("%s: the manifest's bytes have digest sha256:%s" % (where(repository, ref), actual))

@@ -148,9 +148,10 @@ class Push:
         def send(digest):
             if digest in small:
                 data = small[digest]
-                outcome = self.repository.push_blob(digest, len(data), lambda: _BytesReader(data))
+                outcome = self.repository.push_blob("sha256:" + digest, len(data),
+                                                    lambda: _BytesReader(data))
             else:
-                outcome = self.repository.push_blob(digest, sizes[digest],
+                outcome = self.repository.push_blob("sha256:" + digest, sizes[digest],
                                                     lambda: open(self.paths[digest], "rb"))
             if digest in sizes:
                 meter.add(sizes[digest])
@@ -171,19 +172,17 @@ class Push:
         got = self.repository.put_manifest(ref, data, _media_type(data))
         got = (got or "sha256:" + digest).split(":", 1)[-1]
         if got != digest:
-            raise IntegrityError("registry %s names manifest %s as %s" % (self.repository, digest, got))
+            raise IntegrityError("registry %s names manifest %s as %s" % (self.repository.where, digest, got))
         return digest
 
     def _get_index(self, tag):
-        from kipoi_store.dist.oci.client import RegistryNotFound
-
         try:
             data, media_type, _ = self.repository.get_manifest(tag, (artifact.INDEX_TYPE,))
-        except RegistryNotFound:
+        except NotFoundError:
             return None
         if not artifact.is_index(media_type, data):
-            raise IntegrityError("registry %s: tag %s is not an image index" % (self.repository, tag))
-        return artifact.read_index(data, "registry %s, tag %s" % (self.repository, tag))
+            raise IntegrityError("registry %s: tag %s is not an image index" % (self.repository.where, tag))
+        return artifact.read_index(data, "registry %s, tag %s" % (self.repository.where, tag))
 
     def _index(self, key, commit, models):
         """Merge `models` into the index tagged `key`; the digest (hex) of the index written."""
@@ -202,7 +201,7 @@ class Push:
             if there is not None and all(there.models.get(n) == v for n, v in models.items()):
                 return hashing.sha256_bytes(artifact.snapshot_index(key, there.commit, there.models))
         raise IntegrityError("registry %s: the index of snapshot %s keeps changing under concurrent "
-                             "pushes; push again" % (self.repository, key))
+                             "pushes; push again" % (self.repository.where, key))
 
     def _move(self, tag, key):
         """Point `tag` (a branch or tag name) at the index of snapshot `key`."""
