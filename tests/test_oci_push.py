@@ -135,3 +135,130 @@ def test_index_lists_models_sorted_and_reads_back():
     bad["manifests"][1]["annotations"]["org.kipoi.store.model"] = "../a"
     with pytest.raises(IntegrityError, match="'..'"):
         artifact.read_index(json.dumps(bad).encode(), "here")
+
+
+# -- pushing to a real registry -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("oci-lab")
+    with FileServer() as files, GitHTTPServer(tmp / "served") as git_server:
+        yield build_lab(tmp, git_server, files)
+
+
+def push(lab, registry, repository, *specs, env=None, ok_=True):
+    target = registry.ref(repository)
+    r = (ok if ok_ else run)("kipoi", "store", "push", *specs, target, env=env or lab.env)
+    return r
+
+
+def run(*args, env):
+    from conftest import run_kipoi
+
+    return run_kipoi(*args, env=env)
+
+
+def uploads(stderr):
+    """(blobs uploaded, bytes, already there) from push's summary line."""
+    import re
+
+    m = re.search(r"(\d+) blob\(s\) uploaded \((\d+) bytes\), (\d+) already there", stderr)
+    return tuple(int(x) for x in m.groups())
+
+
+def objects_of(store, records, parts=("", "#files", "#examples")):
+    """The sha256 of every file the records' models (and their parts) hold in `store`."""
+    found = set()
+    for record in records:
+        for suffix in parts:
+            name = record["model"] + suffix
+            path = Path(store) / "manifests" / record["key"] / (name.replace("%", "%25").replace("/", "%2F") + ".json")
+            if path.exists():
+                found |= {v for v in json.loads(path.read_text())["files"].values() if not v.startswith("->")}
+    return found
+
+
+def test_push_prints_pinned_specs_and_skopeo_copies_our_objects(lab, oci_registry, skopeo, tmp_path):
+    r = push(lab, oci_registry, "lab/models", *SPECS)
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(SPECS)
+    prefix = oci_registry.ref("lab/models") + "@sha256:"
+    for line, record in zip(lines, lab.records, strict=True):
+        assert line.startswith(prefix) and line.endswith("/" + record["model"])
+    # skopeo, an independent client, copies the Remote model's artifact out of the registry: its
+    # layers are our objects, byte for byte, weights and example files included.
+    digest = lines[-1][len(prefix) - len("sha256:"):].split("/")[0]
+    layout = tmp_path / "layout"
+    skopeo("copy", "--src-tls-verify=false", "docker://%s/lab/models@%s" % (oci_registry.host, digest),
+           "oci:%s" % layout)
+    raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                            "docker://%s/lab/models@%s" % (oci_registry.host, digest)).stdout)
+    layers = {d["digest"].split(":")[1] for d in raw["layers"]}
+    assert layers == objects_of(lab.store, lab.records[-1:])
+    for digest in layers:
+        copied = (layout / "blobs" / "sha256" / digest).read_bytes()
+        assert copied == (lab.store / "objects" / "sha256" / digest[:2] / digest).read_bytes()
+    assert {REMOTE_WEIGHTS, EXPECTED} <= {(layout / "blobs" / "sha256" / d).read_bytes() for d in layers}
+    assert raw["artifactType"] == artifact.ARTIFACT_TYPE
+    # Every remote file is also found by its md5, and the snapshot's index by its key; the
+    # spec without a ref moved `latest`, the one at v0.2 moved `v0.2`.
+    tags = set(json.loads(skopeo("list-tags", "--tls-verify=false",
+                                 "docker://%s/lab/models" % oci_registry.host).stdout)["Tags"])
+    md5s = {"md5-" + hashlib.md5(b).hexdigest() for b in (REMOTE_WEIGHTS, EXPECTED)}
+    assert md5s <= tags
+    assert {r["key"] for r in lab.records} | {"latest", "v0.2"} <= tags
+
+
+def test_pushing_again_sends_nothing_and_gives_the_same_digests(lab, oci_registry):
+    first = push(lab, oci_registry, "lab/again", *SPECS)
+    again = push(lab, oci_registry, "lab/again", *SPECS)
+    assert again.stdout == first.stdout
+    sent, _, there = uploads(again.stderr)
+    assert sent == 0 and there > 0
+
+
+def test_a_second_commit_uploads_only_what_changed(lab, oci_registry):
+    """The whole source at one commit, then at the next: the second push sends the objects that
+    commit added and the models' config blobs (they name the commit), nothing else."""
+    first, second = lab.repo.commits[1], lab.repo.commits[2]
+    specs = {}
+    for commit in (first, second):
+        names = ok("kipoi", "source", "models", "lab@" + commit, env=lab.env).stdout.split()
+        specs[commit] = ["lab:%s@%s" % (n, commit) for n in names]
+    r1 = ok("kipoi", "store", "push", "--stdin", oci_registry.ref("lab/history"), env=lab.env,
+            input="\n".join(specs[first]) + "\n")
+    sent1, _, _ = uploads(r1.stderr)
+    r2 = ok("kipoi", "store", "push", "--stdin", oci_registry.ref("lab/history"), env=lab.env,
+            input="\n".join(specs[second]) + "\n")
+    sent2, _, _ = uploads(r2.stderr)
+    records = {c: [json.loads(line) for line in ok("kipoi", "source", "resolve", "--json", *specs[c],
+                                                   env=lab.env).stdout.splitlines()] for c in specs}
+    old, new = objects_of(lab.store, records[first], ("",)), objects_of(lab.store, records[second], ("",))
+    assert sent1 == len(old) + len(specs[first])
+    assert sent2 == len(new - old) + len(specs[second])
+    assert 0 < len(new - old) < len(new)
+
+
+def test_two_processes_pushing_overlapping_models_both_land(lab, oci_registry):
+    target = oci_registry.ref("lab/parallel")
+    one, two = SPECS[1:3], SPECS[2:]
+    procs = [subprocess.Popen([str(Path(sys.executable).parent / "kipoi"), "store", "push", *specs, target],
+                              env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for specs in (one, two)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    from kipoi_store.dist.oci.client import Repository
+
+    key = lab.records[1]["key"]
+    data, _, _ = Repository(target).get_manifest(key)
+    listed = artifact.read_index(data, "index").models
+    assert set(listed) == {r["model"] for r in lab.records[1:]}
+
+
+def test_push_refuses_a_repository_with_a_tag_and_a_missing_model(lab, oci_registry):
+    r = run("kipoi", "store", "push", SPECS[1], oci_registry.ref("lab/models", "v1"), env=lab.env)
+    assert r.returncode == 2 and r.stderr.startswith("kipoi: error: push to oci://")
+    r = run("kipoi", "store", "push", "lab:NoSuchModel", oci_registry.ref("lab/none"), env=lab.env)
+    assert r.returncode == 1 and "NoSuchModel" in r.stderr and "nothing pushed" in r.stderr
+    r = run("kipoi", "store", "push", SPECS[1], env=lab.env)
+    assert r.returncode == 2 and "oci://REGISTRY/REPOSITORY" in r.stderr
