@@ -297,7 +297,8 @@ def _source(name, key_node, node, entry, ours, config_path, where, warnings, leg
         raise where.error(key_node, keypath + ".type",
                           "missing (one of: %s)" % ", ".join(TYPES))
     if kind not in TYPES:
-        raise err("type", "unknown type %s (valid types: %s)" % (_describe(kind), ", ".join(TYPES)))
+        valid = [t for t in TYPES if section == SETTINGS_KEY or t not in SETTINGS_ONLY_TYPES]
+        raise err("type", "unknown type %s (valid types: %s)" % (_describe(kind), ", ".join(valid)))
     if kind in SETTINGS_ONLY_TYPES and section != SETTINGS_KEY:
         raise err("type", "kipoi 0.8.6 cannot load a config with a model_sources entry of type %s: "
                   "it belongs under %s (kipoi source add writes it there)" % (kind, SETTINGS_KEY))

@@ -213,9 +213,7 @@ def ref_tag(ref):
 
 # -- reading (registry content is untrusted) ------------------------------------------------------
 
-class Index:
-    def __init__(self, key, commit, models):
-        self.key, self.commit, self.models = key, commit, models  # models: {name: (digest, size)}
+Index = namedtuple("Index", "key commit models")  # models: {name: (digest hex, size)}
 
 
 def _doc(data, where, media_type):
@@ -276,16 +274,16 @@ def read_index(data, where):
         name = (d.get("annotations") or {}).get(MODEL) or (d.get("annotations") or {}).get(TITLE)
         if not name:
             continue  # not a model (another tool's entry): nothing to resolve by name
-        _check_name(name, where)
+        _check_path(name, where, "model name")
         if name in models:
             raise IntegrityError("%s: model %s listed twice" % (where, name))
         models[name] = (digest, size)
     return Index(key, notes.get(COMMIT), models)
 
 
-def _check_name(name, where):
+def _check_path(path, where, what="path"):
     try:
-        check_relpath(name, "model name")
+        check_relpath(path, what)
     except UnsafePathError as exc:
         raise IntegrityError("%s: %s" % (where, exc)) from None
 
@@ -304,7 +302,7 @@ def read_model_manifest(data, where, digest=None, name=None):
     model = notes.get(MODEL) or name
     if not model:
         raise IntegrityError("%s: names no model (annotation %s)" % (where, MODEL))
-    _check_name(model, where)
+    _check_path(model, where, "model name")
     if name is not None and model != name:
         raise IntegrityError("%s: is model %s, not %s" % (where, model, name))
     key = notes.get(KEY) or digest
@@ -356,11 +354,6 @@ def read_model_manifest(data, where, digest=None, name=None):
     return art
 
 
-def _check_path(path, where):
-    try:
-        check_relpath(path)
-    except UnsafePathError as exc:
-        raise IntegrityError("%s: %s" % (where, exc)) from None
 
 
 def _executable(notes, where, path):
