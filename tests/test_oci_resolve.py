@@ -93,16 +93,19 @@ def test_a_registry_spec_needs_no_config_and_its_pin_resolves_offline(lab, tmp_p
     r = ok("kipoi", "source", "resolve", "--json", spec, env=env)
     got = json.loads(r.stdout)
     upf1 = lab.records[0]
-    assert got["key"] == upf1["key"] and got["commit"] == upf1["commit"]
-    assert snapshot(node_store(env), upf1) == snapshot(lab.store, upf1)
+    assert got["commit"] == upf1["commit"]
+    # A registry cannot prove what it calls commit C is C: its models get a snapshot key of their
+    # own, so no registry can change what lab:PATH@C resolves to.
+    assert got["key"] != upf1["key"]
+    assert snapshot(node_store(env), got) == snapshot(lab.store, upf1)
     assert got["pinned"] == lab.pushed[0]  # what push printed: the model's manifest by digest
     offline = ok("kipoi", "source", "resolve", "--offline", "--json", got["pinned"], env=env)
     assert json.loads(offline.stdout)["directory"] == got["directory"]
     # The pinned spec in a fresh store: from the registry, the same bytes.
     env2 = make_env(tmp_path / "home2")
-    again = ok("kipoi", "source", "resolve", "--json", got["pinned"], env=env2)
-    assert snapshot(node_store(env2), upf1) == snapshot(lab.store, upf1)
-    assert json.loads(again.stdout)["pinned"] == got["pinned"]
+    again = json.loads(ok("kipoi", "source", "resolve", "--json", got["pinned"], env=env2).stdout)
+    assert snapshot(node_store(env2), again) == snapshot(lab.store, upf1)
+    assert again["pinned"] == got["pinned"] and again["key"] == got["key"]
 
 
 def test_a_registry_source_lists_and_resolves_and_kipoi_still_loads_the_config(lab, tmp_path,
@@ -117,8 +120,8 @@ def test_a_registry_source_lists_and_resolves_and_kipoi_still_loads_the_config(l
     assert latest == sorted(r["model"] for r in lab.records[1:])
     r = ok("kipoi", "source", "resolve", "--json", "reg:Basset", "reg:rbp_eclip/UPF1@v0.2", env=env)
     basset, upf1 = (json.loads(line) for line in r.stdout.splitlines())
-    assert basset["key"] == lab.records[1]["key"] and upf1["key"] == lab.records[0]["key"]
-    assert upf1["pinned"] == "reg:rbp_eclip/UPF1@" + lab.records[0]["key"]
+    assert basset["commit"] == lab.records[1]["commit"] and upf1["commit"] == lab.records[0]["commit"]
+    assert upf1["pinned"] == "reg:rbp_eclip/UPF1@" + lab.records[0]["key"]  # the key's tag
     offline = ok("kipoi", "source", "resolve", "--offline", upf1["pinned"], env=env)
     assert offline.stdout.strip() == upf1["directory"]
     listed = ok("kipoi", "source", "list", env=env).stdout
@@ -175,7 +178,10 @@ def test_an_artifact_another_tool_laid_out_resolves(lab, tmp_path, skopeo):
     env = make_env(tmp_path / "home")
     spec = "%s:v1/theirs/M" % lab.registry.ref("other/model")
     got = json.loads(ok("kipoi", "source", "resolve", "--json", spec, env=env).stdout)
-    assert got["key"] == digest.split(":")[1]
+    from kipoi_store.sources.oci import store_key
+
+    # Its snapshot is its manifest's digest, under the key this repository's snapshots get.
+    assert got["key"] == store_key(lab.registry.ref("other/model"), digest.split(":")[1])
     assert {p: Path(got["directory"], p).read_bytes() for p in files} == files
     assert got["pinned"] == "%s@%s/theirs/M" % (lab.registry.ref("other/model"), digest)
 

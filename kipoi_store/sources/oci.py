@@ -12,6 +12,13 @@ in the store is used as it is, else its artifact is pulled. `Resolution.pinned` 
 again: `NAME:PATH@<snapshot key>` (the key is a tag too, and a model published under it resolves
 without the registry), and for a spec `oci://REGISTRY/REPOSITORY@sha256:<model manifest>/PATH`.
 
+Snapshot keys: a registry cannot prove that what it calls commit C is commit C (git can: a commit
+id is the hash of its content). So what a registry source or spec pulls is published under a key of
+its own, `store_key(repository URL, the artifact's key)`, never under the commit the registry
+claims: a registry can never change what `kipoi:PATH@C` resolves to. (A registry configured as a
+store mirror is trusted like the source itself, as every mirror is, and serves the commit's key.)
+Objects are shared all the same.
+
 A digest never changes what it names: what a digest resolved to is recorded per user, so the
 pinned spec resolves offline from then on. A tag is asked of the registry each time; when the
 registry cannot be reached (or --offline), the snapshot the tag last named is used, with a warning.
@@ -24,6 +31,13 @@ from kipoi_store.store.core.store import KEY_PATTERN
 from kipoi_store.store.user.records import user_records
 
 DEFAULT_TAG = "latest"
+
+
+def store_key(url, key):
+    """The snapshot key of snapshot `key` as registry repository `url` serves it (64 hex)."""
+    import hashlib
+
+    return hashlib.sha256(b"kipoi-store oci\0%s\0%s" % (url.encode(), key.encode())).hexdigest()
 
 
 class Registry:
@@ -66,20 +80,22 @@ class Registry:
                           group=info["group"], pinned=pinned)
 
     def resolve(self, source, model, ref, pinned_of):
-        """The Resolution of `model` at `ref` (a tag, or `sha256:<hex>`); `pinned_of(found)`
-        gives its pinned spec text from (snapshot key, model manifest digest)."""
+        """The Resolution of `model` at `ref` (a tag, or `sha256:<hex>`); `pinned_of(snapshot,
+        digest)` gives its pinned spec text from the artifact's snapshot key (a tag) and its
+        manifest's digest."""
         record_key = ("oci", self.url, ref, model)
         if KEY_PATTERN.fullmatch(ref):  # a snapshot key: published once, it never changes
-            done = self._published(ref, model)
+            key = store_key(self.url, ref)
+            done = self._published(key, model)
             if done is not None:
-                return self._resolution(source, model, ref, ref, done[1], done[0], None,
+                return self._resolution(source, model, key, ref, done[1], done[0], None,
                                         pinned_of(ref, None))
-        seen = self.records.get(record_key, ("key", "digest", "commit"))
+        seen = self.records.get(record_key, ("key", "snapshot", "digest", "commit"))
         if seen is not None and ref.startswith("sha256:"):
             done = self._published(seen["key"], model)
             if done is not None:
                 return self._resolution(source, model, seen["key"], ref, done[1], done[0],
-                                        seen["commit"], pinned_of(seen["key"], seen["digest"]))
+                                        seen["commit"], pinned_of(seen["snapshot"], seen["digest"]))
         from kipoi_store.dist.oci import pull
 
         try:
@@ -89,19 +105,20 @@ class Registry:
             if done is None:
                 raise
             self.warn("registry %s: %s; using snapshot %s, which tag %s named when last asked"
-                      % (self.url, exc, seen["key"], ref))
+                      % (self.url, exc, seen["snapshot"], ref))
             return self._resolution(source, model, seen["key"], ref, done[1], done[0],
-                                    seen["commit"], pinned_of(seen["key"], seen["digest"]))
+                                    seen["commit"], pinned_of(seen["snapshot"], seen["digest"]))
         art = found.art
+        snapshot, art.key = art.key, store_key(self.url, art.key)
         done = self._published(art.key, model)
         if done is None:
             pull.pull_model(self.repository, art, self.store)
             done = self._published(art.key, model)
-        self.records.put(record_key, {"key": art.key, "digest": found.digest, "commit": art.commit})
-        self.records.put(("oci", self.url, "sha256:" + found.digest, model),
-                         {"key": art.key, "digest": found.digest, "commit": art.commit})
+        seen = {"key": art.key, "snapshot": snapshot, "digest": found.digest, "commit": art.commit}
+        self.records.put(record_key, seen)
+        self.records.put(("oci", self.url, "sha256:" + found.digest, model), seen)
         return self._resolution(source, model, art.key, ref, done[1], done[0], art.commit,
-                                pinned_of(art.key, found.digest))
+                                pinned_of(snapshot, found.digest))
 
     def models(self, tag):
         from kipoi_store.dist.oci import pull
