@@ -69,6 +69,7 @@ class FaultRegistry(Served):
     def start(self):
         self.httpd = ThreadingHTTPServer((self.address, 0), self._handler())
         self.httpd.daemon_threads = True
+        self.httpd.handle_error = lambda request, address: None  # resets are what tests make
         serve_in_thread(self.httpd)
         return self
 
@@ -104,6 +105,14 @@ class FaultRegistry(Served):
                 with srv.lock:
                     srv.requests.append(Request(self.command, path,
                                                 {k.lower(): v for k, v in self.headers.items()}))
+                if srv.auth and path.startswith("/v2/"):
+                    token = self.headers.get("Authorization") == "Bearer tok-123"
+                    if srv.auth == "always" or not token:
+                        self._body()
+                        challenge = ('Bearer realm="%s/token",service="faults",scope="repository:'
+                                     'lab/x:pull"' % srv.url)
+                        return self._reply(401, b"{}", {"WWW-Authenticate": challenge})
+                with srv.lock:
                     fault = srv.faults[path].popleft() if srv.faults[path] else None
                 if path == "/token":
                     return self._reply(200, json.dumps({"token": "tok-123"}).encode(),
@@ -116,12 +125,6 @@ class FaultRegistry(Served):
                     return self._reply(fault[1], b'{"errors":[{"code":"FAULT"}]}', headers)
                 if isinstance(fault, tuple) and fault[0] == "redirect":
                     return self._reply(307, headers={"Location": fault[1]})
-                if srv.auth and path.startswith("/v2/"):
-                    token = self.headers.get("Authorization") == "Bearer tok-123"
-                    if srv.auth == "always" or not token:
-                        challenge = ('Bearer realm="%s/token",service="faults",scope="repository:'
-                                     'lab/x:pull"' % srv.url)
-                        return self._reply(401, b"{}", {"WWW-Authenticate": challenge})
                 if srv.max_body and int(self.headers.get("Content-Length") or 0) > srv.max_body:
                     self._body()  # read it all, so the client sees the answer, not a reset
                     return self._reply(413)

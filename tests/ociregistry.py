@@ -133,7 +133,8 @@ def _b64url(data):
 class TokenServer(Served):
     """Issues RS256 JWTs the registry trusts (x5c names our self-signed certificate).
 
-    users: name -> password; an authenticated user gets every action it asks for, except that
+    users: name -> password (and `refresh-<name>` is that user's OAuth2 refresh token, which
+    docker keeps as an identity token); an authenticated user gets every action it asks for, except that
     `pull_only` users never get push. Anonymous requests get `pull` on repositories under `public/`.
     """
 
@@ -201,6 +202,21 @@ class TokenServer(Served):
             def log_message(self, *args):
                 pass
 
+            def _refuse(self):
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                # OAuth2 refresh-token grant (docker's identity tokens): refresh-<user> is valid.
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode())
+                token = form.get("refresh_token", [""])[0]
+                user = token[len("refresh-"):] if token.startswith("refresh-") else None
+                if form.get("grant_type") != ["refresh_token"] or user not in server.users:
+                    return self._refuse()
+                self._issue(user, [s for v in form.get("scope", []) for s in v.split()])
+
             def do_GET(self):
                 parts = urlsplit(self.path)
                 query = parse_qs(parts.query)
@@ -209,12 +225,11 @@ class TokenServer(Served):
                 if header.startswith("Basic "):
                     name, _, password = base64.b64decode(header[6:]).decode().partition(":")
                     if server.users.get(name) != password:
-                        self.send_response(401)
-                        self.send_header("Content-Length", "0")
-                        self.end_headers()
-                        return
+                        return self._refuse()
                     user = name
-                scopes = [s for v in query.get("scope", []) for s in v.split()]
+                self._issue(user, [s for v in query.get("scope", []) for s in v.split()])
+
+            def _issue(self, user, scopes):
                 with server.lock:
                     server.issued.append((user, scopes))
                 body = json.dumps({"token": server.grant(user, scopes), "expires_in": 300}).encode()

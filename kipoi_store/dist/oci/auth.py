@@ -15,6 +15,7 @@ No secret ever reaches a message.
 import base64
 import json
 import re
+import threading
 from urllib.parse import urlencode, urlsplit
 
 from kipoi_store.errors import NetworkError
@@ -75,9 +76,14 @@ class Authenticator:
         self.tokens = {}  # frozenset of scopes -> token
         self._credential = None
         self._looked_up = False
+        self._lock = threading.RLock()  # threads of one push share tokens: fetch each once
 
     @property
     def credential(self):
+        with self._lock:
+            return self._lookup_once()
+
+    def _lookup_once(self):
         if not self._looked_up:
             self._credential = self.lookup()
             self._looked_up = True
@@ -92,6 +98,10 @@ class Authenticator:
 
     def header(self, scopes):
         """The Authorization value for a request needing `scopes`; None: send none (yet)."""
+        with self._lock:
+            return self._header(scopes)
+
+    def _header(self, scopes):
         if self.scheme == "basic":
             return self._basic()
         if self.scheme == "bearer":
@@ -106,6 +116,10 @@ class Authenticator:
         """The registry answered 401 to a request needing `scopes`: get what its challenge asks
         for and return the Authorization to try again with. NetworkError when there is nothing
         that could satisfy it (no credentials for Basic, an unknown scheme)."""
+        with self._lock:
+            return self._challenged(response, scopes)
+
+    def _challenged(self, response, scopes):
         scheme, params = parse_challenge(response.headers.get("WWW-Authenticate"))
         if scheme == "basic":
             self.scheme = "basic"

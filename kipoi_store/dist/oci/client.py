@@ -91,7 +91,8 @@ class Repository:
         """GET blob `digest` into `dest_path`, resuming with Range from the bytes already there;
         returns when it holds exactly `size` bytes (None: what the registry says) hashing to
         `digest`. On a mismatch the file is removed and IntegrityError raised; after a network
-        failure the partial file stays, for the next call to resume. `progress(n)`: bytes added."""
+        failure the partial file stays, for the next call to resume (an empty one is removed).
+        `progress(n)`: n bytes arrived (negative when the server made the download start over)."""
         reference.check_digest(digest)
         algorithm, _, expected = digest.partition(":")
         hasher = hashlib.new(algorithm)
@@ -121,6 +122,10 @@ class Repository:
                         attempt.retry(e)
             except IntegrityError:
                 _remove(dest_path)
+                raise
+            except BaseException:
+                if not state["have"]:
+                    _remove(dest_path)  # nothing to resume from: leave no empty file behind
                 raise
         total = state["total"]
         got = state["hasher"].hexdigest()

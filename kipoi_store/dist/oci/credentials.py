@@ -195,7 +195,7 @@ def lookup(registry, repository=None, env=None):
         if found:
             return found
     for path in podman_auth_paths(env):
-        found = _from_auths((read_json(path) or {}).get("auths"), registry, None, path)
+        found = _from_auths((read_json(path) or {}).get("auths"), registry, repository, path)
         if found:
             return found
     return None

@@ -16,7 +16,8 @@ from kipoi_store.dist.oci import auth as auth_mod
 from kipoi_store.dist.oci import credentials, reference
 from kipoi_store.errors import NetworkError
 from kipoi_store.net.download import guarded_request
-from kipoi_store.net.http import Options, Retry, attempts, network_errors, retry_after, why
+from kipoi_store.net.http import (Options, Retry, Sessions, attempts, network_errors, retry_after,
+                                  why)
 from kipoi_store.net.urls import origin_of, short_url
 
 MAX_REDIRECTS = 10
@@ -31,18 +32,19 @@ class Transport:
         self.opts = opts or Options()
         self.base = reference.api_base(registry, self.env)
         self.origin = origin_of(self.base)
-        if session is None:
-            import requests
-
-            session = requests.Session()
-            session.trust_env = True
-        session.headers["User-Agent"] = USER_AGENT
-        self.session = session
+        # One requests.Session per thread (a Session is not safe to share): a Repository may
+        # be used by several upload or download threads at once.
+        self._sessions = Sessions({"User-Agent": USER_AGENT})
+        self._given = session
         if lookup is None:  # () -> Credential or None
             def lookup():
                 return credentials.lookup(registry, repository, self.env)
         self.auth = auth_mod.Authenticator(registry, self._send_token_request, lookup=lookup,
                                            insecure_realm=self._insecure_realm)
+
+    @property
+    def session(self):
+        return self._given if self._given is not None else self._sessions.get()
 
     def _insecure_realm(self, url):
         host = url.split("://", 1)[-1].split("/", 1)[0]
