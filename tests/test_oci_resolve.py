@@ -14,6 +14,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from conftest import run_kipoi
 from fileserver import FileServer
@@ -24,6 +26,59 @@ from kipoi_store.dist.oci import artifact
 from kipoi_store.dist.oci.client import Repository
 
 REPO = "lab/models"
+
+
+# -- the spec form, pure ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, registry, repo, ref, path", [
+    ("oci://127.0.0.1:5000/lab/models:v0.4/rbp_eclip/UPF1", "127.0.0.1:5000", "lab/models", "v0.4",
+     "rbp_eclip/UPF1"),
+    ("oci://GHCR.io/kipoi/models@sha256:" + "a" * 64 + "/Basset", "ghcr.io", "kipoi/models",
+     "sha256:" + "a" * 64, "Basset"),
+    ("oci://docker.io/lab/models:latest/a//b/", "docker.io", "lab/models", "latest", "a/b"),
+])
+def test_registry_specs_parse_and_format_back(text, registry, repo, ref, path):
+    from kipoi_store import spec
+
+    got = spec.parse(text)
+    assert spec.is_registry(got)
+    assert (got.host, got.repo, got.ref, got.path) == ("oci://" + registry, repo, ref, path)
+    assert spec.parse(spec.format(got)) == got
+
+
+@pytest.mark.parametrize("text, why", [
+    ("oci://h/Lab/models:v1/M", "not a registry repository name"),
+    ("oci://h/lab/models/M", "must look like"),
+    ("oci://h/lab/models@sha256:abc/M", "not sha256: and 64"),
+    ("oci://h/lab/models:-v1/M", "not a registry tag"),
+    ("oci://h/lab/models:v1", "the model path is empty"),
+    ("oci://h/lab/models:v1/../M", "leaves its source"),
+    ("oci://h:99999/lab/models:v1/M", "not a valid host"),
+])
+def test_bad_registry_specs_are_refused_naming_the_spec(text, why):
+    from kipoi_store import spec
+    from kipoi_store.errors import SpecError
+
+    with pytest.raises(SpecError, match="bad spec '%s': .*%s" % (text.replace("?", "."), why)):
+        spec.parse(text)
+
+
+_component = st.from_regex(r"[a-z0-9]{1,4}(?:[._-][a-z0-9]{1,3})?", fullmatch=True)
+
+
+@given(repo=st.lists(_component, min_size=1, max_size=3).map("/".join),
+       tag=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,20}", fullmatch=True),
+       path=st.lists(st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,8}", fullmatch=True),
+                     min_size=1, max_size=3).map("/".join),
+       digest=st.one_of(st.none(), st.from_regex(r"[0-9a-f]{64}", fullmatch=True)))
+def test_registry_specs_round_trip(repo, tag, path, digest):
+    from kipoi_store import spec
+
+    ref = ("@sha256:" + digest) if digest else (":" + tag)
+    text = "oci://reg.example.org:5000/%s%s/%s" % (repo, ref, path)
+    parsed = spec.parse(text)
+    assert spec.format(parsed) == spec.format(spec.parse(spec.format(parsed)))
+    assert parsed.repo == repo and parsed.ref == ref[1:]
 
 
 @pytest.fixture(scope="module")

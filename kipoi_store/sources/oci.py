@@ -44,10 +44,7 @@ class Registry:
     """One repository of one registry, as models are resolved from it."""
 
     def __init__(self, url, store, offline=False, warn=None, records=None):
-        from kipoi_store.dist.oci import reference
-
         self.url = url.rstrip("/")
-        self.ref = reference.parse(self.url)
         self.store = store
         self.offline = offline
         self.warn = warn or (lambda message: None)
@@ -58,10 +55,10 @@ class Registry:
     def repository(self):
         if self.offline:
             raise OfflineError("registry %s: not asked (offline)" % self.url)
-        if self._repository is None:
+        if self._repository is None:  # not on the warm path: a published model needs no registry
             from kipoi_store.dist.oci.client import Repository
 
-            self._repository = Repository(self.ref)
+            self._repository = Repository(self.url)
         return self._repository
 
     def _published(self, key, model):

@@ -4,7 +4,7 @@ import os
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands.specs import Run, add_spec_options, read_specs
+from kipoi_store.cli.commands.specs import Run, add_spec_options, failure, read_specs
 from kipoi_store.errors import EXIT_OK, KipoiError, UsageError
 
 SUMMARY = "Push models to an OCI registry (oci://REGISTRY/REPOSITORY)"
@@ -83,8 +83,9 @@ def _prepare(run, target, specs, args):
             _add(run, push, text, args)
             count += 1
         except KipoiError as exc:
-            boundary.error_line("%s: %s" % (text, exc) if text not in str(exc) else str(exc))
-            worst = max(worst, exc.exit_code)
+            message, code = failure(text, exc)
+            boundary.error_line(message)
+            worst = max(worst, code)
     return push, worst, count
 
 
