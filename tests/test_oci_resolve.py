@@ -290,3 +290,20 @@ def test_a_damaged_layer_leaves_nothing_in_the_store(lab, tmp_path):
     r = run_kipoi("kipoi", "source", "resolve", "%s:v1/M" % lab.registry.ref("hostile/damaged"), env=env)
     assert r.returncode == 1 and "wrong content" in r.stderr, r.stderr
     assert store_files(node_store(env)) == []  # model.yaml's good layer was not kept either
+
+
+def test_our_artifact_carried_by_skopeo_to_another_repository_resolves_the_same(lab, tmp_path, skopeo):
+    """skopeo copies the Remote model's artifact out to an OCI layout directory and into another
+    repository under a tag of its own: resolved from there, it is the lab's model, weights and all."""
+    remote = lab.pushed[-1]
+    digest = remote.split("@")[1].split("/")[0]
+    skopeo("copy", "--src-tls-verify=false", "docker://%s/%s@%s" % (lab.registry.host, REPO, digest),
+           "oci:%s:carried" % (tmp_path / "layout"))
+    skopeo("copy", "--dest-tls-verify=false", "oci:%s:carried" % (tmp_path / "layout"),
+           "docker://%s/elsewhere/models:carried" % lab.registry.host)
+    env = make_env(tmp_path / "home")
+    spec = "%s:carried/Remote" % lab.registry.ref("elsewhere/models")
+    got = json.loads(ok("kipoi", "source", "resolve", "--examples", "--json", spec, env=env).stdout)
+    assert got["pinned"] == "%s@%s/Remote" % (lab.registry.ref("elsewhere/models"), digest)
+    assert tree_listing(got["directory"]) == tree_listing(lab.records[-1]["directory"])
+    assert {Path(f).read_bytes() for f in got["files"]} == {REMOTE_WEIGHTS, EXPECTED}
