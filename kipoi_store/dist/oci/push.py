@@ -191,14 +191,18 @@ class Push:
                 return
             data = artifact.snapshot_index(key, commit or (there.commit if there else None), merged)
             self._put(data, key)
-            # Another push of the same snapshot may have written its own merge meanwhile: read
-            # back (after a moment) and merge again until ours are all there.
-            time.sleep(random.uniform(0.05, 0.2))
-            there = self._get_index(key)
-            if there is not None and all(there.models.get(n) == v for n, v in models.items()):
+            # Another push of the same snapshot may have read the index before our write and
+            # written its own merge after it: read back twice, a moment apart, and merge again
+            # until ours are all there (a concurrent push's own read-back sees our merge too).
+            if all(self._still_there(key, models) for _check in range(2)):
                 return
         raise IntegrityError("registry %s: the index of snapshot %s keeps changing under concurrent "
                              "pushes; push again" % (self.repository.where, key))
+
+    def _still_there(self, key, models):
+        time.sleep(random.uniform(0.05, 0.25))
+        there = self._get_index(key)
+        return there is not None and all(there.models.get(n) == v for n, v in models.items())
 
     def _move(self, tag, key):
         """Point `tag` (a branch or tag name) at the index of snapshot `key`."""
