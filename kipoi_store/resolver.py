@@ -130,6 +130,11 @@ class Resolver:
 
             return PermalinkSource(source, self.store, offline=self.offline, warn=self.warn,
                                    rewrites=self.config.url_rewrites, mirrors=lambda: self.mirrors)
+        if source.type == "oci":
+            from kipoi_store.sources.oci import RegistrySource
+
+            return RegistrySource(source, self.store, offline=self.offline, warn=self.warn,
+                                  records=self.records)
         raise UsageError("source '%s' has type '%s', which cannot resolve models"
                          % (source.name, source.type))
 
@@ -157,6 +162,11 @@ class Resolver:
         return found
 
     def resolve_spec(self, spec):
+        if specmod.is_registry(spec):
+            from kipoi_store.sources.oci import resolve_registry_spec
+
+            return resolve_registry_spec(spec, self.store, offline=self.offline, warn=self.warn,
+                                         registries=self._backends.setdefault(("oci",), {}))
         if spec.repo is not None:
             backend = self.backend(spec.source)
             if not hasattr(backend, "resolve_permalink"):

@@ -7,6 +7,8 @@ Forms (PATH is a model's directory inside its source, REF a branch, tag or commi
     PATH[@REF]               the default source (`kipoi` unless the caller says otherwise)
     github-permalink:USER/REPO/tree/COMMIT/PATH      (`/blob/` too: PATH is then a file in a model)
     https://HOST/USER/REPO/tree/COMMIT/PATH          (http:// too, /blob/ too)
+    oci://REGISTRY/REPOSITORY:TAG/PATH               a model in a registry, no config needed
+    oci://REGISTRY/REPOSITORY@sha256:HEX/PATH        ... pinned by digest (an index, or PATH's manifest)
 
 How the text is read, and the corners that leaves:
 - Every character must be printable (`str.isprintable`, plus the space): control characters, NUL,
@@ -29,6 +31,13 @@ How the text is read, and the corners that leaves:
   `#L10`) are dropped. No user name or password in the URL, no base path before USER/REPO.
   The commit is 4 to 64 hex digits, stored lower-cased.
 
+Registry specs (`kipoi store push` writes them): REGISTRY is HOST[:PORT] (lower-cased), REPOSITORY
+the distribution grammar (lowercase components joined by `/`), TAG `[A-Za-z0-9_][A-Za-z0-9._-]*`
+(at most 128), the digest `sha256:` and 64 lowercase hex digits. The first `:` or `@` after the
+host ends the repository (neither can appear in one), the first `/` after the tag or digest starts
+PATH, normalised as above. Parsed: source `oci`, host `oci://REGISTRY`, repo REPOSITORY, ref TAG or
+`sha256:HEX`; `is_registry(spec)` tells them apart.
+
 `format` writes the canonical text (always with an explicit source); parse(format(x)) == x for
 every spec parse can return, and format(parse(s)) is a fixed point. Every input either parses or
 raises SpecError whose one-line message names the spec.
@@ -40,6 +49,8 @@ from kipoi_store.frozen import Frozen
 from kipoi_store.names import source_name_problem
 
 PERMALINK_SOURCE = "github-permalink"
+OCI_SOURCE = "oci"
+OCI_SCHEME = "oci://"
 DEFAULT_HOST = "https://github.com"
 
 # ASCII-only classes throughout (no IGNORECASE: with it, [a-z] also matches the Kelvin sign).
@@ -48,6 +59,9 @@ _HOST_RE = re.compile(r"(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([0
 _COMMIT_RE = re.compile(r"[0-9a-fA-F]{4,64}")
 _OWNER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
 _REF_FORBIDDEN = frozenset("~^:?*[\\")
+_OCI_REPO_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
+_OCI_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_OCI_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 _MAX_SHOWN = 200
 
 
@@ -60,8 +74,9 @@ class ModelSpec(Frozen):
         "source",   # configured source name, e.g. "kipoi", or "github-permalink"
         "path",     # normalised model path, e.g. "rbp_eclip/UPF1" (never empty)
         "ref",      # branch, tag or commit (permalinks: the commit); None = the source's default
-        "repo",     # permalinks only: "user/repo"
-        "host",     # permalink URLs: base URL such as "https://git.example.org"; None = default
+        "repo",     # permalinks: "user/repo"; registry specs: the repository
+        "host",     # permalink URLs: base URL such as "https://git.example.org"; None = default;
+                    # registry specs: "oci://REGISTRY"
         "blob",     # permalink used /blob/ (a file inside a model): path is still the file path
     )
     DEFAULTS = {"ref": None, "repo": None, "host": None, "blob": False}
@@ -78,6 +93,8 @@ def parse(text, default_source="kipoi"):
         raise _bad(text, "the spec has leading or trailing spaces")
 
     url = _SCHEME_RE.match(text)
+    if url and url.group(1).lower() == "oci":
+        return _parse_oci(text, text[len(OCI_SCHEME):])
     if url:
         return _parse_url(text, url)
 
@@ -115,7 +132,10 @@ def parse(text, default_source="kipoi"):
 
 def format(spec):  # shadows the builtin on purpose: callers write spec.format(x)
     """The canonical text of `spec`: explicit source always; ValueError for a spec parse cannot return."""
-    if spec.repo is not None:
+    if is_registry(spec):
+        at = "@" if (spec.ref or "").startswith("sha256:") else ":"
+        text = "%s/%s%s%s/%s" % (spec.host, spec.repo, at, spec.ref, spec.path)
+    elif spec.repo is not None:
         tail = "%s/%s/%s/" % (spec.repo, "blob" if spec.blob else "tree", spec.ref)
         if spec.host is None:
             text = "%s:%s%s" % (PERMALINK_SOURCE, tail, spec.path)
@@ -142,6 +162,37 @@ def pinned(spec, commit):
     if not isinstance(commit, str) or not _COMMIT_RE.fullmatch(commit):
         raise ValueError("not a commit id (4 to 64 hex digits): %r" % (commit,))
     return format(spec.replace(ref=commit.lower()))
+
+
+def is_registry(spec):
+    """Whether `spec` names a model in an OCI registry (oci://...)."""
+    return spec.host is not None and spec.host.startswith(OCI_SCHEME)
+
+
+def _parse_oci(text, rest):
+    registry, slash, rest = rest.partition("/")
+    host = registry.lower() if registry.isascii() else None
+    port = _HOST_RE.fullmatch(host) if host else None
+    if port is None or (port.group(1) is not None and not 0 < int(port.group(1)) < 65536):
+        raise _bad(text, "the registry %r is not a valid host[:port]" % registry)
+    cut = min([i for i in (rest.find(":"), rest.find("@")) if i >= 0], default=-1)
+    if not slash or cut < 0:
+        raise _bad(text, "a registry spec must look like oci://REGISTRY/REPOSITORY:TAG/PATH "
+                         "or oci://REGISTRY/REPOSITORY@sha256:HEX/PATH")
+    repo, rest = rest[:cut], rest[cut:]
+    if not _OCI_REPO_RE.fullmatch(repo) or len(repo) > 255:
+        raise _bad(text, "%r is not a registry repository name (lowercase letters, digits, "
+                         "separators, '/')" % repo)
+    ref, _, path = rest[1:].partition("/")
+    if rest[0] == "@" and not _OCI_DIGEST_RE.fullmatch(ref):
+        raise _bad(text, "the digest %r is not sha256: and 64 lowercase hex digits" % ref)
+    if rest[0] == ":" and not _OCI_TAG_RE.fullmatch(ref):
+        raise _bad(text, "the tag %r is not a registry tag ([A-Za-z0-9_][A-Za-z0-9._-]*, at most "
+                         "128)" % ref)
+    path = normalise_path(path, text)
+    if "@" in path:
+        raise _bad(text, "the model path cannot contain '@'")
+    return ModelSpec(OCI_SOURCE, path, ref, repo, OCI_SCHEME + host)
 
 
 def normalise_path(path, spec_text):

@@ -22,6 +22,7 @@ from kipoi_store.config.schema import (
     OUR_KEYS,
     PERMALINK_SOURCE,
     SETTINGS_KEY,
+    SETTINGS_ONLY_TYPES,
     default_local_path,
     default_sources_text,
     needs_local_path,
@@ -51,7 +52,10 @@ def add_source(name, entry, force=False, path=None):
         expected = dict(sources)
         expected[name] = entry
         kipoi, ours = split_entry(entry)
-        text = yamledit.add_entry(text, name, kipoi, replace=True)
+        if kipoi:
+            text = yamledit.add_entry(text, name, kipoi, replace=True)
+        elif _has_entry(text, name):  # replaced by a source kipoi does not know: settings only
+            text = yamledit.remove_entry(text, name)
         if ours:
             text = yamledit.add_entry(_with_settings(text), name, ours, replace=True,
                                       section=SETTINGS_KEY)
@@ -68,7 +72,8 @@ def remove_source(name, path=None):
 
         _require(name, sources, target)
         expected = {k: v for k, v in sources.items() if k != name}
-        text = yamledit.remove_entry(text, name)
+        if _has_entry(text, name):
+            text = yamledit.remove_entry(text, name)
         if _has_settings(text, name):
             text = yamledit.remove_entry(text, name, section=SETTINGS_KEY)
         return text, expected
@@ -88,7 +93,8 @@ def rename_source(old, new, path=None):
         if new in sources and new != old:
             raise UsageError("source '%s' already exists in %s" % (new, target))
         expected = {(new if k == old else k): v for k, v in sources.items()}
-        text = yamledit.rename_entry(text, old, new)
+        if _has_entry(text, old):
+            text = yamledit.rename_entry(text, old, new)
         if new != old and _has_settings(text, new):  # settings of no source: the renamed one's win
             text = yamledit.remove_entry(text, new, section=SETTINGS_KEY)
         if _has_settings(text, old):
@@ -119,7 +125,7 @@ def set_url(name, url, path=None):
         expected = dict(sources)
         expected[name] = dict(entry) if isinstance(entry, dict) else {}
         expected[name][key] = url
-        if key in KIPOI_KEYS.get(kind, (key,)):
+        if kind not in SETTINGS_ONLY_TYPES and key in KIPOI_KEYS.get(kind, (key,)):
             return yamledit.set_entry_value(text, name, key, url), expected
         return _put_setting(text, name, key, url), expected
 
@@ -138,6 +144,17 @@ def _with_local_path(name, entry):
 
 
 # -- the source_settings section --------------------------------------------------------------
+
+def _has_entry(text, name):
+    from kipoi_store.config import yamledit
+
+    return yamledit.parse_document(text).entry(name) is not None
+
+
+def _settings_only(entry):
+    """A source kipoi does not know (an oci registry): it lives in source_settings alone."""
+    return isinstance(entry, dict) and entry.get("type") in SETTINGS_ONLY_TYPES
+
 
 def _has_settings(text, name):
     from kipoi_store.config import yamledit
@@ -186,6 +203,9 @@ def _current(doc):
                 entry.update(ours[name])
         sources[name] = _with_local_path(name, entry)
         ours.pop(name, None)
+    for name, entry in list(ours.items()):
+        if _settings_only(entry):
+            sources[name] = dict(ours.pop(name))
     return sources, ours
 
 
@@ -258,11 +278,11 @@ def _checked_edit(text, target, change, touched):
     before = doc.data if isinstance(doc.data, dict) else {}
     sources, orphans = _current(doc)
     new_text, expected_sources = change(_migrate(text, doc, sources), target, sources)
-    if not expected_sources:
+    if not any(not _settings_only(e) for e in expected_sources.values()):
         # kipoi reads an empty model_sources as its defaults: say "only the built-in one" instead.
         builtin = _with_local_path(PERMALINK_SOURCE, {"type": PERMALINK_SOURCE})
         new_text = yamledit.add_entry(new_text, PERMALINK_SOURCE, builtin)
-        expected_sources = {PERMALINK_SOURCE: builtin}
+        expected_sources = dict(expected_sources, **{PERMALINK_SOURCE: builtin})
     errors = {}
     try:
         new_doc = structure(new_text, where)
@@ -291,6 +311,8 @@ def _as_expected(before, new_doc, expected_sources, orphans):
             entries[name], settings = split_entry(entry)
             if settings:
                 ours[name] = settings
+            if _settings_only(entry):
+                del entries[name]
     ours.update((k, v) for k, v in orphans.items() if k not in expected_sources)
     rest = {k: v for k, v in after.items() if k not in ("model_sources", SETTINGS_KEY)}
     return (got == entries and list(got) == list(entries)

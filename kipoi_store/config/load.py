@@ -34,6 +34,7 @@ from kipoi_store.config.schema import (
     OUR_KEYS,
     PERMALINK_SOURCE,
     SETTINGS_KEY,
+    SETTINGS_ONLY_TYPES,
     SOURCE_KEYS,
     TOP_KEYS,
     TYPES,
@@ -43,6 +44,7 @@ from kipoi_store.config.schema import (
     default_sources_text,
     parse_duration,
 )
+from kipoi_store.config.values import _check_unique, _describe, _mirrors, _rewrites, _timeout
 from kipoi_store.errors import ConfigError, UsageError
 
 
@@ -93,21 +95,6 @@ class Where:
         return exc
 
 
-def _describe(value):
-    """A value as the user wrote it, for messages: 'abc', 3, true, a list, nothing."""
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return "'%s'" % value
-    return str(value)
-
-
 def _document(text, where):
     from kipoi_store.config import yamledit
     import yaml
@@ -122,19 +109,6 @@ def _document(text, where):
     except yaml.YAMLError as exc:  # ReaderError (control characters) and friends carry no mark
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError("%s: not valid YAML: %s" % (where.path, first)) from None
-
-
-def _check_unique(mapping_node, where, keypath):
-    """PyYAML keeps the last of two equal keys silently; an edit could then hit the wrong one."""
-    from kipoi_store.config.yamledit import _key_value
-
-    seen = {}
-    for key, _ in mapping_node.value:
-        name = _key_value(key)
-        if name in seen:
-            raise where.error(key, "%s%s" % (keypath, name),
-                              "given twice (first on line %d)" % seen[name])
-        seen[name] = key.start_mark.line + 1
 
 
 def structure(text, where):
@@ -195,6 +169,16 @@ def parse(text, path, exists=True, entry_errors=None):
             if entry_errors is None:
                 raise
             entry_errors[name] = exc
+    for name, (value, key, node) in list(ours.items()):
+        if isinstance(value, dict) and value.get("type") in SETTINGS_ONLY_TYPES and name not in sources:
+            del ours[name]
+            try:
+                sources[name] = _source(name, key, node, value, None, path, where, warnings, [],
+                                        section=SETTINGS_KEY)
+            except ConfigError as exc:
+                if entry_errors is None:
+                    raise
+                entry_errors[name] = exc
     for name, (_, key, _) in ours.items():
         warnings.append(where.message(key, "%s.%s" % (SETTINGS_KEY, name), "no such source in "
                                       "model_sources, kept but ignored"))
@@ -236,19 +220,6 @@ def parse(text, path, exists=True, entry_errors=None):
                   **cluster_settings, **timeouts)
 
 
-def _timeout(value, node, key, where):
-    if value is None:
-        return None
-    try:
-        seconds = parse_duration(value)
-    except UsageError:
-        seconds = 0
-    if seconds <= 0:
-        raise where.error(node, key, "must be a duration of more than 0 seconds (e.g. 10, 30s, "
-                          "2m), found %s" % _describe(value))
-    return seconds
-
-
 def _path_value(value, node, key, config_path, where):
     if not isinstance(value, str) or not value.strip():
         raise where.error(node, key, "must be a path, found %s" % _describe(value))
@@ -258,43 +229,14 @@ def _path_value(value, node, key, config_path, where):
     return expanded
 
 
-def _rewrites(value, node, where):
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        raise where.error(node, "url_rewrites", "must map a URL prefix to a replacement or a "
-                          "list of replacements, found %s" % _describe(value))
-    _check_unique(node, where, "url_rewrites.")
-    rules = []
-    # Keys are unique (checked above), so the nodes and the constructed items pair up in order.
-    items = list(value.items())
-    for index, (key, _) in enumerate(node.value):
-        prefix, target = items[index]
-        targets = target if isinstance(target, list) else [target]
-        if (not isinstance(prefix, str) or not prefix or not targets
-                or not all(isinstance(t, str) and t for t in targets)):
-            raise where.error(key, "url_rewrites.%s" % (prefix,),
-                              "must map a URL prefix to a URL or a list of URLs")
-        rules.append((prefix, list(targets)))
-    return rules
-
-
-def _mirrors(value, node, where):
-    if value is None:
-        return []
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(v, str) and v.strip() for v in items):
-        raise where.error(node, "store_mirrors", "must be a list of mirror URLs or paths, found %s"
-                          % _describe(value))
-    return [v.strip() for v in items]
-
-
-def _source(name, key_node, node, entry, ours, config_path, where, warnings, legacy):
+def _source(name, key_node, node, entry, ours, config_path, where, warnings, legacy,
+            section="model_sources"):
     """One source from its model_sources entry (nodes None: built in) and `ours`, its
-    source_settings entry as (value, key node, value node) or None."""
+    source_settings entry as (value, key node, value node) or None. A source of a type kipoi
+    does not know is read from its source_settings entry alone (`section`)."""
     import yaml
 
-    keypath = "model_sources.%s" % (name if isinstance(name, str) else key_node.value)
+    keypath = "%s.%s" % (section, name if isinstance(name, str) else key_node.value)
     if not isinstance(name, str):
         raise where.error(key_node, keypath, "a source name must be a string (quote it)")
     problem = names.source_name_problem(name)
@@ -355,8 +297,14 @@ def _source(name, key_node, node, entry, ours, config_path, where, warnings, leg
         raise where.error(key_node, keypath + ".type",
                           "missing (one of: %s)" % ", ".join(TYPES))
     if kind not in TYPES:
-        raise err("type", "unknown type %s (valid types: %s)" % (_describe(kind), ", ".join(TYPES)))
-    remote_url = text_setting("remote_url", required=kind in GIT_TYPES)
+        valid = [t for t in TYPES if section == SETTINGS_KEY or t not in SETTINGS_ONLY_TYPES]
+        raise err("type", "unknown type %s (valid types: %s)" % (_describe(kind), ", ".join(valid)))
+    if kind in SETTINGS_ONLY_TYPES and section != SETTINGS_KEY:
+        raise err("type", "kipoi 0.8.6 cannot load a config with a model_sources entry of type %s: "
+                  "it belongs under %s (kipoi source add writes it there)" % (kind, SETTINGS_KEY))
+    remote_url = text_setting("remote_url", required=kind in GIT_TYPES or kind == "oci")
+    if kind == "oci" and not remote_url.lower().startswith("oci://"):
+        raise err("remote_url", "must be oci://REGISTRY/REPOSITORY, found %s" % _describe(remote_url))
     local_raw = text_setting("local_path", required=kind == "local")
     local_node = nodes.get("local_path", (None, None))[1]
     local_path = (_path_value(local_raw, local_node, keypath + ".local_path", config_path, where)

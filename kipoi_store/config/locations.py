@@ -59,9 +59,20 @@ def is_bare_repository(path):
     return (path / "HEAD").is_file() and (path / "objects").is_dir() and (path / "refs").is_dir()
 
 
+OCI_RE = re.compile(r"oci://[A-Za-z0-9.\[\]:-]+/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+                    r"(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*/?", re.IGNORECASE)
+
+
 def locate(location, kind=None, name="NAME"):
     """The Location of `location` for a source of type `kind` (None: guess it), named `name`."""
     check_text(location)
+    if kind == "oci" or location[:6].lower() == "oci://":
+        if kind not in (None, "oci") or not OCI_RE.fullmatch(location) or \
+                location[6:].split("/", 1)[1] != location[6:].split("/", 1)[1].lower():
+            raise UsageError("a registry source takes oci://REGISTRY/REPOSITORY (a lowercase "
+                             "repository, no tag or digest), not '%s'%s" % (
+                                 location, " with --type %s" % kind if kind not in (None, "oci") else ""))
+        return Location(kind="oci", key="remote_url", value="oci://" + location[6:].rstrip("/"))
     if kind == PERMALINK_SOURCE:
         if not HTTP_RE.match(location):
             raise UsageError("a github-permalink source takes a base URL such as "

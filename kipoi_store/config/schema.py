@@ -11,8 +11,11 @@ import re
 from kipoi_store.errors import UnknownSourceError, UsageError
 from kipoi_store.frozen import Frozen, fresh
 
-TYPES = ("git", "git-lfs", "github-permalink", "local")
+TYPES = ("git", "git-lfs", "github-permalink", "local", "oci")
 GIT_TYPES = ("git", "git-lfs")
+# Types kipoi 0.8.6 does not know (it refuses the whole config over one): such a source lives
+# entirely in source_settings, `type` and `remote_url` included, and has no model_sources entry.
+SETTINGS_ONLY_TYPES = ("oci",)
 SOURCE_KEYS = ("type", "remote_url", "local_path", "auto_update", "use_lfs", "ref", "refresh",
                "lfs_url", "base_url")
 SETTINGS_KEY = "source_settings"
@@ -107,7 +110,10 @@ def default_local_path(name):
 def split_entry(entry):
     """(what goes into model_sources, what goes into source_settings) for one source's settings.
 
-    Keys neither side knows stay in the entry, where they are warned about as before."""
+    Keys neither side knows stay in the entry, where they are warned about as before. A source
+    of a type kipoi does not know goes to source_settings whole."""
+    if entry.get("type") in SETTINGS_ONLY_TYPES:
+        return {}, dict(entry)
     keep = KIPOI_KEYS.get(entry.get("type"), SOURCE_KEYS)
     kipoi = {k: v for k, v in entry.items() if k in keep or k not in OUR_KEYS}
     ours = {k: v for k, v in entry.items() if k not in kipoi}

@@ -6,8 +6,9 @@
     mirrors.by_md5("9f1c...")                               # a remote model file's sha256, or None
 
 Mirrors come from KIPOI_STORE_MIRRORS (space-separated; set, even empty, it replaces the config's
-list) or the config's `store_mirrors:`; each is an http(s) URL, a file:// URL or a plain path, asked
-in order. A 404 is a quiet miss. A mirror that cannot be reached, answers 5xx or stalls past the
+list) or the config's `store_mirrors:`; each is an http(s) URL, a file:// URL, a plain path or a
+registry repository `oci://REGISTRY/REPOSITORY` (dist/oci/mirror.py: what `kipoi store push` wrote
+there, read as this layout), asked in order. A 404 is a quiet miss. A mirror that cannot be reached, answers 5xx or stalls past the
 connect or read timeout (net/limits.py: the same settings as every other transfer) is skipped
 for the rest of the run, with one warning; so is one that serves bytes that do not match their
 digest (they never reach the store: add_stream checks them first). Offline, only file and
@@ -54,7 +55,7 @@ class Mirror:
         else:
             from kipoi_store.errors import UsageError
 
-            raise UsageError("store mirror %s: not an http(s) or file URL, nor a path" % self.name)
+            raise UsageError("store mirror %s: not an http(s), file or oci URL, nor a path" % self.name)
         self.sessions = sessions
         self.timeout = timeout
 
@@ -108,6 +109,16 @@ class Mirror:
             close()
 
 
+def _mirror(location, sessions, timeout, store):
+    """The Mirror reading `location`: a registry (`oci://...`, dist/oci/mirror.py), else a folder
+    or an HTTP(S) base URL."""
+    if location[:6].lower() == "oci://":
+        from kipoi_store.dist.oci.mirror import OciMirror
+
+        return OciMirror(location, store, MirrorDown)
+    return Mirror(location, sessions, timeout)
+
+
 class Mirrors:
     def __init__(self, locations, store, offline=False, warn=None, timeout=None):
         """`timeout`: (connect, read) seconds, as requests takes them; default net/limits.py's."""
@@ -117,7 +128,7 @@ class Mirrors:
         self.warn = warn or (lambda message: None)
         sessions = Sessions({"User-Agent": "kipoi-store", "Accept-Encoding": "identity"})
         timeout = timeout or limits.timeouts()
-        self.all = [Mirror(loc, sessions, timeout) for loc in locations]
+        self.all = [_mirror(loc, sessions, timeout, store) for loc in locations]
         self.mirrors = [m for m in self.all if m.local or not offline]
         self.dropped = set()
         self._lock = threading.Lock()

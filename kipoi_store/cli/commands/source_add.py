@@ -20,13 +20,15 @@ def parser():
         "edits are visible); a bare repository or a git URL becomes a git source (--type git-lfs "
         "to say so, --type git to follow a work tree's commits)."))
     p.add_argument("name", help="source name, used in specs as NAME:path/to/model")
-    p.add_argument("location", metavar="URL_OR_PATH", help="git URL, repository path or folder")
+    p.add_argument("location", metavar="URL_OR_PATH",
+                   help="git URL, repository path, folder, or oci://REGISTRY/REPOSITORY")
     # `kipoi source add NAME TYPE URL_OR_PATH` (the design card's form) works too.
     p.add_argument("more", nargs="?", help=argparse.SUPPRESS)
     p.add_argument("--type", choices=configschema.TYPES, help="source type (default: guessed)")
     p.add_argument("--local-path", help="where kipoi itself checks the repository out "
                    "(default: ~/.kipoi/sources/NAME/)")
-    p.add_argument("--ref", help="branch, tag or commit to follow (default: the remote HEAD)")
+    p.add_argument("--ref", help="branch, tag or commit to follow (default: the remote HEAD; "
+                   "a registry's tag: latest)")
     p.add_argument("--lfs-url", help="Git LFS endpoint (default: discovered from the remote)")
     p.add_argument("--force", action="store_true", help="replace a source of the same name")
     return p
@@ -53,9 +55,11 @@ def main(argv):
                              "URL_OR_PATH")
         locations.check_text(args.local_path, "--local-path")
         entry["local_path"] = str(Path(os.path.abspath(paths.expand(args.local_path))))
+    if args.local_path is not None and kind == "oci":
+        raise UsageError("--local-path is for git sources, not a registry")
     if args.ref is not None:
-        if kind not in configschema.GIT_TYPES:
-            raise UsageError("--ref needs a git or git-lfs source, not %s" % kind)
+        if kind not in configschema.GIT_TYPES + ("oci",):
+            raise UsageError("--ref needs a git, git-lfs or oci source, not %s" % kind)
         check_ref(args.ref)
         entry["ref"] = args.ref
     if args.lfs_url is not None:

@@ -1,0 +1,83 @@
+"""The lab of the registry tests: a git source with a model whose weights live at a URL, pulled
+into a store, ready to push to the real registry (tests/ociregistry.py). Shared by
+test_oci_push.py and test_oci_resolve.py."""
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+from conftest import run_kipoi
+from gitserver import HISTORY, build_kipoi_repo
+
+REMOTE_WEIGHTS = b"weights that live on zenodo " * 300
+EXPECTED = b"what kipoi test compares predictions with\n"
+SPECS = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset", "lab:CpGenie/A549", "lab:Remote"]
+
+
+def make_env(home, **extra):
+    home = Path(home)
+    (home / ".kipoi").mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("KIPOI_", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG"))}
+    env.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), NO_PROXY="127.0.0.1,localhost",
+               DOCKER_CONFIG=str(home / ".docker"), **extra)
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env.pop(k, None)
+    return env
+
+
+def ok(*args, env, input=None):
+    r = run_kipoi(*args, env=env, input=input)
+    assert r.returncode == 0, "%s: %s" % (" ".join(args), r.stderr)
+    return r
+
+
+def remote_model(files):
+    url = files.add("/zenodo/record/7/weights.h5", REMOTE_WEIGHTS)
+    expect_url = files.add("/zenodo/record/7/expect.h5", EXPECTED)
+    return {"Remote/model.yaml": "defined_as: model.Model\nargs:\n  weights:\n    url: %s\n"
+                                 "    md5: %s\ntest:\n  expect:\n    url: %s\n    md5: %s\n"
+                                 % (url, hashlib.md5(REMOTE_WEIGHTS).hexdigest(), expect_url,
+                                    hashlib.md5(EXPECTED).hexdigest()),
+            "Remote/model.py": "class Model:\n    pass\n"}, url
+
+
+def build_lab(tmp, git_server, files):
+    """The lab's source (git, served), its config and a HOME whose store holds SPECS with files."""
+    remote, url = remote_model(files)
+    repo = build_kipoi_repo(git_server.root / "lab.git", history=HISTORY + [("remote weights", remote)])
+    config = ("model_sources:\n  lab:\n    type: git\n    remote_url: %s\n"
+              "    local_path: ~/.kipoi/models/lab\n    auto_update: true\n"
+              % git_server.repo_url("lab.git"))
+    env = make_env(tmp / "lab-home")
+    (Path(env["KIPOI_HOME"]) / "config.yaml").write_text(config)
+    pulled = ok("kipoi", "source", "pull", "--examples", "--json", *SPECS, env=env).stdout
+    records = [json.loads(line) for line in pulled.splitlines()]
+    return SimpleNamespace(env=env, config=config, records=records, repo=repo, weights_url=url,
+                           store=Path(env["KIPOI_HOME"]) / "store", tmp=tmp,
+                           git_url=git_server.repo_url("lab.git"))
+
+
+def tree_listing(root):
+    """{relative path: ("file", executable, bytes) | ("link", target)} of a snapshot tree."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if os.path.islink(full):
+                out[rel] = ("link", os.readlink(full))
+            elif os.path.isfile(full):
+                out[rel] = ("file", os.access(full, os.X_OK), Path(full).read_bytes())
+    return out
+
+
+def store_files(store):
+    """Every path under a store's objects/, snapshots/ and manifests/."""
+    found = []
+    for part in ("objects", "snapshots", "manifests"):
+        for dirpath, dirnames, filenames in os.walk(Path(store) / part):
+            found += [os.path.join(dirpath, n) for n in dirnames + filenames]
+    return sorted(found)
