@@ -146,9 +146,16 @@ def drop_snapshot(store: Store, key):
 def remove_files(store: Store, key, paths):
     """Delete snapshot files of `key` (relative paths), then the directories that became empty."""
     root = store.snapshot_root(key)
+    folders = {os.path.dirname(str(root / rel)) for rel in paths}
     for rel in sorted(paths):
         remove_path(root / rel)
-    prune_empty_dirs(root, {os.path.dirname(str(root / rel)) for rel in paths})
+    prune_empty_dirs(root, folders)
+    for folder in folders:
+        # One a process killed in mid-change left open (remove_path closes what it opens).
+        try:
+            readonly.close(folder)
+        except FileNotFoundError:
+            pass
 
 
 def finish_pending(store: Store, key, found=None):

@@ -71,6 +71,7 @@ def verify(store: Store, repair=False) -> VerifyReport:
     n_files = 0
     named = {}  # key -> every path its manifests (and tombstones) name
     pending = []  # keys holding a removal cut short
+    dropping = set()  # keys whose every model is removed: the tree goes as a whole
     unsure = set()  # keys with a manifest that could not be read: what it names is unknown
     for key in store.keys():
         root = store.snapshot_root(key)
@@ -78,6 +79,8 @@ def verify(store: Store, repair=False) -> VerifyReport:
         named[key] = found.pending_files()
         if found.pending or found.pending_unknown:
             pending.append(key)
+            if not found.known and not found.unknown:
+                dropping.add(key)
         for mpath, why, is_damaged in found.unknown + found.pending_unknown:
             where = mpath.relative_to(store.root)
             if is_damaged:
@@ -136,6 +139,8 @@ def verify(store: Store, repair=False) -> VerifyReport:
         found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
         if key in unsure:
             found = []  # the manifest that could not be read may name them
+        if key in dropping:
+            writable = []  # opened to be moved out whole (pending.drop_snapshot)
         extras += found
         open_dirs += writable
         problems += ["unexpected %s %s: no manifest names it" % (kind, where) for where, kind, _ in found]
