@@ -55,6 +55,16 @@ class ManifestRead:
         return {p for _path, doc in self.pending.values() for p in doc["files"]} - named
 
 
+def pending_folders(files):
+    """The folders (relative, "" for the snapshot's root) holding `files` or their folders: those a
+    removal of `files` opens while it works."""
+    folders = {""}
+    for rel in files:
+        parts = rel.split("/")[:-1]
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return folders
+
+
 def read_doc(path):
     """(doc, None, False) for a readable manifest; (None, why, damaged) for one that exists but
     cannot be read (damaged: False) or is no manifest (damaged: True); (None, None, False) for one
@@ -144,18 +154,38 @@ def drop_snapshot(store: Store, key):
 
 
 def remove_files(store: Store, key, paths):
-    """Delete snapshot files of `key` (relative paths), then the directories that became empty."""
+    """Delete snapshot files of `key` (relative paths), then the directories that became empty.
+    Whatever fails, the directories on the way are closed again (a close refused once is tried
+    again), so a failed removal leaves no snapshot directory writable."""
     root = store.snapshot_root(key)
-    folders = {os.path.dirname(str(root / rel)) for rel in paths}
-    for rel in sorted(paths):
-        remove_path(root / rel)
-    prune_empty_dirs(root, folders)
-    for folder in folders:
-        # One a process killed in mid-change left open (remove_path closes what it opens).
-        try:
-            readonly.close(folder)
-        except FileNotFoundError:
-            pass
+    folders = {os.path.join(str(root), f) if f else str(root) for f in pending_folders(paths)}
+    try:
+        for rel in sorted(paths):
+            remove_path(root / rel)
+        prune_empty_dirs(root, {os.path.dirname(str(root / rel)) for rel in paths})
+    except BaseException:
+        _close_all(folders)
+        raise
+    failed = _close_all(folders)
+    if failed is not None:
+        raise failed
+
+
+def _close_all(folders):
+    """Close each of `folders` that is open (a killed or failed change may have left it so), each
+    tried twice; the error of one that stays open, or None."""
+    failed = None
+    for folder in sorted(folders, key=len, reverse=True):
+        for attempt in (1, 2):
+            try:
+                readonly.close(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if attempt == 2 and failed is None:
+                    failed = exc
+    return failed
 
 
 def finish_pending(store: Store, key, found=None):

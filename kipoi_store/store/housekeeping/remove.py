@@ -92,7 +92,7 @@ def plan_removal(store: Store, targets) -> RemovalPlan:
         chosen.append(Target(label, key, tuple(sorted({model_of(n) for n in names}))))
 
     removals, dropped = [], []
-    for key in sorted(wanted):
+    for key in wanted:  # in the order the arguments named them (dicts keep it)
         m, names = manifests(key), wanted[key]
         gone = [doc for n, (_, doc) in m.known.items() if n in names]
         rest = [doc for n, (_, doc) in m.known.items() if n not in names]

@@ -24,7 +24,7 @@ from kipoi_store.store.core.entries import check_relpath
 from kipoi_store.store.core.scan import walk_files
 from kipoi_store.store.core.staging import remove_path, stale_entries
 from kipoi_store.store.core.store import Store
-from kipoi_store.store.housekeeping.pending import finish_pending, read_manifests
+from kipoi_store.store.housekeeping.pending import finish_pending, pending_folders, read_manifests
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,11 @@ def verify(store: Store, repair=False) -> VerifyReport:
             found = []  # the manifest that could not be read may name them
         if key in dropping:
             writable = []  # opened to be moved out whole (pending.drop_snapshot)
+        elif key in pending:
+            # Folders a removal cut short opened (and closes when it is finished).
+            busy = pending_folders(read_manifests(store, key).pending_files())
+            writable = [(where, path) for where, path in writable
+                        if where.partition("/")[2] not in busy]
         extras += found
         open_dirs += writable
         problems += ["unexpected %s %s: no manifest names it" % (kind, where) for where, kind, _ in found]
