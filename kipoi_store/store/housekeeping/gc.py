@@ -205,6 +205,6 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
         elif item.kind == "lock":
             remove_if_free(item.paths[0])  # unless some process took it since the plan
         else:
-            remove_path(item.paths[0])
+            store.remove_tmp_entry(item.paths[0])  # a killed publish's journal is undone first
     return sum(freed.values())
 
