@@ -16,7 +16,7 @@ from pathlib import Path
 from kipoi_store.errors import IntegrityError, KipoiError, UsageError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core import staging
-from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, unlink_quiet
+from kipoi_store.store.core.staging import TMP_MAX_AGE, discard_file, remove_path
 
 SHARED_FILE = "shared"
 SHARED_MODES = ("group",)
@@ -43,6 +43,23 @@ def named(exc, path):
     """Give OSError `exc` the file `path` if it is a write failure that names none."""
     if exc.filename is None and exc.errno in _WRITE_ERRORS:
         exc.filename = str(path)
+
+
+def _put(tmp, target):
+    """Make file `tmp` the object `target`, never replacing one that is there: a concurrent
+    publisher may be linking that very object, and a rename over it fails its link (ENOENT: the
+    inode it looked up lost its last name). A link adds the name only where there is none; where
+    links are refused, a rename is the only way (readers then open, which has no such race)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass  # the same bytes, put there first by someone else
+    except OSError as exc:
+        if exc.errno not in LINK_REFUSALS:
+            raise
+        os.replace(tmp, target)
+        return
+    discard_file(tmp)
 
 
 class ObjectStore:
@@ -122,11 +139,11 @@ class ObjectStore:
         """Make verified file `tmp` the object `digest` (or drop it when that object exists)."""
         target = self.object_path(digest)
         if target.is_file():
-            unlink_quiet(tmp)
+            discard_file(tmp)
             return digest
         os.chmod(tmp, 0o444)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)  # identical bytes if someone beat us to it: harmless
+        _put(tmp, target)
         return digest
 
     def add_file(self, src, expected_sha256=None, expected_size=None, move=False, what=None) -> str:
@@ -137,7 +154,7 @@ class ObjectStore:
             try:
                 digest = self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
             except BaseException:
-                unlink_quiet(src)
+                discard_file(src)
                 raise
             try:
                 return self._commit(src, digest)
@@ -148,7 +165,7 @@ class ObjectStore:
             try:
                 return self.add_file(src, digest, expected_size, what=what)
             finally:
-                unlink_quiet(src)
+                discard_file(src)
         known = str(expected_sha256).lower() if expected_sha256 is not None else None
         if hashing.is_sha256(known) and os.path.isfile(self.object_path(known)):
             # Already stored: only confirm the claim, no need to write a second copy.
@@ -187,7 +204,7 @@ class ObjectStore:
             named(exc, tmp)
             raise
         finally:
-            unlink_quiet(tmp)
+            discard_file(tmp)
 
     # --------------------------------------------------------------------------------- copies
 
@@ -196,7 +213,7 @@ class ObjectStore:
         with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
             hasher = hashing.copy_hashing(f, out)
         if hasher.hexdigest() != digest:
-            unlink_quiet(dst)
+            discard_file(dst)
             raise IntegrityError("object %s is damaged (run 'kipoi store verify --repair')" % digest)
         os.chmod(dst, 0o555 if executable else 0o444)
 
@@ -207,9 +224,9 @@ class ObjectStore:
         tmp = self.new_tmp_path("exec")
         try:
             self._copy_object(digest, tmp, executable=True)
-            os.replace(tmp, target)
+            _put(tmp, target)
         finally:
-            unlink_quiet(tmp)
+            discard_file(tmp)
 
     # ---------------------------------------------------------------------------- enumerating
 
@@ -283,6 +300,18 @@ class ObjectStore:
         seconds and not owned by a live process here; returns the paths removed."""
         removed = []
         for path in staging.stale_entries(self.tmp_dir, max_age):
-            remove_path(path)
+            try:
+                self.remove_tmp_entry(path)
+            except OSError:
+                continue  # left for a later clean (a publish is not the place to fail for it)
             removed.append(path)
         return removed
+
+    def remove_tmp_entry(self, path):
+        """Remove stale tmp/ entry `path` (its owner is gone), first undoing what it stood for:
+        gc and clean_tmp remove them this way."""
+        self._settle(path)
+        remove_path(path)
+
+    def _settle(self, path):
+        """Called for each stale tmp/ entry before it goes (Store undoes a killed publish here)."""

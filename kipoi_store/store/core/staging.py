@@ -66,13 +66,19 @@ def remove_path(path):
         readonly.open_tree(path)
 
         def retry(func, p, exc_info):
-            if isinstance(exc_info[1], FileNotFoundError):
+            exc = exc_info[1]
+            if isinstance(exc, FileNotFoundError):
                 return
-            # Closed again by someone (a concurrent publisher's last step): open and retry once.
+            if not isinstance(exc, PermissionError):
+                raise exc  # the real error (EIO, ...), with its path: nothing to retry
+            # Closed again by someone (a concurrent publisher's last step): open and retry once,
+            # by path (`func` may be rmtree's os.open or os.scandir, which take other arguments).
             readonly.open_dir(os.path.dirname(p) or ".")
             if os.path.isdir(p) and not os.path.islink(p):
                 readonly.open_tree(p)
-            func(p)
+                shutil.rmtree(p)
+            else:
+                unlink_quiet(p)
 
         import shutil  # only when something is deleted: keeps the warm path's imports small
 
@@ -90,6 +96,23 @@ def remove_path(path):
         remove()  # the usual case (tmp/, objects/): nothing to open
     else:
         readonly.change_in(parent, remove)
+
+
+def discard(path):
+    """remove_path for what this process made in tmp/, after the work it served is done or failed:
+    a failure to delete it is not the command's failure (clean_tmp removes it once we are gone)."""
+    try:
+        remove_path(path)
+    except OSError:
+        pass
+
+
+def discard_file(path):
+    """unlink for a tmp/ file of ours that may be gone already; any failure is clean_tmp's."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def unlink_quiet(path):

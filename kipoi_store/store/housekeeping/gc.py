@@ -25,7 +25,7 @@ from typing import FrozenSet, Optional, Tuple
 
 from kipoi_store.store.core.locks import remove_if_free, stale_locks
 from kipoi_store.store.core.scan import walk_files
-from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, stale_entries
+from kipoi_store.store.core.staging import TMP_MAX_AGE, stale_entries
 from kipoi_store.store.core.store import Store
 from kipoi_store.store.housekeeping.pending import drop_snapshot, finish_pending, read_manifests
 
@@ -201,7 +201,7 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
         elif item.kind == "lock":
             remove_if_free(item.paths[0])  # unless some process took it since the plan
         else:
-            remove_path(item.paths[0])
+            store.remove_tmp_entry(item.paths[0])  # a killed publish's journal is undone first
     for key in plan.pending_keys:
         finish_pending(store, key)  # removals that were cut short: their files, their tombstones
     return sum(freed.values())

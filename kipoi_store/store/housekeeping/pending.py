@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from kipoi_store.errors import KipoiError
 from kipoi_store.store.core import readonly
-from kipoi_store.store.core.staging import remove_path
+from kipoi_store.store.core.staging import discard, remove_path
 from kipoi_store.store.core.store import Store, manifest_filename
 
 TOMBSTONE = ".removing"
@@ -149,7 +149,7 @@ def drop_snapshot(store: Store, key):
             raise
     remove_path(store.manifests_dir / key)
     if moved is not None:
-        remove_path(moved)
+        discard(moved)  # out of every reader's sight already; what a failure leaves, gc removes
     store.last_use.forget(key)
 
 

@@ -40,6 +40,9 @@ class VerifyReport:
 
 
 def verify(store: Store, repair=False) -> VerifyReport:
+    if store.writable:
+        store.clean_tmp()  # a killed publish is undone first: what it left is not damage
+    publishing = _publishing(store)  # before the manifests are read (and again after)
     problems, damaged, bad_manifests = [], [], []
     good = {}  # (dev, ino) -> digest of objects that hash to their name
     bad_inodes, bad_objects = set(), set()  # bad_objects: (digest, executable)
@@ -132,11 +135,15 @@ def verify(store: Store, repair=False) -> VerifyReport:
                                     % (key, rel))
                     damaged.append(Path(path))
 
-    in_flight = bool(os.path.isdir(store.tmp_dir) and set(os.listdir(store.tmp_dir))
-                     - {p.name for p in stale_entries(store.tmp_dir)})
+    in_flight = publishing or _publishing(store)
     extras, open_dirs = [], []
     for key in sorted(named):
         found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
+        if found or writable:
+            # A publish may have completed since its key's manifests were read: read them again.
+            again = read_manifests(store, key)
+            named[key].update(p for _, doc in again.known.values() for p in doc["files"])
+            found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
         if key in unsure:
             found = []  # the manifest that could not be read may name them
         if key in dropping:
@@ -180,6 +187,15 @@ def verify(store: Store, repair=False) -> VerifyReport:
     return VerifyReport(n_objects, n_files, tuple(problems), tuple(removed))
 
 
+def _publishing(store):
+    """Whether tmp/ holds live entries: a publish may be under way."""
+    try:
+        names = set(os.listdir(store.tmp_dir))
+    except FileNotFoundError:
+        return False
+    return bool(names - {p.name for p in stale_entries(store.tmp_dir)})
+
+
 def _unnamed(root, key, names, in_flight):
     """What snapshot tree `root` holds beyond what its manifests `names` (files, links, and the
     directories holding them): [(where, "file" | "directory", path)], and its writable directories:
@@ -206,7 +222,8 @@ def _unnamed(root, key, names, in_flight):
     for folder, subdirs, files in os.walk(root):
         rel_folder = os.path.relpath(folder, root)
         rel_folder = "" if rel_folder == "." else rel_folder
-        if readonly.is_open(os.lstat(folder)):
+        st = os.lstat(folder)
+        if readonly.is_open(st) and not (in_flight and now - st.st_ctime < GRACE_SECONDS):
             writable.append(("%s/%s" % (key, rel_folder) if rel_folder else key, folder))
         keep = []
         for name in subdirs:
