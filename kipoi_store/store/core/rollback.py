@@ -18,7 +18,7 @@ import os
 
 from kipoi_store.errors import UsageError
 from kipoi_store.store.core import readonly
-from kipoi_store.store.core.staging import discard_file, remove_path
+from kipoi_store.store.core.staging import discard_file, remove_path, sync_dir
 
 JOURNAL_HINT = "journal"
 
@@ -50,6 +50,17 @@ class Publication:
     def placed_now(self, path):
         self.placed.append(path)
 
+    def sync(self):
+        """Flush the directory entries this publish made (each placed tree's directories and the
+        directories it placed into) before the manifest says the model is complete: after a power
+        loss a manifest never names a file whose name was lost (README: Durability)."""
+        dirs = set(self.touched)
+        for path in self.placed:
+            if os.path.isdir(path) and not os.path.islink(path):
+                dirs.update(folder for folder, _d, _f in os.walk(path, onerror=_raise))
+        for folder in sorted(dirs):
+            sync_dir(folder)
+
     def undo(self):
         """Remove what this publish placed that no manifest names; close what it opened."""
         undo(self.store, self.key, self.placed, self.touched)
@@ -62,6 +73,10 @@ class Publication:
             self._fd = None
             if not keep_journal:
                 discard_file(self._journal)
+
+
+def _raise(exc):
+    raise exc
 
 
 def _write_all(fd, data):

@@ -98,6 +98,35 @@ def remove_path(path):
         readonly.change_in(parent, remove)
 
 
+def sync_file(path):
+    """Flush file `path`'s bytes to stable storage (see the README's Durability): an OSError names
+    the path (a failed fsync names none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
+def sync_dir(path):
+    """Flush directory `path`'s entries (names added, renamed or removed) to stable storage."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
 def discard(path):
     """remove_path for what this process made in tmp/, after the work it served is done or failed:
     a failure to delete it is not the command's failure (clean_tmp removes it once we are gone)."""
