@@ -37,18 +37,29 @@ class Publication:
 
     def about_to_place(self, path):
         """Write `path` into the journal before the rename that places it (a kill after the rename
-        leaves a journal naming it)."""
+        leaves a journal naming it), and count it as placed until not_placed() says otherwise: a
+        signal handled right after the rename (SIGTERM) raises before anything else runs."""
         if self._fd is None:
             self._journal = str(self.store.new_tmp_path(JOURNAL_HINT))
             self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
                                0o666)
-            _write_all(self._fd, (self.key + "\n").encode())
-        _write_all(self._fd, (os.path.relpath(path, self.root) + "\n").encode(
-            "utf-8", "surrogateescape"))
+            self._write((self.key + "\n").encode())
+        self._write((os.path.relpath(path, self.root) + "\n").encode("utf-8", "surrogateescape"))
         self.touched.add(os.path.dirname(path))
-
-    def placed_now(self, path):
         self.placed.append(path)
+
+    def _write(self, data):
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            exc.filename = exc.filename or self._journal  # a full disk names no file
+            raise
+
+    def not_placed(self, path):
+        """The rename of `path` failed: what is there is someone else's."""
+        if path in self.placed:
+            self.placed.remove(path)
 
     def sync(self):
         """Flush the directory entries this publish made (each placed tree's directories and the
@@ -77,11 +88,6 @@ class Publication:
 
 def _raise(exc):
     raise exc
-
-
-def _write_all(fd, data):
-    while data:
-        data = data[os.write(fd, data):]
 
 
 def undo(store, key, paths, touched=()):

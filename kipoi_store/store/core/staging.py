@@ -70,7 +70,8 @@ def remove_path(path):
             if isinstance(exc, FileNotFoundError):
                 return
             if not isinstance(exc, PermissionError):
-                raise exc  # the real error (EIO, ...), with its path: nothing to retry
+                exc.filename = p  # rmtree's own is relative to a directory descriptor
+                raise exc  # the real error (EIO, ...): nothing to retry
             # Closed again by someone (a concurrent publisher's last step): open and retry once,
             # by path (`func` may be rmtree's os.open or os.scandir, which take other arguments).
             readonly.open_dir(os.path.dirname(p) or ".")
