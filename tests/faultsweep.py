@@ -77,6 +77,7 @@ class Scenario:
     prepare: Callable[[Path], Run]
     check: Optional[Callable[[Run, Outcome, Optional[Outcome]], List[str]]] = None
     verify_after_fault: bool = True  # the store must verify clean right after the faulted run
+    within: Optional[str] = None  # sweep only calls touching this path of the world (default: all)
     # What is checked right after the faulted run, in place of check_store (store -> problems).
     after_fault: Optional[Callable[[Path], List[str]]] = None
 
@@ -124,7 +125,8 @@ def run_command(run, fault=None, timeout=120, argv=None):
     if fault is not None:
         syscall, what, when = fault
         action = "signal=SIG%s" % what if what in KILLS else "error=%s" % what
-        # strace 6.1 ignores signal= injection under --seccomp-bpf: kills run without it.
+        # A seccomp filter stops the process only at the traced call (much faster), but strace
+        # 6.1 then never delivers an injected signal: kills run without it.
         fast = [] if what in KILLS else ["--seccomp-bpf"]
         argv = [STRACE, *fast, "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + syscall,
                 "-e", "inject=%s:%s:when=%d" % (syscall, action, when), *argv]
@@ -138,10 +140,12 @@ _LINE = re.compile(r"^(\d+) +([a-z0-9_]+)\(")
 _CWD = re.compile(r"AT_FDCWD<[^>]*>")
 
 
-def find_points(scenario, workdir, syscall, within=None):
-    """The invocation numbers (1-based, counted in the main process as strace counts them) of
+def find_points(scenario, workdir, syscall, within=None, contains=None):
+    """The invocation numbers (1-based, counted per process and thread as strace counts them) of
     `syscall` that touch the world: a path or descriptor under the world's directory (or
-    `within`). Builds a world in workdir/probe-<syscall> for a traced clean run."""
+    `within`), in any process or thread (`when=N` then fails the Nth call of each of them: the
+    main thread's and, say, a download thread's). Builds a world in workdir/probe-<syscall> for a
+    traced clean run. `contains`: only calls whose traced line holds that text (a file name)."""
     world = Path(workdir) / ("probe-" + syscall)
     _fresh(world)
     run = scenario.prepare(world)
@@ -150,21 +154,21 @@ def find_points(scenario, workdir, syscall, within=None):
             bin_path(run.argv[0]), *run.argv[1:]]
     subprocess.run(argv, env=_env(run), cwd=run.cwd, input=run.input, capture_output=True,
                    text=True, timeout=300)
-    marker = str(within or world)
-    counts, points, main = {}, [], None
+    within = within or scenario.within
+    marker = str(world / within if within else world)
+    counts, points = {}, set()
     with open(trace, errors="replace") as f:
         for line in f:
             m = _LINE.match(line)
             if not m or m.group(2) != syscall:
                 continue  # "<... resumed>" lines continue a call already counted
             pid = m.group(1)
-            main = main or pid
             counts[pid] = counts.get(pid, 0) + 1
-            if pid == main and marker in _CWD.sub("", line):
-                points.append(counts[pid])
+            if marker in _CWD.sub("", line) and (contains is None or contains in line):
+                points.add(counts[pid])
     _remove(world)
     os.unlink(trace)
-    return [p for p in points if p <= 65535]  # strace's limit for `when`
+    return sorted(p for p in points if p <= 65535)  # strace's limit for `when`
 
 
 def sample(points, limit, seed=0):
@@ -315,23 +319,31 @@ def one_point(scenario, workdir, fault, rerun=True):
 
 
 def sweep(scenario, workdir, syscalls=SYSCALLS, faults=ERRNOS, limit=None, seed=0, rerun=True,
-          progress=None):
+          progress=None, rotate=False):
     """Every (syscall, fault, point) in a fresh world: `faults` are errno names and/or KILL, TERM;
-    at most `limit` points per syscall (sampled, see sample()). Returns a Report."""
+    at most `limit` points per syscall (sampled, see sample()). With `rotate`, each point gets one
+    fault, the next of `faults` in turn (a CI-sized sweep). Returns a Report."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     report = Report(scenario.name)
     for syscall in syscalls:
         points = find_points(scenario, workdir, syscall)
-        for what in faults:
-            for when in sample(points, limit, seed + zlib.crc32(("%s:%s" % (syscall, what)).encode())):
-                fault = (syscall, what, when)
-                problems = one_point(scenario, workdir, fault, rerun=rerun)
-                report.tried += 1
-                if problems:
-                    report.broken.append(("%s:%s@%d" % fault, problems))
-                if progress:
-                    progress(report, fault, problems)
+        todo = []
+        if rotate:
+            chosen = sample(points, limit, seed + zlib.crc32(syscall.encode()))
+            todo = [(faults[i % len(faults)], when) for i, when in enumerate(chosen)]
+        else:
+            for what in faults:
+                seed_here = seed + zlib.crc32(("%s:%s" % (syscall, what)).encode())
+                todo += [(what, when) for when in sample(points, limit, seed_here)]
+        for what, when in todo:
+            fault = (syscall, what, when)
+            problems = one_point(scenario, workdir, fault, rerun=rerun)
+            report.tried += 1
+            if problems:
+                report.broken.append(("%s:%s@%d" % fault, problems))
+            if progress:
+                progress(report, fault, problems)
     return report
 
 

@@ -44,6 +44,9 @@ def write_model(folder, seed, size=6000):
     (folder / "dl" / "dataloader.yaml").write_text("defined_as: dataloader.D  # %d\n" % seed)
 
 
+STORE = "home/.kipoi/store"  # where a world's store lies
+
+
 class PublishWorlds:
     """Templates under `top`: a local source (models Fam/A, Fam/B, Other/C; Other/C already in the
     store) and a bundle of Fam/A + Fam/B for import into a store that already holds Other/C."""
@@ -86,7 +89,7 @@ class PublishWorlds:
     def _env(world):
         return make_env(world / "home")
 
-    def _scenario(self, name, template, argv, verify_after_fault=True):
+    def _scenario(self, name, template, argv, verify_after_fault=True, within=None):
         reference = self._reference(name, argv, template)
         before_c = self._c_state(template / "home" / ".kipoi" / "store")
 
@@ -105,7 +108,7 @@ class PublishWorlds:
                                     "reference store for %s" % ", ".join(differ))
             return problems
 
-        return Scenario(name, prepare, check, verify_after_fault=verify_after_fault)
+        return Scenario(name, prepare, check, verify_after_fault=verify_after_fault, within=within)
 
     def _c_state(self, store):
         """Other/C as the store holds it: its snapshot tree and manifest, byte for byte."""
@@ -119,12 +122,14 @@ class PublishWorlds:
 
     # ---------------------------------------------------------------------------------- scenarios
 
-    def resolve_local(self):
-        """`kipoi source resolve loc:Fam/A loc:Fam/B` into a store holding Other/C."""
+    def resolve_local(self, within=None):
+        """`kipoi source resolve loc:Fam/A loc:Fam/B` into a store holding Other/C. `within`:
+        STORE sweeps only the calls on the store (not the per-user caches beside it)."""
         template = self._template("resolve", lambda f: self._home_with_c(f / "home"))
-        return self._scenario("resolve", template, ["kipoi-source-resolve", "loc:Fam/A", "loc:Fam/B"])
+        return self._scenario("resolve", template, ["kipoi-source-resolve", "loc:Fam/A", "loc:Fam/B"],
+                              within=within)
 
-    def import_bundle(self):
+    def import_bundle(self, within=None):
         """`kipoi store import bundle.tar` (Fam/A and Fam/B) into a store holding Other/C."""
 
         def build(folder):
@@ -136,7 +141,8 @@ class PublishWorlds:
             self._home_with_c(folder / "home")
 
         template = self._template("import", build)
-        return self._scenario("import", template, ["kipoi-store-import", str(self.top / "bundle.tar")])
+        return self._scenario("import", template, ["kipoi-store-import", str(self.top / "bundle.tar")],
+                              within=within)
 
     def concurrent_imports(self, workdir, writers=8):
         """`writers` processes importing the same bundle into one fresh store at once (the objects

@@ -141,6 +141,7 @@ class ObjectStore:
         if target.is_file():
             discard_file(tmp)
             return digest
+        staging.sync_file(tmp)  # on disk before anything names it (README: Durability)
         os.chmod(tmp, 0o444)
         target.parent.mkdir(parents=True, exist_ok=True)
         _put(tmp, target)
@@ -212,6 +213,12 @@ class ObjectStore:
         """Copy object `digest` to `dst` (mode 0555 or 0444), checking its bytes on the way."""
         with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
             hasher = hashing.copy_hashing(f, out)
+            out.flush()
+            try:
+                os.fdatasync(out.fileno())  # a copy is not the object's inode: its own flush
+            except OSError as exc:
+                named(exc, dst)
+                raise
         if hasher.hexdigest() != digest:
             discard_file(dst)
             raise IntegrityError("object %s is damaged (run 'kipoi store verify --repair')" % digest)
@@ -293,7 +300,11 @@ class ObjectStore:
     def _write_atomic(self, path, data):
         """Write `path` through tmp/ (not staging.write_atomic's file beside it): a killed writer's
         leftover is then one clean_tmp removes, never a stray among manifests."""
-        self._through_tmp("write", lambda out: out.write(data), lambda tmp, _: os.replace(tmp, path))
+        def finish(tmp, _written):
+            staging.sync_file(tmp)
+            os.replace(tmp, path)
+
+        self._through_tmp("write", lambda out: out.write(data), finish)
 
     def clean_tmp(self, max_age=TMP_MAX_AGE):
         """Remove tmp/ entries whose owner died on this host, or that are older than `max_age`

@@ -109,16 +109,16 @@ class Placing:
             readonly.close_tree(src, include_top=False)
 
         publication = self._publication()
-        publication.about_to_place(dst)
 
         def rename():
+            publication.about_to_place(dst)
             try:
                 os.rename(src, dst)
             except OSError as exc:
+                publication.not_placed(dst)
                 if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
                     raise
                 return False
-            publication.placed_now(dst)
             return True
 
         parent = os.path.dirname(dst)
@@ -137,8 +137,11 @@ class Placing:
         if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(os.lstat(src).st_mode):
             publication = self._publication()
             publication.about_to_place(dst)
-            readonly.change_in(parent, lambda: os.rename(src, dst))
-            publication.placed_now(dst)
+            try:
+                readonly.change_in(parent, lambda: os.rename(src, dst))
+            except OSError:
+                publication.not_placed(dst)
+                raise
             return
         aside = self.new_tmp_path("replaced")
 

@@ -18,7 +18,7 @@ import os
 
 from kipoi_store.errors import UsageError
 from kipoi_store.store.core import readonly
-from kipoi_store.store.core.staging import discard_file, remove_path
+from kipoi_store.store.core.staging import discard_file, remove_path, sync_dir
 
 JOURNAL_HINT = "journal"
 
@@ -37,18 +37,40 @@ class Publication:
 
     def about_to_place(self, path):
         """Write `path` into the journal before the rename that places it (a kill after the rename
-        leaves a journal naming it)."""
+        leaves a journal naming it), and count it as placed until not_placed() says otherwise: a
+        signal handled right after the rename (SIGTERM) raises before anything else runs."""
         if self._fd is None:
             self._journal = str(self.store.new_tmp_path(JOURNAL_HINT))
             self._fd = os.open(self._journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND,
                                0o666)
-            _write_all(self._fd, (self.key + "\n").encode())
-        _write_all(self._fd, (os.path.relpath(path, self.root) + "\n").encode(
-            "utf-8", "surrogateescape"))
+            self._write((self.key + "\n").encode())
+        self._write((os.path.relpath(path, self.root) + "\n").encode("utf-8", "surrogateescape"))
         self.touched.add(os.path.dirname(path))
-
-    def placed_now(self, path):
         self.placed.append(path)
+
+    def _write(self, data):
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            exc.filename = exc.filename or self._journal  # a full disk names no file
+            raise
+
+    def not_placed(self, path):
+        """The rename of `path` failed: what is there is someone else's."""
+        if path in self.placed:
+            self.placed.remove(path)
+
+    def sync(self):
+        """Flush the directory entries this publish made (each placed tree's directories and the
+        directories it placed into) before the manifest says the model is complete: after a power
+        loss a manifest never names a file whose name was lost (README: Durability)."""
+        dirs = set(self.touched)
+        for path in self.placed:
+            if os.path.isdir(path) and not os.path.islink(path):
+                dirs.update(folder for folder, _d, _f in os.walk(path, onerror=_raise))
+        for folder in sorted(dirs):
+            sync_dir(folder)
 
     def undo(self):
         """Remove what this publish placed that no manifest names; close what it opened."""
@@ -64,9 +86,8 @@ class Publication:
                 discard_file(self._journal)
 
 
-def _write_all(fd, data):
-    while data:
-        data = data[os.write(fd, data):]
+def _raise(exc):
+    raise exc
 
 
 def undo(store, key, paths, touched=()):

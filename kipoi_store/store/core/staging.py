@@ -70,7 +70,8 @@ def remove_path(path):
             if isinstance(exc, FileNotFoundError):
                 return
             if not isinstance(exc, PermissionError):
-                raise exc  # the real error (EIO, ...), with its path: nothing to retry
+                exc.filename = p  # rmtree's own is relative to a directory descriptor
+                raise exc  # the real error (EIO, ...): nothing to retry
             # Closed again by someone (a concurrent publisher's last step): open and retry once,
             # by path (`func` may be rmtree's os.open or os.scandir, which take other arguments).
             readonly.open_dir(os.path.dirname(p) or ".")
@@ -96,6 +97,35 @@ def remove_path(path):
         remove()  # the usual case (tmp/, objects/): nothing to open
     else:
         readonly.change_in(parent, remove)
+
+
+def sync_file(path):
+    """Flush file `path`'s bytes to stable storage (see the README's Durability): an OSError names
+    the path (a failed fsync names none)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
+def sync_dir(path):
+    """Flush directory `path`'s entries (names added, renamed or removed) to stable storage."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
 
 
 def discard(path):

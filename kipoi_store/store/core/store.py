@@ -246,6 +246,7 @@ class Store(Placing, ObjectStore):
                     # so a path taken between the check and the manifest is not missed.
                     missing = self._missing(root, entries)
                     if not missing:
+                        publication.sync()
                         self._write_manifest(manifest_path, doc)
                         missing = self._missing(root, entries)
                         if not missing:
