@@ -98,21 +98,16 @@ def _parse(data, path):
 
 
 def read_manifests(store: Store, key) -> ManifestRead:
+    """Every manifest and tombstone of snapshot `key`, each read once (a folder that cannot be
+    listed raises OSError)."""
+    found = ManifestRead()
     folder = store.manifests_dir / store.check_key(key)
     try:
-        names = sorted(os.listdir(folder))
+        tombstones = sorted(n for n in os.listdir(folder) if n.endswith(".json" + TOMBSTONE))
     except FileNotFoundError:
-        names = []
-    except OSError as exc:
-        found = ManifestRead()
-        found.unknown.append((folder, exc.strerror or str(exc), False))
         return found
-    found = ManifestRead()
-    for filename in names:
-        live = filename.endswith(".json")
-        if not live and not filename.endswith(".json" + TOMBSTONE):
-            continue  # a writer's temporary file
-        path = folder / filename
+    for path in [*store.manifest_files(key), *(folder / n for n in tombstones)]:
+        live = path.name.endswith(".json")
         doc, why, damaged = read_doc(path)
         if why is not None:
             (found.unknown if live else found.pending_unknown).append((path, why, damaged))
