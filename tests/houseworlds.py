@@ -153,7 +153,39 @@ class HouseWorlds:
         return Scenario("gc", prepare, check, after_fault=right_after)
 
 
+    def config_edit(self):
+        """`kipoi source add extra DIR`: right after any fault the config is the old file or the new
+        one, byte for byte; the next edit (the rerun adds another source) leaves no temporary file
+        of ours behind."""
+        template = self.template()
+        config = "home/.kipoi/config.yaml"
+        old = (template / config).read_bytes()
+        reference = self.top / "reference-config"
+        if not reference.exists():
+            clone_tree(template, reference)
+            _ok(["kipoi", "source", "add", "extra", str(self.old)], self.env(reference))
+        new = (reference / config).read_bytes()
+
+        def prepare(world):
+            world.rmdir()
+            clone_tree(template, world)
+            return Run(["kipoi", "source", "add", "extra", str(self.old)], self.env(world),
+                       store=self.store(world),
+                       rerun=["kipoi", "source", "add", "again", str(self.old)])
+
+        def right_after_edit(store):
+            got = (store.parent / "config.yaml").read_bytes()
+            return [] if got in (old, new) else ["config.yaml is neither the old file nor the new one"]
+
+        def check(run, outcome, again):
+            folder = run.store.parent
+            left = sorted(p.name for p in folder.glob(".config.yaml.*.tmp"))
+            return ["temporary files left after the next edit: %s" % left] if left else []
+
+        return Scenario("config", prepare, check, after_fault=right_after_edit, within="home/.kipoi")
+
+
 def scenarios(top):
-    """{operation: Scenario factory} of housekeeping, for scripts/faults and the tests."""
+    """{operation: Scenario factory} of housekeeping and config edits, for scripts/faults and tests."""
     worlds = HouseWorlds(top)
-    return {"rm": worlds.rm, "gc": worlds.gc}
+    return {"rm": worlds.rm, "gc": worlds.gc, "config": worlds.config_edit}
