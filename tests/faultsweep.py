@@ -86,9 +86,9 @@ class Report:
     tried: int = 0
     broken: list = dataclasses.field(default_factory=list)  # [(fault, [problems])]
 
-    def describe(self):
+    def describe(self, limit=20):
         lines = ["%s: %d points tried, %d broken" % (self.scenario, self.tried, len(self.broken))]
-        for fault, problems in self.broken[:20]:
+        for fault, problems in self.broken[:limit]:
             lines.append("  %s: %s" % (fault, "; ".join(problems)))
         return "\n".join(lines)
 
