@@ -190,8 +190,8 @@ def check_outcome(outcome):
     err = outcome.stderr
     if "Traceback" in err or "internal error" in err:
         problems.append("traceback/internal error: %s" % _tail(err))
-    if outcome.returncode == -_signal.SIGKILL:
-        return problems
+    if outcome.returncode in (-_signal.SIGKILL, -_signal.SIGTERM):
+        return problems  # killed (SIGTERM before the command set up its handler): nothing to say
     errors = [line for line in err.splitlines() if line.startswith("kipoi: error:")]
     if outcome.returncode == 0:
         if errors:
