@@ -58,7 +58,7 @@ def test_a_publish_failing_at_any_store_call_leaves_nothing_half_visible(worlds,
     # Before: an unmanifested snapshot verify reported, directories published writable (an
     # unreadable directory skipped by os.walk while closing), TypeError from remove_path.
     report = faultsweep.sweep(scenario(worlds, operation), workdir, [syscall], faultsweep.ERRNOS,
-                              limit=3, rotate=True)
+                              limit=6, rotate=True)
     assert report.broken == [], report.describe()
 
 
