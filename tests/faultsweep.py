@@ -88,9 +88,9 @@ class Report:
     tried: int = 0
     broken: list = dataclasses.field(default_factory=list)  # [(fault, [problems])]
 
-    def describe(self):
+    def describe(self, limit=20):
         lines = ["%s: %d points tried, %d broken" % (self.scenario, self.tried, len(self.broken))]
-        for fault, problems in self.broken[:20]:
+        for fault, problems in self.broken[:limit]:
             lines.append("  %s: %s" % (fault, "; ".join(problems)))
         return "\n".join(lines)
 
@@ -192,8 +192,8 @@ def check_outcome(outcome):
     err = outcome.stderr
     if "Traceback" in err or "internal error" in err:
         problems.append("traceback/internal error: %s" % _tail(err))
-    if outcome.returncode == -_signal.SIGKILL:
-        return problems
+    if outcome.returncode in (-_signal.SIGKILL, -_signal.SIGTERM):
+        return problems  # killed (SIGTERM before the command set up its handler): nothing to say
     errors = [line for line in err.splitlines() if line.startswith("kipoi: error:")]
     if outcome.returncode == 0:
         if errors:

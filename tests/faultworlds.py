@@ -144,18 +144,35 @@ class PublishWorlds:
         return self._scenario("import", template, ["kipoi-store-import", str(self.top / "bundle.tar")],
                               within=within)
 
-    def concurrent_imports(self, workdir, writers=8):
+    def concurrent_imports(self, workdir, writers=8, verify_beside=False):
         """`writers` processes importing the same bundle into one fresh store at once (the objects
         of every writer collide): problems, empty when every writer succeeded and the store
-        verifies clean and serves the reference bytes."""
-        from faultsweep import _fresh, check_outcome, check_store, concurrent
+        verifies clean and serves the reference bytes. With `verify_beside`, verify runs over
+        and over while they publish, and whatever it reports is a problem too."""
+        import threading
+
+        from faultsweep import _fresh, check_outcome, check_store, concurrent, verify_problems
 
         scenario = self.import_bundle()
         world = Path(workdir) / "concurrent"
         _fresh(world)
         run = scenario.prepare(world)
-        outcomes = concurrent([run] * writers)
-        problems = []
+        seen, done = [], threading.Event()
+
+        def verify_until_done():
+            while not done.is_set():
+                seen.extend("while publishing: " + p for p in verify_problems(run.store))
+
+        watcher = threading.Thread(target=verify_until_done)
+        if verify_beside:
+            watcher.start()
+        try:
+            outcomes = concurrent([run] * writers)
+        finally:
+            done.set()
+            if verify_beside:
+                watcher.join()
+        problems = sorted(set(seen))
         for outcome in outcomes:
             problems += ["%s: %s" % (outcome.fault, p) for p in check_outcome(outcome)]
             if outcome.returncode != 0:

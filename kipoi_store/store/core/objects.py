@@ -211,14 +211,13 @@ class ObjectStore:
 
     def _copy_object(self, digest, dst, executable):
         """Copy object `digest` to `dst` (mode 0555 or 0444), checking its bytes on the way."""
-        with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
-            hasher = hashing.copy_hashing(f, out)
-            out.flush()
-            try:
-                os.fdatasync(out.fileno())  # a copy is not the object's inode: its own flush
-            except OSError as exc:
-                named(exc, dst)
-                raise
+        try:
+            with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
+                hasher = hashing.copy_hashing(f, out)
+        except OSError as exc:
+            named(exc, dst)  # a full disk names no file
+            raise
+        staging.sync_file(dst)  # a copy is not the object's inode: its own flush
         if hasher.hexdigest() != digest:
             discard_file(dst)
             raise IntegrityError("object %s is damaged (run 'kipoi store verify --repair')" % digest)

@@ -5,6 +5,7 @@ entry whose owner died on this host, or a foreign one old enough, is a killed pr
 (stale_entries) that anyone may remove. Also the removal helpers the store deletes with.
 """
 
+import errno
 import os
 import re
 import stat
@@ -99,30 +100,34 @@ def remove_path(path):
         readonly.change_in(parent, remove)
 
 
+# Write failures that name no file (write(2) has none): write_atomic names the file it wrote.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+# A flush the file system does not offer (some FUSE and network mounts, directories on some):
+# nothing more can be done there, and it is no failure of the operation.
+_NO_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
 def sync_file(path):
     """Flush file `path`'s bytes to stable storage (see the README's Durability): an OSError names
     the path (a failed fsync names none)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fdatasync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        if exc.filename is None:
-            exc.filename = os.fspath(path)
-        raise
+    _sync(path, os.O_RDONLY, os.fdatasync)
 
 
 def sync_dir(path):
     """Flush directory `path`'s entries (names added, renamed or removed) to stable storage."""
+    _sync(path, os.O_RDONLY | os.O_DIRECTORY, os.fsync)
+
+
+def _sync(path, flags, flush):
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        fd = os.open(path, flags)
         try:
-            os.fsync(fd)
+            flush(fd)
         finally:
             os.close(fd)
     except OSError as exc:
+        if exc.errno in _NO_SYNC:
+            return
         if exc.filename is None:
             exc.filename = os.fspath(path)
         raise
@@ -172,8 +177,12 @@ def write_atomic(path, data, mode=None, tmp_prefix=None):
             else:
                 f.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _NO_ROOM:
+            exc.filename = path  # a full disk names no file: say which one could not be written
+        raise
     finally:
-        unlink_quiet(tmp)
+        discard_file(tmp)
 
 
 def stale_entries(tmp_dir, max_age=TMP_MAX_AGE):

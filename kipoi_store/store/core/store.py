@@ -17,12 +17,14 @@ Layout under the root:
     shared                           "group" when made by `kipoi store init --shared=group`
 
 Correctness never rests on a lock: every change becomes visible through one rename of something
-complete (an object, a directory subtree, a manifest), so a process killed at any moment leaves
-at most garbage in tmp/ (see clean_tmp) and never a half-written file where a reader looks.
-Nothing here prints.
+complete (an object, a directory subtree, a manifest), so a reader never finds a half-written file.
+What a publish has placed but no manifest names yet is undone when the publish fails, and from its
+journal in tmp/ when it was killed (rollback.py, clean_tmp). Object bytes and the directory entries
+a publish made are flushed before its manifest is written (README: Durability). Nothing here prints.
 
 Where the rest lives: adding and checking objects, and tmp/, in objects.py (ObjectStore, which
-Store extends); what a snapshot may contain in entries.py; verify, gc and info in their own modules.
+Store extends); merging a built tree into a snapshot in placing.py; what a snapshot may contain in
+entries.py; verify, gc and info in their own modules.
 """
 
 from __future__ import annotations  # annotations stay strings: no typing import
