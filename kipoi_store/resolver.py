@@ -81,7 +81,7 @@ class Resolver:
         self.refresh = refresh
         self._warn = warn or (lambda message: None)
         self._warned = set()
-        self.statcache = StatCache(paths.user_cache() / "stat")  # per user: never in a shared store
+        self.statcache = StatCache(paths.user_cache() / "stat", warn=self.warn)  # per user, never in a store
         self.records = user_records()
         self._backends = {}
         self._batch = ()

@@ -152,7 +152,8 @@ def test_rm_removes_a_model_and_keeps_what_another_shares(lab):
     a, b = resolve(lab, "lab:a", "lab:b")
     dry = kipoi(lab, "store", "rm", "--dry-run", "lab:a")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout == Path(a).parent.name + "\n" and "would free" in dry.stderr
+    # Each model as the user named it, with its KEY/MODEL beside it (issue 16, item 6).
+    assert dry.stdout == "lab:a\t%s/a\n" % Path(a).parent.name and "would free" in dry.stderr
     assert Path(a).exists()
     r = kipoi(lab, "store", "rm", "lab:a")
     assert r.returncode == 0, r.stderr
@@ -175,7 +176,7 @@ def test_rm_of_one_model_in_a_shared_snapshot_keeps_the_others(kipoi_env, kipoi_
     assert "%s/rbp_eclip/XRCC6\n" % key in listed and "%s/Basset\n" % key in listed
     r = kipoi(env, "store", "rm", "%s/rbp_eclip/XRCC6" % key)
     assert r.returncode == 0, r.stderr
-    assert r.stdout == "%s/rbp_eclip/XRCC6\n" % key
+    assert r.stdout == "{0}/rbp_eclip/XRCC6\t{0}/rbp_eclip/XRCC6\n".format(key)
     assert not Path(xrcc6).exists() and (Path(basset) / "model.yaml").exists()
     assert kipoi(env, "store", "verify").returncode == 0
     assert "XRCC6" not in kipoi(env, "store", "ls").stdout

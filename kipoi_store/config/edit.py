@@ -29,6 +29,7 @@ from kipoi_store.config.schema import (
     split_entry,
     unknown_source_message,
 )
+from kipoi_store.config.tmpfiles import remove_leftovers, temp_path
 from kipoi_store.errors import ConfigError, KipoiError, UnknownSourceError, UsageError
 
 SETTINGS_COMMENT = ("kipoi_store's own settings per source (ref, refresh, lfs_url, base_url, ...); "
@@ -251,6 +252,7 @@ def _edit(path, change, touched=None):
     target = Path(os.path.realpath(path))  # through a symlink: edit the file it points to
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target):
+        remove_leftovers(target)
         original = read_text(target)  # re-read under the lock: another process may just have written
         st = None if original is None else os.stat(target)
         if st is not None and not os.access(target, os.W_OK):
@@ -366,9 +368,7 @@ def _write_atomic(target, text, st):
 
     The new file gets the old one's owner, group and mode (`st`) before a byte is written: a
     user's 0600 file edited by root stays the user's and 0600, a 0444 one stays 0444."""
-    import secrets
-
-    tmp = target.with_name(".%s.%s.tmp" % (target.name, secrets.token_hex(6)))
+    tmp = temp_path(target)
     # A new config gets the umask's mode; an edited one starts private until it has the old mode.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if st is None else 0o600)
     try:

@@ -21,7 +21,8 @@ from kipoi_store.store.core import hashing
 from kipoi_store.dist import layout as fmt
 from kipoi_store.store.core.entries import check_relpath
 from kipoi_store.store.user.records import user_records
-from kipoi_store.store.core.staging import remove_path
+from kipoi_store.store.core.objects import named
+from kipoi_store.store.core.staging import discard
 
 SMALL_MAX = 16 << 20  # a header, manifest or index entry larger than this is not ours
 
@@ -65,7 +66,7 @@ def import_bundle(store, source):
         _index_md5(store, staged)
         return done
     finally:
-        remove_path(staging)
+        discard(staging)  # a failure to delete our staging is not the import's (clean_tmp's)
 
 
 # -- phase one: a tar ------------------------------------------------------------------------------
@@ -106,8 +107,12 @@ def _stage_tar(store, staged):
                 last = name
                 seen.add(name)
     except (tarfile.TarError, EOFError, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, EOFError) and exc.filename:
-            raise
+        if isinstance(exc, OSError) and not isinstance(exc, EOFError):
+            if exc.filename is None and tar_path is not None and not isinstance(
+                    exc, tarfile.TarError):
+                exc.filename = tar_path  # reading the bundle failed (writes name their file)
+            if exc.filename:
+                raise
         staged.fail(last + " (the last good one)", "the bundle is truncated or not a tar (%s)" % exc)
     if bad is not None:
         staged.fail(*bad)
@@ -183,8 +188,12 @@ def _stage_object(store, staged, digest, f, size):
             hasher.update(chunk)
     else:
         path = os.path.join(staged.root, digest)
-        with open(path, "xb") as out:
-            hasher = hashing.copy_hashing(f, out)
+        try:
+            with open(path, "xb") as out:
+                hasher = hashing.copy_hashing(f, out)
+        except OSError as exc:
+            named(exc, path)  # a full disk is the store's, not the bundle's: name where it was
+            raise
         staged.objects[digest] = path
     if hasher.size != size:
         return "%d bytes, expected %d" % (hasher.size, size)

@@ -30,12 +30,18 @@ _NOT_FOUND = ("couldn't find remote ref", "not our ref", "no such remote ref",
               "unadvertised object", "remote error: upload-pack: not our ref")
 
 
-def _read_state(git_dir):
-    """The clone's kipoi.json, checked: {} (with "refs") for anything missing or malformed."""
+def _read_state(git_dir, strict=True):
+    """The clone's kipoi.json, checked: {} (with "refs") for anything missing or malformed. One that
+    is there but cannot be read (an I/O error) raises OSError when `strict`: taking it for empty
+    would make gc take the source's current snapshot for unreached (refs.py)."""
     try:
         with open(git_dir / STATE, encoding="utf-8") as f:
             state = json.load(f)
-    except (OSError, ValueError):
+    except (FileNotFoundError, NotADirectoryError, ValueError):
+        state = {}
+    except OSError:
+        if strict:
+            raise
         state = {}
     if not isinstance(state, dict):
         state = {}
@@ -100,7 +106,7 @@ class BareClone:
         store's clone's, or None."""
         answers = [_answer(self._load()["refs"].get(ref or "HEAD"))]
         for git_dir in self.site_dirs:
-            answers.append(_answer(_read_state(git_dir)["refs"].get(ref or "HEAD")))
+            answers.append(_answer(_read_state(git_dir, strict=False)["refs"].get(ref or "HEAD")))
         answers = [a for a in answers if a is not None]
         return max(answers, key=lambda a: a[1]) if answers else None
 

@@ -80,16 +80,22 @@ def download_url(url, store, *, name=None, algorithms=(), size=None, opts=None, 
     tmp = store.new_tmp_path("dl-" + urlsplit(url).path.rsplit("/", 1)[-1])
     state = _Hashing(("sha256",) + tuple(a for a in algorithms if a != "sha256"))
     try:
-        with open(tmp, "wb") as f:
-            _transfer(send, f, state, name, size, opts, meter, refresh, cancelled)
+        try:
+            with open(tmp, "wb") as f:
+                _transfer(send, f, state, name, size, opts, meter, refresh, cancelled)
+        except OSError as exc:
+            from kipoi_store.store.core.objects import named
+
+            named(exc, tmp)  # a full disk names no file: say which one could not be written
+            raise
         yield Downloaded(str(tmp), state.size, state.hexdigests())
     finally:
         if own_session is not None:
             own_session.close()
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass  # the caller moved it into the store
+        except OSError:
+            pass  # the caller moved it into the store (or clean_tmp removes it once we are gone)
 
 
 def guarded_request(session, url, name, opts, method="GET", label=None, **kwargs):

@@ -179,7 +179,7 @@ class GitSource:
         if self._blobs is None:
             from kipoi_store.store.user.statcache import StatCache
 
-            self._blobs = StatCache(paths.user_cache() / "git-blobs")
+            self._blobs = StatCache(paths.user_cache() / "git-blobs", warn=self.warn)
         return self._blobs
 
     def tree(self, commit):

@@ -16,7 +16,7 @@ from pathlib import Path
 from kipoi_store.errors import IntegrityError, KipoiError, UsageError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core import staging
-from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, unlink_quiet
+from kipoi_store.store.core.staging import TMP_MAX_AGE, discard_file, remove_path
 
 SHARED_FILE = "shared"
 SHARED_MODES = ("group",)
@@ -43,6 +43,23 @@ def named(exc, path):
     """Give OSError `exc` the file `path` if it is a write failure that names none."""
     if exc.filename is None and exc.errno in _WRITE_ERRORS:
         exc.filename = str(path)
+
+
+def _put(tmp, target):
+    """Make file `tmp` the object `target`, never replacing one that is there: a concurrent
+    publisher may be linking that very object, and a rename over it fails its link (ENOENT: the
+    inode it looked up lost its last name). A link adds the name only where there is none; where
+    links are refused, a rename is the only way (readers then open, which has no such race)."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass  # the same bytes, put there first by someone else
+    except OSError as exc:
+        if exc.errno not in LINK_REFUSALS:
+            raise
+        os.replace(tmp, target)
+        return
+    discard_file(tmp)
 
 
 class ObjectStore:
@@ -122,11 +139,12 @@ class ObjectStore:
         """Make verified file `tmp` the object `digest` (or drop it when that object exists)."""
         target = self.object_path(digest)
         if target.is_file():
-            unlink_quiet(tmp)
+            discard_file(tmp)
             return digest
+        staging.sync_file(tmp)  # on disk before anything names it (README: Durability)
         os.chmod(tmp, 0o444)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, target)  # identical bytes if someone beat us to it: harmless
+        _put(tmp, target)
         return digest
 
     def add_file(self, src, expected_sha256=None, expected_size=None, move=False, what=None) -> str:
@@ -137,7 +155,7 @@ class ObjectStore:
             try:
                 digest = self._check(hashing.hash_file(src), expected_sha256, expected_size, what)
             except BaseException:
-                unlink_quiet(src)
+                discard_file(src)
                 raise
             try:
                 return self._commit(src, digest)
@@ -148,7 +166,7 @@ class ObjectStore:
             try:
                 return self.add_file(src, digest, expected_size, what=what)
             finally:
-                unlink_quiet(src)
+                discard_file(src)
         known = str(expected_sha256).lower() if expected_sha256 is not None else None
         if hashing.is_sha256(known) and os.path.isfile(self.object_path(known)):
             # Already stored: only confirm the claim, no need to write a second copy.
@@ -187,16 +205,21 @@ class ObjectStore:
             named(exc, tmp)
             raise
         finally:
-            unlink_quiet(tmp)
+            discard_file(tmp)
 
     # --------------------------------------------------------------------------------- copies
 
     def _copy_object(self, digest, dst, executable):
         """Copy object `digest` to `dst` (mode 0555 or 0444), checking its bytes on the way."""
-        with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
-            hasher = hashing.copy_hashing(f, out)
+        try:
+            with open(self.object_path(digest), "rb") as f, open(dst, "xb") as out:
+                hasher = hashing.copy_hashing(f, out)
+        except OSError as exc:
+            named(exc, dst)  # a full disk names no file
+            raise
+        staging.sync_file(dst)  # a copy is not the object's inode: its own flush
         if hasher.hexdigest() != digest:
-            unlink_quiet(dst)
+            discard_file(dst)
             raise IntegrityError("object %s is damaged (run 'kipoi store verify --repair')" % digest)
         os.chmod(dst, 0o555 if executable else 0o444)
 
@@ -207,9 +230,9 @@ class ObjectStore:
         tmp = self.new_tmp_path("exec")
         try:
             self._copy_object(digest, tmp, executable=True)
-            os.replace(tmp, target)
+            _put(tmp, target)
         finally:
-            unlink_quiet(tmp)
+            discard_file(tmp)
 
     # ---------------------------------------------------------------------------- enumerating
 
@@ -276,13 +299,29 @@ class ObjectStore:
     def _write_atomic(self, path, data):
         """Write `path` through tmp/ (not staging.write_atomic's file beside it): a killed writer's
         leftover is then one clean_tmp removes, never a stray among manifests."""
-        self._through_tmp("write", lambda out: out.write(data), lambda tmp, _: os.replace(tmp, path))
+        def finish(tmp, _written):
+            staging.sync_file(tmp)
+            os.replace(tmp, path)
+
+        self._through_tmp("write", lambda out: out.write(data), finish)
 
     def clean_tmp(self, max_age=TMP_MAX_AGE):
         """Remove tmp/ entries whose owner died on this host, or that are older than `max_age`
         seconds and not owned by a live process here; returns the paths removed."""
         removed = []
         for path in staging.stale_entries(self.tmp_dir, max_age):
-            remove_path(path)
+            try:
+                self.remove_tmp_entry(path)
+            except OSError:
+                continue  # left for a later clean (a publish is not the place to fail for it)
             removed.append(path)
         return removed
+
+    def remove_tmp_entry(self, path):
+        """Remove stale tmp/ entry `path` (its owner is gone), first undoing what it stood for:
+        gc and clean_tmp remove them this way."""
+        self._settle(path)
+        remove_path(path)
+
+    def _settle(self, path):
+        """Called for each stale tmp/ entry before it goes (Store undoes a killed publish here)."""

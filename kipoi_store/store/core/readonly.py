@@ -44,9 +44,14 @@ def open_dir(path):
         os.chmod(path, stat.S_IMODE(st.st_mode) | 0o200)
 
 
+def _raise(exc):
+    raise exc
+
+
 def close_tree(top, include_top=True):
-    """Close every directory below `top` (bottom-up), and `top` itself unless told not to."""
-    for folder, _dirs, _files in os.walk(top, topdown=False):
+    """Close every directory below `top` (bottom-up), and `top` itself unless told not to. A
+    directory that cannot be read raises: os.walk would skip it silently, and publish it open."""
+    for folder, _dirs, _files in os.walk(top, topdown=False, onerror=_raise):
         if folder != str(top) or include_top:
             close(folder)
 
@@ -58,12 +63,17 @@ def open_tree(top):
             open_dir(top)
     except FileNotFoundError:
         return
-    for folder, dirs, _files in os.walk(top):
+    for folder, dirs, _files in os.walk(top, onerror=_raise_unless_gone):
         for name in dirs:
             try:
                 open_dir(os.path.join(folder, name))
             except FileNotFoundError:
                 pass
+
+
+def _raise_unless_gone(exc):
+    if not isinstance(exc, FileNotFoundError):
+        raise exc
 
 
 def change_in(directory, change):

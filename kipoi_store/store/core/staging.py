@@ -5,6 +5,7 @@ entry whose owner died on this host, or a foreign one old enough, is a killed pr
 (stale_entries) that anyone may remove. Also the removal helpers the store deletes with.
 """
 
+import errno
 import os
 import re
 import stat
@@ -66,13 +67,20 @@ def remove_path(path):
         readonly.open_tree(path)
 
         def retry(func, p, exc_info):
-            if isinstance(exc_info[1], FileNotFoundError):
+            exc = exc_info[1]
+            if isinstance(exc, FileNotFoundError):
                 return
-            # Closed again by someone (a concurrent publisher's last step): open and retry once.
+            if not isinstance(exc, PermissionError):
+                exc.filename = p  # rmtree's own is relative to a directory descriptor
+                raise exc  # the real error (EIO, ...): nothing to retry
+            # Closed again by someone (a concurrent publisher's last step): open and retry once,
+            # by path (`func` may be rmtree's os.open or os.scandir, which take other arguments).
             readonly.open_dir(os.path.dirname(p) or ".")
             if os.path.isdir(p) and not os.path.islink(p):
                 readonly.open_tree(p)
-            func(p)
+                shutil.rmtree(p)
+            else:
+                unlink_quiet(p)
 
         import shutil  # only when something is deleted: keeps the warm path's imports small
 
@@ -90,6 +98,56 @@ def remove_path(path):
         remove()  # the usual case (tmp/, objects/): nothing to open
     else:
         readonly.change_in(parent, remove)
+
+
+# Write failures that name no file (write(2) has none): write_atomic names the file it wrote.
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+# A flush the file system does not offer (some FUSE and network mounts, directories on some):
+# nothing more can be done there, and it is no failure of the operation.
+_NO_SYNC = {errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
+
+
+def sync_file(path):
+    """Flush file `path`'s bytes to stable storage (see the README's Durability): an OSError names
+    the path (a failed fsync names none)."""
+    _sync(path, os.O_RDONLY, os.fdatasync)
+
+
+def sync_dir(path):
+    """Flush directory `path`'s entries (names added, renamed or removed) to stable storage."""
+    _sync(path, os.O_RDONLY | os.O_DIRECTORY, os.fsync)
+
+
+def _sync(path, flags, flush):
+    try:
+        fd = os.open(path, flags)
+        try:
+            flush(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in _NO_SYNC:
+            return
+        if exc.filename is None:
+            exc.filename = os.fspath(path)
+        raise
+
+
+def discard(path):
+    """remove_path for what this process made in tmp/, after the work it served is done or failed:
+    a failure to delete it is not the command's failure (clean_tmp removes it once we are gone)."""
+    try:
+        remove_path(path)
+    except OSError:
+        pass
+
+
+def discard_file(path):
+    """unlink for a tmp/ file of ours that may be gone already; any failure is clean_tmp's."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def unlink_quiet(path):
@@ -119,8 +177,12 @@ def write_atomic(path, data, mode=None, tmp_prefix=None):
             else:
                 f.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.filename is None and exc.errno in _NO_ROOM:
+            exc.filename = path  # a full disk names no file: say which one could not be written
+        raise
     finally:
-        unlink_quiet(tmp)
+        discard_file(tmp)
 
 
 def stale_entries(tmp_dir, max_age=TMP_MAX_AGE):

@@ -17,21 +17,22 @@ Layout under the root:
     shared                           "group" when made by `kipoi store init --shared=group`
 
 Correctness never rests on a lock: every change becomes visible through one rename of something
-complete (an object, a directory subtree, a manifest), so a process killed at any moment leaves
-at most garbage in tmp/ (see clean_tmp) and never a half-written file where a reader looks.
-Nothing here prints.
+complete (an object, a directory subtree, a manifest), so a reader never finds a half-written file.
+What a publish has placed but no manifest names yet is undone when the publish fails, and from its
+journal in tmp/ when it was killed (rollback.py, clean_tmp). Object bytes and the directory entries
+a publish made are flushed before its manifest is written (README: Durability). Nothing here prints.
 
 Where the rest lives: adding and checking objects, and tmp/, in objects.py (ObjectStore, which
-Store extends); what a snapshot may contain in entries.py; verify, gc and info in their own modules.
+Store extends); merging a built tree into a snapshot in placing.py; what a snapshot may contain in
+entries.py; verify, gc and info in their own modules.
 """
 
 from __future__ import annotations  # annotations stay strings: no typing import
 
-import errno
+import _thread  # built in: the id of the publishing thread
 import json
 import os
 import re
-import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,10 +41,11 @@ from kipoi_store import paths
 from kipoi_store.errors import IntegrityError, UsageError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core import inplace
-from kipoi_store.store.core import readonly
+from kipoi_store.store.core import rollback
 from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_entries
 from kipoi_store.store.core.objects import LINK_REFUSALS, ObjectStore
-from kipoi_store.store.core.staging import remove_path, unlink_quiet
+from kipoi_store.store.core.placing import Placing
+from kipoi_store.store.core.staging import discard, discard_file
 
 LINK_MODES = ("hardlink", "copy")
 
@@ -58,7 +60,7 @@ def manifest_filename(name):
     return encoded + ".json"
 
 
-class Store(ObjectStore):
+class Store(Placing, ObjectStore):
     def __init__(self, root):
         super().__init__(root)
         self.snapshots_dir = self.root / "snapshots"
@@ -70,6 +72,7 @@ class Store(ObjectStore):
         self._tmp_cleaned = False
         self.locks = None  # download locks (locks.Locks), set by whoever opens the store to fetch
         self._last_use = None
+        self._publications = {}  # thread id -> the rollback.Publication under way in it
 
     @property
     def last_use(self):
@@ -99,25 +102,41 @@ class Store(ObjectStore):
 
     @property
     def link_mode(self):
+        """"hardlink" or "copy": chosen on evidence, once per store (see _probe_link_mode)."""
         if self._link_mode is None:
             mode = self.recorded_link_mode()
             if mode is None:
                 mode = self._probe_link_mode()
-                self._write_atomic(self.root / "link-mode", (mode + "\n").encode())
+                if mode is None:
+                    # Nothing learnt (a transient error): link, falling back to a copy file by
+                    # file (_build), and ask again next time.
+                    self._link_mode = "hardlink"
+                    return self._link_mode
+                try:
+                    self._write_atomic(self.root / "link-mode", (mode + "\n").encode())
+                except OSError:
+                    pass  # not recorded: the next process probes again
             self._link_mode = mode
         return self._link_mode
 
     def _probe_link_mode(self):
-        probe = self.new_tmp_path("link-probe")
-        try:
-            probe.write_bytes(b"")
-            os.link(probe, str(probe) + "-link")
-            return "hardlink"
-        except OSError:
-            return "copy"
-        finally:
-            unlink_quiet(probe)
-            unlink_quiet(str(probe) + "-link")
+        """"hardlink" when a link works; "copy" when links are refused for a reason that lasts
+        (another device, no support, not permitted, too many links) twice in a row; None when the
+        probe failed otherwise (EIO, a full disk): one transient error never decides for good."""
+        for _attempt in range(2):
+            probe = self.new_tmp_path("link-probe")
+            try:
+                with open(probe, "xb"):
+                    pass
+                os.link(probe, str(probe) + "-link")
+                return "hardlink"
+            except OSError as exc:
+                if exc.errno not in LINK_REFUSALS:
+                    return None
+            finally:
+                discard_file(probe)
+                discard_file(str(probe) + "-link")
+        return "copy"
 
     # ------------------------------------------------------------------------------ snapshots
 
@@ -215,23 +234,56 @@ class Store(ObjectStore):
             # files serve all its rows): only the manifest is new.
             self._write_manifest(manifest_path, doc)
             return root
-        for _attempt in range(3):
-            staging = self.new_tmp_path("publish")
+        publication = rollback.Publication(self, key)
+        self._publications[_thread.get_ident()] = publication
+        try:
+            for _attempt in range(3):
+                staging = self.new_tmp_path("publish")
+                try:
+                    self._build(staging, entries)
+                    self._staged(staging)
+                    self._merge(staging, root, key, "", entries)
+                    # A concurrent gc, or the undo of a failed publisher, may have taken a path
+                    # away under us: publish again. Checked again once the manifest is written,
+                    # so a path taken between the check and the manifest is not missed.
+                    missing = self._missing(root, entries)
+                    if not missing:
+                        publication.sync()
+                        self._write_manifest(manifest_path, doc)
+                        missing = self._missing(root, entries)
+                        if not missing:
+                            publication.close()
+                            return root
+                finally:
+                    discard(staging)
+            discard_file(manifest_path)
+            raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
+                                 % (key, missing[0], name))
+        except BaseException:
+            # Failed or interrupted (SIGTERM, Ctrl-C): what we placed and no manifest names goes.
+            undone = False
             try:
-                self._build(staging, entries)
-                self._staged(staging)
-                self._merge(staging, root, key, "", entries)
-                # A concurrent gc may have moved the tree away under us: publish again.
-                missing = [p for p in entries if not os.path.lexists(root / p)]
-                if not missing:
-                    # Written while our tmp/ entry still exists: verify, seeing it, leaves alone
-                    # the files a manifest does not name yet.
-                    self._write_manifest(manifest_path, doc)
-                    return root
+                publication.undo()
+                undone = True
+            except OSError:
+                pass  # the error being raised says what went wrong; the journal stays for clean_tmp
             finally:
-                remove_path(staging)
-        raise IntegrityError("snapshot %s: %s vanished while publishing %s (a concurrent gc?)"
-                             % (key, missing[0], name))
+                publication.close(keep_journal=not undone)
+            raise
+        finally:
+            del self._publications[_thread.get_ident()]
+
+    def _settle(self, path):
+        if path.name.endswith("@" + rollback.JOURNAL_HINT):
+            rollback.undo_journal(self, path)
+
+    def _publication(self):
+        """The rollback.Publication of the publish under way in this thread."""
+        return self._publications[_thread.get_ident()]
+
+    @staticmethod
+    def _missing(root, entries):
+        return [p for p in entries if not os.path.lexists(root / p)]
 
     def _write_manifest(self, manifest_path, doc):
         doc["published"] = time.time()
@@ -240,125 +292,6 @@ class Store(ObjectStore):
 
     def _staged(self, staging):
         """Called between building the tree in tmp/ and merging it: a seam for crash tests."""
-
-    def _build(self, staging, entries):
-        """The tree of `entries` under `staging`, its directories open: entries move out of them
-        while merging; each subtree is closed as it moves into the snapshot (_place). Modes come
-        from the umask: group-writable in a shared store (see objects.py, readonly.py)."""
-        os.mkdir(staging)
-        hardlink = self.link_mode == "hardlink"
-        made = {""}
-        for path in sorted(entries):
-            entry = entries[path]
-            parent = os.path.dirname(path)
-            if parent not in made:
-                os.makedirs(os.path.join(staging, parent), exist_ok=True)
-                made.add(parent)
-            dst = os.path.join(staging, path)
-            if isinstance(entry, LinkEntry):
-                os.symlink(entry.target, dst)
-                continue
-            if hardlink:
-                try:
-                    os.link(self.object_path(entry.digest, entry.executable), dst)
-                    continue
-                except FileNotFoundError:
-                    raise IntegrityError("object %s vanished while publishing %s (a concurrent gc?)"
-                                         % (entry.digest, path)) from None
-                except OSError as exc:
-                    if exc.errno not in LINK_REFUSALS:
-                        raise
-            self._copy_object(entry.digest, dst, entry.executable)
-
-    def _merge(self, src, dst, key, rel, entries):
-        """Move tree `src` into `dst`: whatever is missing arrives by one rename (complete), existing
-        directories are merged into, existing files and links are kept when they are what
-        `entries` says they are, and replaced when not (never trusted for being there)."""
-        try:
-            st = os.lstat(dst)
-        except FileNotFoundError:
-            if self._place(src, dst):
-                return
-            st = os.lstat(dst)  # appeared meanwhile: merge into what is there now
-        mine = os.lstat(src)
-        if stat.S_ISDIR(mine.st_mode) and stat.S_ISDIR(st.st_mode):
-            for name in sorted(os.listdir(src)):
-                self._merge(os.path.join(src, name), os.path.join(dst, name), key,
-                            name if not rel else rel + "/" + name, entries)
-            if readonly.is_open(st):
-                readonly.close(dst)  # left open by a killed publisher or an older store
-            return
-        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(mine.st_mode):
-            if not inplace.matches(self, dst, st, entries.get(rel)):
-                self._replace(src, dst, st)
-            return
-        if self._named(key, rel):
-            kinds = {stat.S_IFDIR: "directory", stat.S_IFREG: "file", stat.S_IFLNK: "symlink"}
-            raise IntegrityError("snapshot %s: %s is a %s in the store but a %s in what is published"
-                                 % (key, rel or ".", kinds.get(stat.S_IFMT(st.st_mode), "special file"),
-                                    kinds.get(stat.S_IFMT(mine.st_mode), "special file")))
-        self._replace(src, dst, st)  # a stray no manifest names: ours wins
-
-    def _named(self, key, rel):
-        """Whether a manifest of `key` names `rel` or a path below it."""
-        from kipoi_store.store.core.scan import read_manifest
-
-        below = rel + "/"
-        for path in self.manifest_files(key):
-            files = (read_manifest(path) or {}).get("files", {})
-            if rel in files or any(p.startswith(below) for p in files):
-                return True
-        return False
-
-    def _place(self, src, dst):
-        """Rename `src` to the free path `dst`, opening its directory for that moment; False when
-        something else got there first."""
-        moving_dir = stat.S_ISDIR(os.lstat(src).st_mode)
-        if moving_dir:
-            # Closed before it is visible, but its top: moving a directory rewrites its `..`.
-            readonly.close_tree(src, include_top=False)
-
-        def rename():
-            try:
-                os.rename(src, dst)
-                return True
-            except OSError as exc:
-                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
-                    raise
-                return False
-
-        parent = os.path.dirname(dst)
-        placed = rename() if parent == self._snapshots else readonly.change_in(parent, rename)
-        if moving_dir:
-            if placed:
-                readonly.close(dst)
-            else:
-                readonly.open_tree(src)  # its entries are merged one by one instead
-        return placed
-
-    def _replace(self, src, dst, st):
-        """Put `src` where `dst` (lstat `st`) is: one rename for a file or link over a file or link,
-        else the old entry moves aside into tmp/ first and is deleted after."""
-        parent = os.path.dirname(dst)
-        if not stat.S_ISDIR(st.st_mode) and not stat.S_ISDIR(os.lstat(src).st_mode):
-            readonly.change_in(parent, lambda: os.rename(src, dst))
-            return
-        aside = self.new_tmp_path("replaced")
-
-        def move_aside():
-            if stat.S_ISDIR(st.st_mode):
-                readonly.open_dir(dst)
-            os.rename(dst, aside)
-
-        try:
-            readonly.change_in(parent, move_aside)
-        except FileNotFoundError:
-            pass  # gone meanwhile
-        try:
-            if not self._place(src, dst):
-                raise IntegrityError("snapshot path %s keeps changing while it is published" % dst)
-        finally:
-            remove_path(aside)
 
     # ---------------------------------------------------------------------------- enumerating
 

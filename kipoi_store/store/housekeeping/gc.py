@@ -7,7 +7,10 @@ seconds ago (default GRACE_SECONDS: a resolve may be about to publish it), every
 hardlink outside the snapshots being deleted (a publish building in tmp/, a tree not yet
 manifested), tmp/ entries that are not stale, and download lock files that are held or younger than
 `prune` (locks.py: a lock file is deleted only while gc itself holds it). gc_execute re-checks
-each item before deleting.
+each item before deleting. A kept manifest that cannot be read might name any object: then no object
+is collected (rather than one it needs). A snapshot goes as pending.drop_snapshot orders it, so gc
+killed at any moment leaves nothing verify or a resolve takes for damage; removals cut short in kept
+snapshots are finished.
 
 An object's age is its mtime, set when its bytes arrived. Not its ctime: linking or unlinking a
 snapshot's hardlinks moves that, so deleting a snapshot used to make its objects look young again.
@@ -20,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import FrozenSet, Optional, Tuple
 
-from kipoi_store.store.core import readonly
 from kipoi_store.store.core.locks import remove_if_free, stale_locks
-from kipoi_store.store.core.scan import read_manifest, walk_files
-from kipoi_store.store.core.staging import TMP_MAX_AGE, remove_path, stale_entries
+from kipoi_store.store.core.scan import walk_files
+from kipoi_store.store.core.staging import TMP_MAX_AGE, stale_entries
 from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.pending import drop_snapshot, finish_pending, read_manifests
 
 # Objects added this recently are not collected by default: a concurrent resolve may have added them
 # and be about to publish (`--prune=now` collects them anyway).
@@ -46,6 +49,7 @@ class GcPlan:
     bytes_freed: int
     keep_keys: FrozenSet[str] = field(default_factory=frozenset)
     kept_snapshots: int = 0
+    pending_keys: Tuple[str, ...] = ()  # kept snapshots holding a removal cut short (pending.py)
 
     @property
     def snapshots(self):
@@ -127,8 +131,9 @@ def gc_plan(store: Store, keep_keys, keep_days, prune=GRACE_SECONDS) -> GcPlan:
     referenced = set()
     candidates = []  # (kind, name, paths, stamp)
     kept = 0
+    pending = []
+    unknown = False  # a kept manifest that cannot be read might name any object
     for key in store.keys():
-        manifests = store.manifest_files(key)
         newest = _last_use(store, key)
         root = store.snapshot_root(key)
         keep = key in keep_keys or (newest is not None and now - newest < keep_days * 86400)
@@ -140,14 +145,16 @@ def gc_plan(store: Store, keep_keys, keep_days, prune=GRACE_SECONDS) -> GcPlan:
                 pass
         if keep:
             kept += 1
-            for m in manifests:
-                doc = read_manifest(m)
-                if doc:
-                    referenced.update(v for v in doc["files"].values() if not v.startswith("->"))
+            found = read_manifests(store, key)
+            unknown = unknown or bool(found.unknown)
+            if found.pending or found.pending_unknown:
+                pending.append(key)
+            for _path, doc in found.known.values():
+                referenced.update(v for v in doc["files"].values() if not v.startswith("->"))
             continue
         candidates.append(("snapshot", key, (root, store.manifests_dir / key), newest))
     doomed_links = links_in(p for c in candidates for p in c[2])
-    for digest, _executable, path in store.iter_objects():
+    for digest, _executable, path in () if unknown else store.iter_objects():
         if digest is None or digest in referenced:
             continue  # strays are verify's business
         try:
@@ -169,7 +176,7 @@ def gc_plan(store: Store, keep_keys, keep_days, prune=GRACE_SECONDS) -> GcPlan:
     freed = freed_bytes([(i, c[2]) for i, c in enumerate(candidates)])
     items = tuple(GcItem(kind, name, paths, freed.get(i, 0), stamp)
                   for i, (kind, name, paths, stamp) in enumerate(candidates))
-    return GcPlan(items, sum(i.bytes for i in items), keep_keys, kept)
+    return GcPlan(items, sum(i.bytes for i in items), keep_keys, kept, tuple(pending))
 
 
 def gc_execute(store: Store, plan: GcPlan) -> int:
@@ -190,21 +197,12 @@ def gc_execute(store: Store, plan: GcPlan) -> int:
     freed = freed_bytes([(i, item.paths) for i, item in enumerate(todo)])
     for item in todo:
         if item.kind == "snapshot":
-            root, manifests = item.paths
-            # Move the tree out of sight first: nobody may see it half deleted.
-            moved = store.new_tmp_path("gc-" + item.name[:16])
-            try:
-                readonly.open_dir(root)  # moving a directory elsewhere rewrites its `..`
-                os.rename(root, moved)
-            except FileNotFoundError:
-                moved = None
-            remove_path(manifests)
-            if moved is not None:
-                remove_path(moved)
-            store.last_use.forget(item.name)
+            drop_snapshot(store, item.name)
         elif item.kind == "lock":
             remove_if_free(item.paths[0])  # unless some process took it since the plan
         else:
-            remove_path(item.paths[0])
+            store.remove_tmp_entry(item.paths[0])  # a killed publish's journal is undone first
+    for key in plan.pending_keys:
+        finish_pending(store, key)  # removals that were cut short: their files, their tombstones
     return sum(freed.values())
 

@@ -1,22 +1,29 @@
 """Removing models from the store (`kipoi store rm`): plan, then delete, keeping what others share.
 
-A target is a whole snapshot (key, None) or one model of it (key, model). Removing a model drops
-its manifests (the model's and its downloaded files', `<model>#files`) first, so readers see it
-missing at once, then the snapshot files no remaining manifest of that snapshot lists (the whole
-tree when none remains), then the objects no remaining manifest anywhere names and nothing else
-links to.
+A target is a whole snapshot (key, None) or one model of it (key, model), each with the argument
+the user wrote for it. Every manifest is read once, when planning: one that exists but cannot be
+read is never taken for absent (it may name the very files a removal would delete), so a model of
+its snapshot is not removed (an error names the manifest), and no object is deleted while any
+manifest that stays is unknown.
+
+Removing a model turns its manifests (the model's and its downloaded files', `<model>#files`) into
+tombstones first (pending.py: readers see it gone at once, and a kill leaves a removal that the next
+rm, gc or verify --repair finishes), then deletes the snapshot files no remaining manifest lists
+(the whole tree when none remains), then the objects no remaining manifest anywhere names and
+nothing else links to.
 """
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Tuple
 
-from kipoi_store.errors import NotFoundError
-from kipoi_store.store.housekeeping.gc import freed_bytes, links_in
-from kipoi_store.store.core.scan import read_manifest
+from kipoi_store.errors import KipoiError, NotFoundError
 from kipoi_store.store.core.staging import remove_path
 from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.gc import freed_bytes, links_in
+from kipoi_store.store.housekeeping.pending import (TOMBSTONE, drop_snapshot, read_manifests,
+                                                    remove_files, tombstone)
 from kipoi_store.store.housekeeping.usage import model_of
 
 
@@ -25,65 +32,93 @@ class Removal:
     key: str
     models: Tuple[str, ...]  # the models removed from `key`
     whole: bool  # no model remains: the snapshot goes
-    manifests: Tuple[Path, ...]
-    paths: Tuple[Path, ...]  # snapshot files (or the whole tree) to delete
+    manifests: Tuple[Path, ...]  # made tombstones first
+    paths: Tuple[str, ...]  # snapshot files to delete, relative to its root (unless whole)
+    pending: Tuple[Path, ...]  # tombstones of removals cut short, finished by this one
+
+
+@dataclass(frozen=True)
+class Target:
+    label: str  # the argument as the user wrote it: a spec, KEY or KEY/MODEL
+    key: str
+    models: Tuple[str, ...]  # the models of `key` it removes
 
 
 @dataclass(frozen=True)
 class RemovalPlan:
     removals: Tuple[Removal, ...]
+    targets: Tuple[Target, ...]  # in the order given
     objects: Tuple[Path, ...]
     bytes: int  # what deleting it all frees, each inode once
-
-
-def _manifests(store, key):
-    """{manifest name: (path, doc)} of snapshot `key`."""
-    found = {}
-    for path in store.manifest_files(key):
-        doc = read_manifest(path)
-        if doc is not None and isinstance(doc.get("name"), str):
-            found[doc["name"]] = (path, doc)
-    return found
+    failures: Tuple[Tuple[str, KipoiError], ...] = ()  # (label, why) of targets left alone
 
 
 def _digests(docs):
-    return {v for doc in docs for v in doc["files"].values()
-            if isinstance(v, str) and not v.startswith("->")}
+    return {v for doc in docs for v in doc["files"].values() if not v.startswith("->")}
 
 
 def plan_removal(store: Store, targets) -> RemovalPlan:
-    """`targets`: (key, model or None) pairs. NotFoundError names a target the store lacks."""
-    wanted = {}
-    for key, model in targets:
-        store.check_key(key)
-        manifests = _manifests(store, key)
-        names = {n for n in manifests if model is None or model_of(n) == model}
-        if not names and not (model is None and store.snapshot_root(key).exists()):
-            what = "snapshot %s" % key if model is None else "model %s in snapshot %s" % (model, key)
-            raise NotFoundError("%s is not in the store %s" % (what, store.root))
+    """`targets`: (label, key, model or None). A target the store lacks, or whose snapshot has a
+    manifest that cannot be read, is left out with its error in `failures`."""
+    found = {}  # key -> pending.ManifestRead, each manifest read once
+
+    def manifests(key):
+        if key not in found:
+            found[key] = read_manifests(store, key)
+        return found[key]
+
+    wanted, whole_keys, chosen, failures = {}, set(), [], []
+    for label, key, model in targets:
+        try:
+            store.check_key(key)
+            m = manifests(key)
+            if model is None:
+                if not (m.known or m.unknown or m.pending or m.pending_unknown
+                        or store.snapshot_root(key).exists()):
+                    raise NotFoundError("snapshot %s is not in the store %s" % (key, store.root))
+                names = set(m.known) | set(m.pending)
+                whole_keys.add(key)
+            else:
+                if m.unknown:
+                    raise m.unreadable()
+                names = {n for n in list(m.known) + list(m.pending) if model_of(n) == model}
+                if not names:
+                    raise NotFoundError("model %s in snapshot %s is not in the store %s"
+                                        % (model, key, store.root))
+        except KipoiError as exc:
+            failures.append((label, exc))
+            continue
         wanted.setdefault(key, set()).update(names)
-    removals, dropped, kept = [], [], []
-    for key in sorted(wanted):
-        manifests = _manifests(store, key)
-        names = wanted[key]
-        rest = [doc for n, (_, doc) in manifests.items() if n not in names]
-        gone = [doc for n, (_, doc) in manifests.items() if n in names]
-        root = store.snapshot_root(key)
-        if rest:
-            keep = {p for doc in rest for p in doc["files"]}
-            paths = sorted({root / p for doc in gone for p in doc["files"] if p not in keep})
-        else:
-            paths = [root]
-        removals.append(Removal(key, tuple(sorted({model_of(n) for n in names})), not rest,
-                                tuple(sorted(manifests[n][0] for n in names)), tuple(paths)))
-        dropped.extend(gone)
+        chosen.append(Target(label, key, tuple(sorted({model_of(n) for n in names}))))
+
+    removals, dropped = [], []
+    for key in wanted:  # in the order the arguments named them (dicts keep it)
+        m, names = manifests(key), wanted[key]
+        gone = [doc for n, (_, doc) in m.known.items() if n in names]
+        rest = [doc for n, (_, doc) in m.known.items() if n not in names]
+        finished = [doc for _, doc in m.pending.values()]
+        whole = key in whole_keys or not (rest or m.unknown)
+        keep = {p for doc in rest for p in doc["files"]}
+        paths = () if whole else tuple(sorted({p for doc in gone + finished for p in doc["files"]}
+                                              - keep))
+        removals.append(Removal(key, tuple(sorted({model_of(n) for n in names})), whole,
+                                tuple(sorted(m.known[n][0] for n in names if n in m.known)),
+                                paths, tuple(sorted(p for p, _ in m.pending.values()))))
+        dropped.extend(gone + finished)
+
+    kept, unknown = [], False
     for key in store.keys():
-        names = wanted.get(key, set())
-        kept.extend(doc for n, (_, doc) in _manifests(store, key).items() if n not in names)
-    doomed = [p for r in removals for p in r.paths]
+        if key in whole_keys:
+            continue
+        m = manifests(key)
+        unknown = unknown or bool(m.unknown)
+        kept.extend(doc for n, (_, doc) in m.known.items() if n not in wanted.get(key, ()))
+    doomed = [store.snapshot_root(r.key) for r in removals if r.whole]
+    doomed += [store.snapshot_root(r.key) / p for r in removals if not r.whole for p in r.paths]
     links = links_in(doomed)
     objects = []
-    for digest in sorted(_digests(dropped) - _digests(kept)):
+    # An unreadable manifest that stays may name any object: then none goes (gc frees them later).
+    for digest in () if unknown else sorted(_digests(dropped) - _digests(kept)):
         for executable in (False, True):
             path = store.object_path(digest, executable)
             try:
@@ -92,31 +127,27 @@ def plan_removal(store: Store, targets) -> RemovalPlan:
                 continue
             if st.st_nlink <= 1 + links.get((st.st_dev, st.st_ino), 0):
                 objects.append(path)  # nothing outside what goes links to it
-    groups = [(0, doomed + objects)]
-    return RemovalPlan(tuple(removals), tuple(objects), sum(freed_bytes(groups).values()))
+    return RemovalPlan(tuple(removals), tuple(chosen), tuple(objects),
+                       sum(freed_bytes([(0, doomed + objects)]).values()), tuple(failures))
 
 
-def execute_removal(store: Store, plan: RemovalPlan) -> None:
+def execute_removal(store: Store, plan: RemovalPlan, done=None) -> None:
+    """Carry out `plan`; `done(removal)` is called as each snapshot's removal completes."""
+    store.require_writable()  # before anything changes: a read-only store is refused whole
     for r in plan.removals:
-        for m in r.manifests:
-            remove_path(m)
         if r.whole:
-            # Out of sight in one rename first: nobody sees a half-deleted tree.
-            moved = store.new_tmp_path("rm-" + r.key[:16])
-            try:
-                os.rename(store.snapshot_root(r.key), moved)
-            except FileNotFoundError:
-                moved = None
-            remove_path(store.manifests_dir / r.key)
-            if moved is not None:
-                remove_path(moved)
-            store.last_use.forget(r.key)
-            continue
-        for p in r.paths:
-            remove_path(p)
-        _prune_empty_dirs(store.snapshot_root(r.key), {p.parent for p in r.paths})
-        for m in r.manifests:
-            store.last_use.forget(r.key, m.name)
+            drop_snapshot(store, r.key)
+        else:
+            for m in r.manifests:
+                tombstone(m)
+            remove_files(store, r.key, r.paths)
+            for m in r.manifests:
+                remove_path("%s%s" % (m, TOMBSTONE))
+                store.last_use.forget(r.key, m.name)
+            for t in r.pending:
+                remove_path(t)
+        if done is not None:
+            done(r)
     for path in plan.objects:
         try:
             if os.lstat(path).st_nlink > 1:
@@ -124,16 +155,3 @@ def execute_removal(store: Store, plan: RemovalPlan) -> None:
         except FileNotFoundError:
             continue
         remove_path(path)
-
-
-def _prune_empty_dirs(root, folders):
-    """Remove the now-empty directories among `folders` and their parents, up to `root`."""
-    todo = sorted({str(f) for f in folders}, key=len, reverse=True)
-    for folder in todo:
-        current: Optional[str] = folder
-        while current and current != str(root) and current.startswith(str(root) + os.sep):
-            try:
-                os.rmdir(current)
-            except OSError:
-                break  # not empty: something else lives here
-            current = os.path.dirname(current)

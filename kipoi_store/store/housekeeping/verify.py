@@ -4,7 +4,9 @@ optionally repair.
 
 Repair deletes what is damaged (objects, snapshot files, the manifests that relied on them) and what
 no manifest names, and closes writable directories, so the next resolve fetches and publishes
-them again.
+them again. What could not be read (an I/O error: it may read fine next time) is reported, never
+deleted. Files that only a removal's tombstone names (pending.py: a `store rm` or gc cut short) are
+no damage: no reader sees them; repair finishes that removal.
 """
 
 import os
@@ -19,9 +21,10 @@ from kipoi_store.store.core import hashing
 from kipoi_store.store.core import readonly
 from kipoi_store.store.housekeeping.gc import GRACE_SECONDS
 from kipoi_store.store.core.entries import check_relpath
-from kipoi_store.store.core.scan import read_manifest, walk_files
+from kipoi_store.store.core.scan import walk_files
 from kipoi_store.store.core.staging import remove_path, stale_entries
 from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.pending import finish_pending, pending_folders, read_manifests
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,9 @@ class VerifyReport:
 
 
 def verify(store: Store, repair=False) -> VerifyReport:
+    if store.writable:
+        store.clean_tmp()  # a killed publish is undone first: what it left is not damage
+    publishing = _publishing(store)  # before the manifests are read (and again after)
     problems, damaged, bad_manifests = [], [], []
     good = {}  # (dev, ino) -> digest of objects that hash to their name
     bad_inodes, bad_objects = set(), set()  # bad_objects: (digest, executable)
@@ -51,7 +57,9 @@ def verify(store: Store, repair=False) -> VerifyReport:
             st = os.lstat(path)
             actual = hashing.sha256_file(path) if stat.S_ISREG(st.st_mode) else "not a file"
         except OSError as exc:
-            st, actual = None, "unreadable (%s)" % exc.strerror
+            problems.append("cannot read object %s%s: %s" % (digest, ".x" if executable else "",
+                                                            exc.strerror or exc))
+            continue  # not known to be damaged: never deleted for it
         if actual == digest:
             good[(st.st_dev, st.st_ino)] = digest
             continue
@@ -59,22 +67,32 @@ def verify(store: Store, repair=False) -> VerifyReport:
                                                                actual))
         damaged.append(path)
         bad_objects.add((digest, executable))
-        if st is not None:
-            bad_inodes.add((st.st_dev, st.st_ino))
+        bad_inodes.add((st.st_dev, st.st_ino))
 
     hashed = {}  # (dev, ino) -> digest of snapshot files hashed so far (shared inodes once)
     reported = set()
     n_files = 0
-    named = {}  # key -> every path its manifests name
+    named = {}  # key -> every path its manifests (and tombstones) name
+    pending = []  # keys holding a removal cut short
+    dropping = set()  # keys whose every model is removed: the tree goes as a whole
+    unsure = set()  # keys with a manifest that could not be read: what it names is unknown
     for key in store.keys():
         root = store.snapshot_root(key)
-        named[key] = set()
-        for mpath in store.manifest_files(key):
-            doc = read_manifest(mpath)
-            if doc is None:
-                problems.append("damaged manifest %s: unreadable" % mpath.relative_to(store.root))
+        found = read_manifests(store, key)
+        named[key] = found.pending_files()
+        if found.pending or found.pending_unknown:
+            pending.append(key)
+            if not found.known and not found.unknown:
+                dropping.add(key)
+        for mpath, why, is_damaged in found.unknown + found.pending_unknown:
+            where = mpath.relative_to(store.root)
+            if is_damaged:
+                problems.append("damaged manifest %s: %s" % (where, why))
                 bad_manifests.append(mpath)
-                continue
+            else:
+                problems.append("cannot read manifest %s: %s" % (where, why))
+                unsure.add(key)
+        for _name, (mpath, doc) in sorted(found.known.items()):
             executable = set(doc.get("executable") or ())
             named[key].update(doc["files"])
             broken = False
@@ -96,6 +114,8 @@ def verify(store: Store, repair=False) -> VerifyReport:
                 if problem is not None:
                     problems.append("damaged snapshot file %s: %s" % (where, problem))
                     reported.add(where)
+                    if problem.startswith(_UNREADABLE):
+                        continue  # it may read fine next time: nothing to repair
                     if os.path.lexists(path):
                         damaged.append(path)
                     broken = True
@@ -115,11 +135,24 @@ def verify(store: Store, repair=False) -> VerifyReport:
                                     % (key, rel))
                     damaged.append(Path(path))
 
-    in_flight = bool(os.path.isdir(store.tmp_dir) and set(os.listdir(store.tmp_dir))
-                     - {p.name for p in stale_entries(store.tmp_dir)})
+    in_flight = publishing or _publishing(store)
     extras, open_dirs = [], []
     for key in sorted(named):
         found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
+        if found or writable:
+            # A publish may have completed since its key's manifests were read: read them again.
+            again = read_manifests(store, key)
+            named[key].update(p for _, doc in again.known.values() for p in doc["files"])
+            found, writable = _unnamed(store.snapshot_root(key), key, named[key], in_flight)
+        if key in unsure:
+            found = []  # the manifest that could not be read may name them
+        if key in dropping:
+            writable = []  # opened to be moved out whole (pending.drop_snapshot)
+        elif key in pending:
+            # Folders a removal cut short opened (and closes when it is finished).
+            busy = pending_folders(read_manifests(store, key).pending_files())
+            writable = [(where, path) for where, path in writable
+                        if where.partition("/")[2] not in busy]
         extras += found
         open_dirs += writable
         problems += ["unexpected %s %s: no manifest names it" % (kind, where) for where, kind, _ in found]
@@ -136,10 +169,12 @@ def verify(store: Store, repair=False) -> VerifyReport:
         # publishes the model again, complete).
         dropped = {Path(m).parent.name for m in bad_manifests}
         for key in sorted(dropped & set(named)):
-            left = set()
-            for mpath in store.manifest_files(key):
-                left.update((read_manifest(mpath) or {}).get("files", ()))
-            extras += _unnamed(store.snapshot_root(key), key, left, in_flight)[0]
+            found = read_manifests(store, key)
+            if found.unknown:
+                continue  # what the unreadable one names is unknown: keep it all
+            left = {p for _, doc in found.known.values() for p in doc["files"]}
+            extras += _unnamed(store.snapshot_root(key), key, left | found.pending_files(),
+                               in_flight)[0]
         for _, _, path in extras:
             if os.path.lexists(path):
                 remove_path(path)
@@ -147,7 +182,18 @@ def verify(store: Store, repair=False) -> VerifyReport:
         for _, path in open_dirs:
             if os.path.isdir(path):
                 readonly.close(path)
+        for key in pending:
+            removed += finish_pending(store, key)
     return VerifyReport(n_objects, n_files, tuple(problems), tuple(removed))
+
+
+def _publishing(store):
+    """Whether tmp/ holds live entries: a publish may be under way."""
+    try:
+        names = set(os.listdir(store.tmp_dir))
+    except FileNotFoundError:
+        return False
+    return bool(names - {p.name for p in stale_entries(store.tmp_dir)})
 
 
 def _unnamed(root, key, names, in_flight):
@@ -176,7 +222,8 @@ def _unnamed(root, key, names, in_flight):
     for folder, subdirs, files in os.walk(root):
         rel_folder = os.path.relpath(folder, root)
         rel_folder = "" if rel_folder == "." else rel_folder
-        if readonly.is_open(os.lstat(folder)):
+        st = os.lstat(folder)
+        if readonly.is_open(st) and not (in_flight and now - st.st_ctime < GRACE_SECONDS):
             writable.append(("%s/%s" % (key, rel_folder) if rel_folder else key, folder))
         keep = []
         for name in subdirs:
@@ -195,6 +242,9 @@ def _unnamed(root, key, names, in_flight):
                 path = os.path.join(folder, name)
                 note(rel, "file", path, os.lstat(path))
     return extras, writable
+
+
+_UNREADABLE = "unreadable"
 
 
 def _check_file(path, value, executable, good, bad_inodes, bad_objects, hashed):

@@ -46,15 +46,17 @@ class LastUse:
             pass
 
     def times(self, key=None):
-        """{(key, manifest file name): last use} for every key, or only `key`."""
+        """{(key, manifest file name): last use} for every key, or only `key`. A record that is
+        there but cannot be read (an I/O error) raises OSError: gc --keep-days must not take a model
+        used yesterday for unused."""
         found = {}
-        keys = [key] if key is not None else _listdir(self.directory)
+        keys = [key] if key is not None else _listdir(self.directory, strict=True)
         for k in keys:
             folder = os.path.join(self.directory, k)
-            for name in _listdir(folder):
+            for name in _listdir(folder, strict=True):
                 try:
                     found[(k, name)] = os.stat(os.path.join(folder, name)).st_mtime
-                except OSError:
+                except FileNotFoundError:
                     continue
         return found
 
@@ -77,8 +79,12 @@ class LastUse:
             pass  # other models' records are still there
 
 
-def _listdir(folder):
+def _listdir(folder, strict=False):
     try:
         return sorted(os.listdir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
     except OSError:
+        if strict:
+            raise
         return []

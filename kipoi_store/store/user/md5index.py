@@ -4,14 +4,16 @@ model.yaml names remote files by URL and md5; the index finds such a file in the
 any model of any commit, without a download. It lives in the user's cache dir (a diskcache, never in
 a store others can write) and is only a hint: a hit counts when its object exists, and the store's
 own sha256 check keeps objects honest. Whoever puts an entry has seen those bytes have that md5.
+An index that cannot be used is skipped (statcache.py): a lookup misses, a put keeps nothing.
 """
 
 import threading
 
 
 class Md5Index:
-    def __init__(self, store):
+    def __init__(self, store, warn=None):
         self.store = store
+        self.warn = warn
         self._cache = None
         self._lock = threading.Lock()
 
@@ -21,7 +23,8 @@ class Md5Index:
             from kipoi_store import paths
             from kipoi_store.store.user.statcache import StatCache
 
-            self._cache = StatCache(paths.user_cache() / "md5")  # per user: never in a shared store
+            # Per user: never in a shared store.
+            self._cache = StatCache(paths.user_cache() / "md5", warn=self.warn)
         return self._cache
 
     def get(self, md5):

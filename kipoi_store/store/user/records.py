@@ -68,22 +68,28 @@ class Records:
             pass  # A read-only store still resolves; it just takes the cold path next time.
 
     def items(self):
-        """Every readable record as (key tuple, value), in no particular order."""
+        """Every record as (key tuple, value), in no particular order; a damaged one is skipped. One
+        that is there but cannot be read (an I/O error) raises OSError: gc asks which snapshots the
+        config still reaches (refs.py), and a record taken for absent would cost one."""
         try:
             shards = os.listdir(self.directory)
-        except OSError:
+        except (FileNotFoundError, NotADirectoryError):
             return
         for shard in shards:
             try:
                 names = os.listdir(os.path.join(self.directory, shard))
-            except OSError:
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             for name in names:
                 if not name.endswith(SUFFIX):
                     continue
                 try:
                     with open(os.path.join(self.directory, shard, name), "rb") as f:
-                        text, value = marshal.loads(f.read())
+                        data = f.read()
+                except FileNotFoundError:
+                    continue
+                try:
+                    text, value = marshal.loads(data)
                     yield tuple(text.split("\0")), value
-                except (OSError, ValueError, EOFError, TypeError, AttributeError):
+                except (ValueError, EOFError, TypeError, AttributeError):
                     continue
