@@ -309,3 +309,46 @@ def test_login_never_takes_a_password_it_cannot_ask_for(login_env):
     out = run_kipoi("kipoi", "store", "login", "not a host!", "--password-stdin", "-u", "me",
                     env=login_env, input="pw\n")
     assert out.returncode == 2 and "not a registry host" in out.stderr
+
+
+def test_on_a_terminal_login_asks_for_the_name_and_the_password_without_echo(
+        oci_registry_basic, login_env, oci_env):
+    import pty
+    import select
+
+    from conftest import BIN
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        try:
+            os.execve(str(BIN / "kipoi-store-login"),
+                      ["kipoi-store-login", oci_registry_basic.host], login_env)
+        finally:
+            os._exit(127)  # never go on running pytest in the child
+
+    def read_until(text):
+        seen = b""
+        while text.encode() not in seen:
+            ready, _, _ = select.select([fd], [], [], 60)
+            assert ready, "no prompt %r; got %r" % (text, seen)
+            seen += os.read(fd, 1024)
+        return seen.decode()
+
+    read_until("Username: ")
+    os.write(fd, (OCI_USER + "\n").encode())
+    read_until("Password: ")
+    os.write(fd, (OCI_PASSWORD + "\n").encode())
+    rest = b""
+    while True:
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:  # the child exited: the pty is closed
+            break
+        if not chunk:
+            break
+        rest += chunk
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, rest
+    assert OCI_PASSWORD.encode() not in rest  # not echoed
+    saved = json.loads((oci_env / ".docker" / "config.json").read_text())
+    assert saved["auths"][oci_registry_basic.host] == {"auth": basic(OCI_USER, OCI_PASSWORD)}

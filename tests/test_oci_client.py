@@ -392,3 +392,16 @@ def test_a_registry_limiting_request_size_gets_chunks(oci_faults, oci_env):
     assert oci_faults.blobs[sha(data)] == data
     patches = [r for r in oci_faults.requests if r.method == "PATCH"]
     assert any("content-range" in r.headers for r in patches)
+
+
+def test_an_upload_broken_by_the_registry_starts_over(oci_faults, oci_env):
+    data = os.urandom(2 << 20)  # over MONOLITHIC_MAX: POST, a streamed PATCH, PUT
+    oci_faults.fail("/v2/lab/x/blobs/uploads/", ("status", 429, {"Retry-After": "3"}))
+    oci_faults.fail("/v2/lab/x/blobs/uploads/u0", ("status", 502))
+    sleeps = []
+    repo = _fault_repo(oci_faults, push=True, opts=quick(sleeps, tries=4))
+    assert repo.push_blob(sha(data), len(data), opener(data)) == "uploaded"
+    assert oci_faults.blobs[sha(data)] == data
+    assert sleeps[0] == 3 and len(sleeps) == 2
+    posts = [r for r in oci_faults.requests if r.method == "POST"]
+    assert len(posts) == 3  # 429, then an upload the PATCH's 502 broke, then the one that worked
