@@ -244,7 +244,8 @@ def test_an_artifact_another_tool_laid_out_resolves(lab, tmp_path, skopeo):
 def hostile_repo(lab, name, change):
     """Push a manifest of the lab's shape (two layers, their blobs uploaded) changed by `change`."""
     repo = Repository(lab.registry.ref(name), push=True)
-    blobs = {"M/model.yaml": b"defined_as: model.Model\n", "M/w.h5": b"weights " * 100}
+    # Bytes of this repository's own: a registry keeps one blob per digest for all its repositories.
+    blobs = {"M/model.yaml": b"defined_as: model.Model\n", "M/w.h5": b"weights of %s " % name.encode() * 100}
     files = []
     for path, data in blobs.items():
         digest = hashlib.sha256(data).hexdigest()
@@ -285,8 +286,51 @@ def test_a_damaged_layer_leaves_nothing_in_the_store(lab, tmp_path):
     repo, blobs = hostile_repo(lab, "hostile/damaged", lambda doc: None)
     damaged = lab.registry.blob_path("sha256:" + hashlib.sha256(blobs["M/w.h5"]).hexdigest())
     os.chmod(damaged, 0o644)
-    damaged.write_bytes(b"Weights " * 100)  # same size, other bytes
+    damaged.write_bytes(b"W" + damaged.read_bytes()[1:])  # same size, other bytes
     env = make_env(tmp_path / "home")
     r = run_kipoi("kipoi", "source", "resolve", "%s:v1/M" % lab.registry.ref("hostile/damaged"), env=env)
     assert r.returncode == 1 and "wrong content" in r.stderr, r.stderr
     assert store_files(node_store(env)) == []  # model.yaml's good layer was not kept either
+
+
+def test_our_artifact_carried_by_skopeo_to_another_repository_resolves_the_same(lab, tmp_path, skopeo):
+    """skopeo copies the Remote model's artifact out to an OCI layout directory and into another
+    repository under a tag of its own: resolved from there, it is the lab's model, weights and all."""
+    remote = lab.pushed[-1]
+    digest = remote.split("@")[1].split("/")[0]
+    skopeo("copy", "--src-tls-verify=false", "docker://%s/%s@%s" % (lab.registry.host, REPO, digest),
+           "oci:%s:carried" % (tmp_path / "layout"))
+    skopeo("copy", "--dest-tls-verify=false", "oci:%s:carried" % (tmp_path / "layout"),
+           "docker://%s/elsewhere/models:carried" % lab.registry.host)
+    env = make_env(tmp_path / "home")
+    spec = "%s:carried/Remote" % lab.registry.ref("elsewhere/models")
+    got = json.loads(ok("kipoi", "source", "resolve", "--examples", "--json", spec, env=env).stdout)
+    assert got["pinned"] == "%s@%s/Remote" % (lab.registry.ref("elsewhere/models"), digest)
+    assert tree_listing(got["directory"]) == tree_listing(lab.records[-1]["directory"])
+    assert {Path(f).read_bytes() for f in got["files"]} == {REMOTE_WEIGHTS, EXPECTED}
+
+
+def test_the_mirror_reads_objects_by_sha256_and_drops_a_registry_serving_wrong_bytes(lab, tmp_path):
+    """What an LFS object costs through a registry mirror: one blob by its sha256. A registry whose
+    blob does not match is dropped for the run, with one warning, and nothing enters the store."""
+    from kipoi_store.dist.mirrors import Mirrors
+    from kipoi_store.store.core.store import Store
+
+    weights = hashlib.sha256(REMOTE_WEIGHTS).hexdigest()
+    store, warnings = Store(tmp_path / "store"), []
+    mirrors = Mirrors([lab.registry.ref(REPO)], store, warn=warnings.append)
+    assert mirrors.fetch_object("0" * 64) is False and warnings == []
+    assert mirrors.fetch_object(weights, len(REMOTE_WEIGHTS)) is True
+    assert store.object_path(weights).read_bytes() == REMOTE_WEIGHTS
+    # Another repository of the registry holding the same digest with other bytes.
+    repo, blobs = hostile_repo(lab, "hostile/mirror", lambda doc: None)
+    damaged = hashlib.sha256(blobs["M/w.h5"]).hexdigest()
+    path = lab.registry.blob_path("sha256:" + damaged)
+    os.chmod(path, 0o644)
+    size = path.stat().st_size
+    path.write_bytes(b"W" + path.read_bytes()[1:])
+    mirrors = Mirrors([lab.registry.ref("hostile/mirror")], store, warn=warnings.append)
+    assert mirrors.fetch_object(damaged, size) is False
+    assert len(warnings) == 1 and "wrong" in warnings[0] and "not asked again" in warnings[0]
+    assert not store.has_object(damaged)
+    assert os.listdir(store.tmp_dir) == []

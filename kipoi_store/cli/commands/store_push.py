@@ -118,7 +118,7 @@ def _moving_ref(resolution):
 
     ref = resolution.ref
     if ref is None:
-        return "latest" if resolution.commit else None
+        return "latest"
     if resolution.commit and re.fullmatch(r"[0-9a-f]{4,64}", ref) and resolution.commit.startswith(ref):
         return None
     return ref
