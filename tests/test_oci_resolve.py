@@ -179,6 +179,12 @@ def test_a_registry_source_lists_and_resolves_and_kipoi_still_loads_the_config(l
     assert upf1["pinned"] == "reg:rbp_eclip/UPF1@" + lab.records[0]["key"]  # the key's tag
     offline = ok("kipoi", "source", "resolve", "--offline", upf1["pinned"], env=env)
     assert offline.stdout.strip() == upf1["directory"]
+    # A tag offline: the snapshot it named when last asked, said on stderr.
+    offline = ok("kipoi", "source", "resolve", "--offline", "reg:Basset", env=env)
+    assert offline.stdout.strip() == basset["directory"]
+    assert "which tag latest named when last asked" in offline.stderr
+    assert ok("kipoi", "source", "pin", "reg:Basset", env=env).stdout.strip() == \
+        "reg:Basset@" + lab.records[1]["key"]
     listed = ok("kipoi", "source", "list", env=env).stdout
     assert "reg\toci" in listed
     # gc keeps what the source's tag (latest) names, not what another tag named once.

@@ -50,6 +50,7 @@ class Registry:
         self.warn = warn or (lambda message: None)
         self.records = records if records is not None else user_records()
         self._repository = None
+        self._seen = {}  # ref -> what it named, for this run
 
     @property
     def repository(self):
@@ -96,7 +97,7 @@ class Registry:
         from kipoi_store.dist.oci import pull
 
         try:
-            found = pull.find_model(self.repository, ref, model)
+            found = pull.find_model(self.repository, ref, model, seen=self._seen)
         except (NetworkError, OfflineError) as exc:
             done = self._published(seen["key"], model) if seen is not None else None
             if done is None:

@@ -54,10 +54,16 @@ def read_index(repository, ref):
     return artifact.read_index(data, where(repository, ref)), digest
 
 
-def find_model(repository, ref, name=None):
+def find_model(repository, ref, name=None, seen=None):
     """Found for model `name` at `ref`: a tag or digest naming an index (then `name` is needed)
-    or a model's manifest (then `name`, when given, must be its model)."""
-    data, media_type, digest = get(repository, ref)
+    or a model's manifest (then `name`, when given, must be its model). `seen`: a dict that keeps
+    what `ref` named for the rest of a run (a batch of a source's models reads its index once)."""
+    if seen is not None and ref in seen:
+        data, media_type, digest = seen[ref]
+    else:
+        data, media_type, digest = get(repository, ref)
+        if seen is not None:
+            seen[ref] = data, media_type, digest
     index = None
     if artifact.is_index(media_type, data):
         listed = artifact.read_index(data, where(repository, ref))

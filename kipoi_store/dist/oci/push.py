@@ -29,11 +29,10 @@ INDEX_ROUNDS = 5  # how often a snapshot index is merged again when a concurrent
 
 
 class Pushed:
-    """One model pushed: its manifest digest (hex), the snapshot key and index digest."""
+    """One model pushed: its manifest digest (hex), its snapshot key, the ref it moves."""
 
     def __init__(self, name, key, digest, ref=None):
         self.name, self.key, self.digest, self.ref = name, key, digest, ref
-        self.index = None
 
 
 class Counts:
@@ -137,9 +136,7 @@ class Push:
             models[art.name] = (p.digest, len(data))
             members.append(p)
         for key, (commit, models, members) in sorted(by_key.items()):
-            index = self._index(key, commit, models)
-            for p in members:
-                p.index = index
+            self._index(key, commit, models)
             for tag in sorted({artifact.ref_tag(p.ref) for p in members if p.ref} - {None}):
                 self._move(tag, key)
         return pushed
@@ -185,23 +182,27 @@ class Push:
         return artifact.read_index(data, "registry %s, tag %s" % (self.repository.where, tag))
 
     def _index(self, key, commit, models):
-        """Merge `models` into the index tagged `key`; the digest (hex) of the index written."""
+        """Merge `models` into the index tagged `key` (what the registry holds there stays)."""
         for _round in range(INDEX_ROUNDS):
             there = self._get_index(key)
             merged = dict(there.models) if there is not None else {}
             merged.update(models)
             if there is not None and merged == there.models:
-                return hashing.sha256_bytes(artifact.snapshot_index(key, commit or there.commit, merged))
-            data = artifact.snapshot_index(key, commit, merged)
+                return
+            data = artifact.snapshot_index(key, commit or (there.commit if there else None), merged)
             self._put(data, key)
-            # Another push of the same snapshot may have written its own merge meanwhile: read
-            # back (after a moment) and merge again until ours are all there.
-            time.sleep(random.uniform(0.05, 0.2))
-            there = self._get_index(key)
-            if there is not None and all(there.models.get(n) == v for n, v in models.items()):
-                return hashing.sha256_bytes(artifact.snapshot_index(key, there.commit, there.models))
+            # Another push of the same snapshot may have read the index before our write and
+            # written its own merge after it: read back twice, a moment apart, and merge again
+            # until ours are all there (a concurrent push's own read-back sees our merge too).
+            if all(self._still_there(key, models) for _check in range(2)):
+                return
         raise IntegrityError("registry %s: the index of snapshot %s keeps changing under concurrent "
                              "pushes; push again" % (self.repository.where, key))
+
+    def _still_there(self, key, models):
+        time.sleep(random.uniform(0.05, 0.25))
+        there = self._get_index(key)
+        return there is not None and all(there.models.get(n) == v for n, v in models.items())
 
     def _move(self, tag, key):
         """Point `tag` (a branch or tag name) at the index of snapshot `key`."""
