@@ -21,10 +21,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from kipoi_store.dist.oci import artifact
-from kipoi_store.errors import IntegrityError, NotFoundError
+from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.store.core import hashing
 
 WORKERS = 4
+BLOB_RETRIES = 3  # how often a manifest is put again after its blobs are sent again
 INDEX_ROUNDS = 5  # how often a snapshot index is merged again when a concurrent push overwrote it
 
 
@@ -49,6 +50,8 @@ class Push:
         self.models = []     # (ModelArtifact, ref)
         self.paths = {}      # digest -> object file in the store holding it
         self.md5 = {}        # md5 -> (sha256, size) of remote files
+        self.sizes = {}      # digest -> size of the objects run() sends
+        self.small = {}      # digest -> bytes of the config blobs run() sends
         self.counts = Counts()
 
     def add_model(self, key, name, directory=None, group=None, commit=None, source=None,
@@ -111,27 +114,29 @@ class Push:
         manifests = []
         for art, ref in self.models:
             data, config = artifact.model_manifest(art)
-            manifests.append((art, ref, data))
-            blobs[hashing.sha256_bytes(config)] = config
+            config_digest = hashing.sha256_bytes(config)
+            manifests.append((art, ref, data, [f.digest for f in art.files] + [config_digest]))
+            blobs[config_digest] = config
         md5s = []
         for md5, (digest, size) in sorted(self.md5.items()):
             data, config = artifact.md5_manifest(md5, digest, size)
-            md5s.append((md5, data))
+            md5s.append((md5, data, [digest, hashing.sha256_bytes(config)]))
             blobs[hashing.sha256_bytes(config)] = config
-        sizes = {f.digest: f.size for art, _ in self.models for f in art.files}
-        meter = Progress(sum(sizes.values()), len(sizes), progress, label="push", unit="files")
+        self.sizes = {f.digest: f.size for art, _ in self.models for f in art.files}
+        self.small = blobs
+        meter = Progress(sum(self.sizes.values()), len(self.sizes), progress, label="push", unit="files")
         try:
-            self._send_blobs(sizes, blobs, meter)
+            self._send_blobs(meter)
         finally:
             meter.close()
         pushed = []
-        for art, ref, data in manifests:
-            digest = self._put(data, None)
+        for art, ref, data, needs in manifests:
+            digest = self._put(data, None, needs)
             pushed.append(Pushed(art.name, art.key, digest, ref))
-        for md5, data in md5s:
-            self._put(data, artifact.md5_tag(md5))
+        for md5, data, needs in md5s:
+            self._put(data, artifact.md5_tag(md5), needs)
         by_key = {}  # key -> (commit, {name: (digest, size)}, [Pushed])
-        for (art, _, data), p in zip(manifests, pushed):
+        for (art, _, data, _), p in zip(manifests, pushed):
             commit, models, members = by_key.setdefault(art.key, (art.commit, {}, []))
             models[art.name] = (p.digest, len(data))
             members.append(p)
@@ -141,15 +146,19 @@ class Push:
                 self._move(tag, key)
         return pushed
 
-    def _send_blobs(self, sizes, small, meter):
+    def _send(self, digest):
+        """push_blob of one blob of this push: "exists", "mounted" or "uploaded"."""
+        if digest in self.small:
+            data = self.small[digest]
+            return self.repository.push_blob("sha256:" + digest, len(data), lambda: _BytesReader(data))
+        return self.repository.push_blob("sha256:" + digest, self.sizes[digest],
+                                         lambda: open(self.paths[digest], "rb"))
+
+    def _send_blobs(self, meter):
+        sizes, small = self.sizes, self.small
+
         def send(digest):
-            if digest in small:
-                data = small[digest]
-                outcome = self.repository.push_blob("sha256:" + digest, len(data),
-                                                    lambda: _BytesReader(data))
-            else:
-                outcome = self.repository.push_blob("sha256:" + digest, sizes[digest],
-                                                    lambda: open(self.paths[digest], "rb"))
+            outcome = self._send(digest)
             if digest in sizes:
                 meter.add(sizes[digest])
                 meter.file_done()
@@ -159,14 +168,31 @@ class Push:
         with ThreadPoolExecutor(max(1, min(self.workers, len(todo) or 1)),
                                 thread_name_prefix="push") as pool:
             for digest, outcome in pool.map(send, todo):
-                setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
-                if outcome == "uploaded":
-                    self.counts.bytes += sizes.get(digest, len(small.get(digest, b"")))
+                self._count(digest, outcome)
 
-    def _put(self, data, tag):
+    def _count(self, digest, outcome):
+        setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
+        if outcome == "uploaded":
+            self.counts.bytes += self.sizes.get(digest, len(self.small.get(digest, b"")))
+
+    def _put(self, data, tag, needs=()):
+        """Put manifest `data` (by digest, or under `tag`); its digest (hex). A registry that
+        answers that a blob it names is unknown gets the blobs `needs` sent again, and the
+        manifest once more: distribution 2.8 rewrites a blob's link file in place when another
+        push sends the same blob, and a manifest checked at that moment reads it empty
+        (DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN)."""
         digest = hashing.sha256_bytes(data)
         ref = tag or "sha256:" + digest
-        got = self.repository.put_manifest(ref, data, _media_type(data))
+        for attempt in range(BLOB_RETRIES + 1):
+            try:
+                got = self.repository.put_manifest(ref, data, _media_type(data))
+                break
+            except NetworkError as exc:
+                if "BLOB_UNKNOWN" not in str(exc) or attempt == BLOB_RETRIES:
+                    raise
+            time.sleep(random.uniform(0.05, 0.25))
+            for blob in needs:
+                self._count(blob, self._send(blob))
         got = (got or "sha256:" + digest).split(":", 1)[-1]
         if got != digest:
             raise IntegrityError("registry %s names manifest %s as %s" % (self.repository.where, digest, got))
