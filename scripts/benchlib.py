@@ -113,3 +113,140 @@ def fill_file(path, size, seed):
             f.write(chunk)
             left -= len(chunk)
             i += 1
+
+
+def dir_bytes(path):
+    """Bytes in the regular files under `path` (0 when it does not exist)."""
+    total = 0
+    for base, _, files in os.walk(path):
+        for name in files:
+            p = os.path.join(base, name)
+            if not os.path.islink(p):
+                total += os.path.getsize(p)
+    return total
+
+
+class _Requests:
+    """Splits one client's HTTP/1.1 byte stream into request heads and bodies (Content-Length or
+    chunked), counting the bytes of each: what a client sent, not what a server kept."""
+
+    def __init__(self, counter):
+        self.counter = counter
+        self.buf = b""
+        self.state, self.left = "head", 0   # head | body | size | chunk | trailer
+
+    def feed(self, data):
+        self.buf += data
+        while True:
+            if self.state == "head":
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                head, self.buf = self.buf[:end + 4], self.buf[end + 4:]
+                self.counter.add(head=len(head), request=1)
+                fields = dict(line.split(b":", 1) for line in head.split(b"\r\n")[1:] if b":" in line)
+                fields = {k.strip().lower(): v.strip().lower() for k, v in fields.items()}
+                if b"chunked" in fields.get(b"transfer-encoding", b""):
+                    self.state = "size"
+                else:
+                    self.left = int(fields.get(b"content-length", b"0") or 0)
+                    self.state = "body" if self.left else "head"
+            elif self.state in ("body", "chunk"):
+                n = min(self.left, len(self.buf))
+                if n == 0 and self.left:
+                    return
+                self.counter.add(body=n)
+                self.buf, self.left = self.buf[n:], self.left - n
+                if self.left == 0:
+                    self.state = "head" if self.state == "body" else "crlf"
+            elif self.state == "crlf":
+                if len(self.buf) < 2:
+                    return
+                self.buf, self.state = self.buf[2:], "size"
+            else:  # "size": a chunk-size line; "trailer": lines up to an empty one
+                end = self.buf.find(b"\r\n")
+                if end < 0:
+                    return
+                line, self.buf = self.buf[:end], self.buf[end + 2:]
+                if self.state == "trailer":
+                    self.state = "trailer" if line else "head"
+                    continue
+                self.left = int(line.split(b";")[0], 16)
+                self.state = "chunk" if self.left else "trailer"
+
+
+class ByteCounter:
+    """A TCP proxy on 127.0.0.1 in front of `upstream` ("HOST:PORT") that counts what clients send:
+    request heads, request bodies and requests. Clients talk to `.host` instead of upstream (the
+    Host header they send is the proxy's, so a server's absolute Location URLs lead back here).
+
+        with ByteCounter(reg.host) as proxy:
+            run(client, "oci://%s/repo" % proxy.host)
+        proxy.body_bytes, proxy.wire_bytes, proxy.requests
+    """
+
+    def __init__(self, upstream):
+        import socket
+        import threading
+
+        host, _, port = upstream.rpartition(":")
+        self.upstream = (host, int(port))
+        self.lock = threading.Lock()
+        self.head_bytes = self.body_bytes = self.requests = 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.host = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.closing = False
+
+    @property
+    def wire_bytes(self):
+        return self.head_bytes + self.body_bytes
+
+    def add(self, head=0, body=0, request=0):
+        with self.lock:
+            self.head_bytes += head
+            self.body_bytes += body
+            self.requests += request
+
+    def __enter__(self):
+        import threading
+
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.closing = True
+        self.sock.close()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while not self.closing:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            for args in ((client, server, _Requests(self)), (server, client, None)):
+                threading.Thread(target=self._pump, args=args, daemon=True).start()
+
+    @staticmethod
+    def _pump(src, dst, parser):
+        import socket
+
+        try:
+            while True:
+                data = src.recv(1 << 16)
+                if not data:
+                    break
+                if parser is not None:
+                    parser.feed(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
