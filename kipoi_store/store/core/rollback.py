@@ -145,7 +145,7 @@ def _close_up(folder, root):
     """Close `folder` and the directories above it up to snapshot `root` (included)."""
     root = os.path.normpath(root)
     folder = os.path.normpath(folder)
-    while folder.startswith(root):
+    while folder == root or folder.startswith(root + "/"):
         try:
             readonly.close(folder)
         except FileNotFoundError:
