@@ -37,3 +37,23 @@ def run_kipoi(*args, input=None, env, cwd=None, timeout=120):
     program, *rest = args
     return subprocess.run([str(BIN / program), *rest], input=input, env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def isolated_env(home, drop=(), **extra):
+    """An environment for our commands: HOME (made if missing) and KIPOI_HOME under `home`, no
+    KIPOI_* (nor a variable named in `drop`) from outside, and no proxy, since every server a test
+    starts is on 127.0.0.1."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIPOI_",) + tuple(drop))}
+    env.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), NO_PROXY="127.0.0.1,localhost", **extra)
+    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        env.pop(k, None)
+    return env
+
+
+def ok(*args, env, input=None):
+    """run_kipoi that must succeed: its CompletedProcess, or a failure naming the command."""
+    r = run_kipoi(*args, env=env, input=input)
+    assert r.returncode == 0, "%s: %s" % (" ".join(args), r.stderr)
+    return r

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
-from conftest import run_kipoi
+from conftest import isolated_env, ok  # noqa: F401 (ok: for the tests that import it from here)
 from gitserver import HISTORY, build_kipoi_repo
 
 REMOTE_WEIGHTS = b"weights that live on zenodo " * 300
@@ -17,21 +17,10 @@ SPECS = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset", "lab:CpGenie/A549", "lab:Remot
 
 
 def make_env(home, **extra):
-    home = Path(home)
-    (home / ".kipoi").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("KIPOI_", "REGISTRY_AUTH_FILE", "DOCKER_CONFIG"))}
-    env.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), NO_PROXY="127.0.0.1,localhost",
-               DOCKER_CONFIG=str(home / ".docker"), **extra)
-    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        env.pop(k, None)
-    return env
-
-
-def ok(*args, env, input=None):
-    r = run_kipoi(*args, env=env, input=input)
-    assert r.returncode == 0, "%s: %s" % (" ".join(args), r.stderr)
-    return r
+    """A user of the registry tests: nothing from the outside's docker or podman logins."""
+    (Path(home) / ".kipoi").mkdir(parents=True, exist_ok=True)
+    return isolated_env(home, drop=("REGISTRY_AUTH_FILE", "DOCKER_CONFIG"),
+                        DOCKER_CONFIG=str(Path(home) / ".docker"), **extra)
 
 
 def remote_model(files):

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import run_kipoi
+from conftest import isolated_env, ok, run_kipoi
 from fileserver import FileServer
 from giftless import Giftless, giftless_venv
 from gitserver import HISTORY, GitHTTPServer, build_kipoi_repo
@@ -30,19 +30,7 @@ SPECS = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset", "lab:CpGenie/A549", "lab:Remot
 
 
 def make_env(home):
-    home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIPOI_")}
-    env.update(HOME=str(home), KIPOI_HOME=str(home / ".kipoi"), NO_PROXY="127.0.0.1,localhost")
-    for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        env.pop(k, None)
-    return env
-
-
-def ok(*args, env, input=None):
-    r = run_kipoi(*args, env=env, input=input)
-    assert r.returncode == 0, "%s: %s" % (" ".join(args), r.stderr)
-    return r
+    return isolated_env(home)
 
 
 def tree_listing(root):
