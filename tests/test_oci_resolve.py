@@ -340,3 +340,23 @@ def test_the_mirror_reads_objects_by_sha256_and_drops_a_registry_serving_wrong_b
     assert len(warnings) == 1 and "wrong" in warnings[0] and "not asked again" in warnings[0]
     assert not store.has_object(damaged)
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_the_mirror_gets_each_blob_without_asking_first(oci_faults, oci_env, tmp_path):
+    """An object through a registry mirror is one GET: no HEAD before it. A blob the registry does
+    not have is a quiet miss, and one of another size than expected never enters the store."""
+    from kipoi_store.dist.mirrors import Mirrors
+    from kipoi_store.store.core.store import Store
+
+    data = os.urandom(50000)
+    digest = oci_faults.add_blob(data)[len("sha256:"):]
+    store, warnings = Store(tmp_path / "store"), []
+    mirrors = Mirrors(["oci://%s/lab/x" % oci_faults.host], store, warn=warnings.append)
+    assert mirrors.fetch_object(digest, len(data)) is True
+    assert store.object_path(digest).read_bytes() == data
+    assert mirrors.fetch_object("0" * 64) is False and warnings == []
+    asked = [(r.method, r.path.rsplit("/", 1)[-1]) for r in oci_faults.requests if "/blobs/" in r.path]
+    assert asked == [("GET", "sha256:" + digest), ("GET", "sha256:" + "0" * 64)]
+    other = oci_faults.add_blob(os.urandom(1000))[len("sha256:"):]
+    assert mirrors.fetch_object(other, 999) is False
+    assert not store.has_object(other) and os.listdir(store.tmp_dir) == []
