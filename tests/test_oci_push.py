@@ -260,3 +260,47 @@ def test_push_refuses_a_repository_with_a_tag_and_a_missing_model(lab, oci_regis
     assert r.returncode == 1 and "NoSuchModel" in r.stderr and "nothing pushed" in r.stderr
     r = run("kipoi", "store", "push", SPECS[1], env=lab.env)
     assert r.returncode == 2 and "oci://REGISTRY/REPOSITORY" in r.stderr
+
+
+class Watched:
+    """A real Repository whose manifest PUTs are watched: the first two must be in flight
+    together (each waits for the other), and when each began and ended is recorded."""
+
+    def __init__(self, repository):
+        import threading
+
+        self.repository = repository
+        self.together = threading.Barrier(2)
+        self.events = []
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.repository, name)
+
+    def put_manifest(self, ref, data, media_type):
+        with self.lock:
+            self.events.append(("begin", ref))
+            first_two = sum(e == "begin" for e, _ in self.events) <= 2
+        if first_two:
+            self.together.wait(timeout=60)  # BrokenBarrierError when the PUTs go one by one
+        got = self.repository.put_manifest(ref, data, media_type)
+        with self.lock:
+            self.events.append(("end", ref))
+        return got
+
+
+def test_manifests_go_up_together_and_the_index_after_them(lab, oci_registry):
+    from kipoi_store.dist.oci.client import Repository
+    from kipoi_store.dist.oci.push import Push
+    from kipoi_store.store.core.store import Store
+
+    watched = Watched(Repository(oci_registry.ref("lab/together"), push=True))
+    push = Push(Store(lab.store), watched)
+    for record in lab.records:
+        push.add_model(record["key"], record["model"], commit=record["key"])
+    pushed = push.run()
+    keys = {r["key"] for r in lab.records}
+    models = [("sha256:" + p.digest) for p in pushed]
+    ends = [i for i, (e, ref) in enumerate(watched.events) if e == "end" and ref in models]
+    index = [i for i, (e, ref) in enumerate(watched.events) if e == "begin" and ref in keys]
+    assert len(ends) == len(models) and index and min(index) > max(ends)

@@ -8,7 +8,7 @@ the snapshot index and the tags that name it.
 
 Every object is sent as it is in the store (the layer digest is the object's sha256) and re-hashed
 on the way by the client, so a damaged store never spreads. A blob the registry has is not sent
-again (HEAD). Blobs go several at a time (WORKERS). Manifests are deterministic (artifact.py), so
+again (HEAD). Blobs go several at a time (WORKERS), then the manifests likewise. Manifests are deterministic (artifact.py), so
 pushing a snapshot twice changes nothing; the index of a snapshot key is merged with what the
 registry holds under that tag (another push may have added models of the same snapshot), and read
 back after writing: a concurrent push that overwrote it with fewer models is merged again. Nothing
@@ -17,6 +17,7 @@ here prints.
 
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -53,6 +54,7 @@ class Push:
         self.sizes = {}      # digest -> size of the objects run() sends
         self.small = {}      # digest -> bytes of the config blobs run() sends
         self.counts = Counts()
+        self._lock = threading.Lock()
 
     def add_model(self, key, name, directory=None, group=None, commit=None, source=None,
                   source_url=None, ref=None, remote=None, parts=("#files", "#examples")):
@@ -129,12 +131,15 @@ class Push:
             self._send_blobs(meter)
         finally:
             meter.close()
-        pushed = []
-        for art, ref, data, needs in manifests:
-            digest = self._put(data, None, needs)
-            pushed.append(Pushed(art.name, art.key, digest, ref))
-        for md5, data, needs in md5s:
-            self._put(data, artifact.md5_tag(md5), needs)
+        # The model and md5 manifests several at a time (each names only blobs, all sent by
+        # now); an index only once every manifest it lists is there.
+        jobs = [(data, None, needs) for _, _, data, needs in manifests]
+        jobs += [(data, artifact.md5_tag(md5), needs) for md5, data, needs in md5s]
+        with ThreadPoolExecutor(max(1, min(self.workers, len(jobs) or 1)),
+                                thread_name_prefix="push-manifest") as pool:
+            digests = list(pool.map(lambda job: self._put(*job), jobs))
+        pushed = [Pushed(art.name, art.key, digest, ref)
+                  for (art, ref, _, _), digest in zip(manifests, digests)]
         by_key = {}  # key -> (commit, {name: (digest, size)}, [Pushed])
         for (art, _, data, _), p in zip(manifests, pushed):
             commit, models, members = by_key.setdefault(art.key, (art.commit, {}, []))
@@ -171,6 +176,10 @@ class Push:
                 self._count(digest, outcome)
 
     def _count(self, digest, outcome):
+        with self._lock:  # a manifest put again re-sends its blobs from a manifest thread
+            self._count_locked(digest, outcome)
+
+    def _count_locked(self, digest, outcome):
         setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
         if outcome == "uploaded":
             self.counts.bytes += self.sizes.get(digest, len(self.small.get(digest, b"")))
