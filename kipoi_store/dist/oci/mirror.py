@@ -16,6 +16,7 @@ import os
 
 from kipoi_store.dist import layout as fmt
 from kipoi_store.dist.oci import artifact
+from kipoi_store.dist.oci.pull import seen_in
 from kipoi_store.errors import IntegrityError, KipoiError, NotFoundError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core.staging import unlink_quiet
@@ -76,6 +77,7 @@ class OciMirror:
             if not os.path.exists(tmp):
                 return None
             f = open(tmp, "rb")
+            seen_in(self.repository, [digest])
         except BaseException:
             unlink_quiet(tmp)
             raise
