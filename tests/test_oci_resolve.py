@@ -360,3 +360,58 @@ def test_the_mirror_gets_each_blob_without_asking_first(oci_faults, oci_env, tmp
     other = oci_faults.add_blob(os.urandom(1000))[len("sha256:"):]
     assert mirrors.fetch_object(other, 999) is False
     assert not store.has_object(other) and os.listdir(store.tmp_dir) == []
+
+
+def tag_model(lab, name, tag, key, weights):
+    """Point `tag` of repository `name` at model M of snapshot `key`, whose weights are `weights`."""
+    import io
+
+    repo = Repository(lab.registry.ref(name), push=True)
+    files = []
+    for path, data in {"M/model.yaml": b"defined_as: model.Model\n", "M/w.h5": weights}.items():
+        digest = hashlib.sha256(data).hexdigest()
+        repo.push_blob("sha256:" + digest, len(data), lambda data=data: io.BytesIO(data))
+        files.append(artifact.ModelFile(path, digest, len(data)))
+    data, config = artifact.model_manifest(artifact.ModelArtifact("M", key, files, commit=key))
+    repo.push_blob("sha256:" + hashlib.sha256(config).hexdigest(), len(config),
+                   lambda: io.BytesIO(config))
+    repo.put_manifest(tag, data, artifact.MANIFEST_TYPE)
+
+
+def test_a_registry_source_asks_its_tag_again_only_as_refresh_says(lab, tmp_path):
+    """Like a git source's ref: the tag's answer is reused while younger than `refresh`;
+    --refresh and `kipoi source fetch` ask again; refresh 0s asks every time; offline, the
+    last answer."""
+    import re
+
+    env = make_env(tmp_path / "home")
+    ref = lab.registry.ref("moving/models")
+    ok("kipoi", "source", "add", "mov", ref, env=env)
+    config = Path(env["KIPOI_HOME"]) / "config.yaml"
+
+    def refresh(setting):
+        text = re.sub(r"\n *refresh: .*(?=\n)", "", config.read_text())
+        text = re.sub(r"\n( *)(remote_url: %s)\n" % re.escape(ref),
+                      lambda m: "\n%s%s\n%srefresh: %s\n" % (m.group(1), m.group(2), m.group(1), setting),
+                      text)
+        config.write_text(text)
+        assert ok("kipoi", "source", "show", "mov", env=env).stdout.count("refresh") == 1
+
+    def weights(*flags):
+        got = json.loads(ok("kipoi", "source", "resolve", "--json", *flags, "mov:M", env=env).stdout)
+        return Path(got["directory"], "w.h5").read_bytes()
+
+    refresh("1h")
+    tag_model(lab, "moving/models", "latest", "4" * 40, b"first")
+    assert weights() == b"first"
+    tag_model(lab, "moving/models", "latest", "5" * 40, b"second")
+    assert weights() == b"first"                 # asked less than an hour ago
+    assert weights("--refresh") == b"second"
+    tag_model(lab, "moving/models", "latest", "6" * 40, b"third")
+    fetched = ok("kipoi", "source", "fetch", "mov", env=env).stdout
+    assert fetched.startswith("mov\tsha256:")
+    assert weights() == b"third"
+    refresh("0s")
+    tag_model(lab, "moving/models", "latest", "7" * 40, b"fourth")
+    assert weights() == b"fourth"
+    assert weights("--offline") == b"fourth"
