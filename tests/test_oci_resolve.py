@@ -415,3 +415,58 @@ def test_a_registry_source_asks_its_tag_again_only_as_refresh_says(lab, tmp_path
     tag_model(lab, "moving/models", "latest", "7" * 40, b"fourth")
     assert weights() == b"fourth"
     assert weights("--offline") == b"fourth"
+
+
+def test_a_git_lfs_source_whose_lfs_server_is_gone_gets_its_objects_from_a_registry_mirror(
+        oci_registry, tmp_path):
+    """The lab pulls its git-lfs source (LFS objects read through file://) and pushes the models.
+    The registry is then left with their blobs only (each snapshot's index deleted), so a node
+    resolving the pinned specs gets the trees from git (over http) and every LFS object from the
+    registry by its sha256: the LFS server it is configured with (recording every request) is
+    never asked."""
+    from gitserver import build_kipoi_repo
+    from lfsserver import FaultServer
+
+    with GitHTTPServer(tmp_path / "served") as git_server:
+        repo = build_kipoi_repo(git_server.root / "lab.git", lfs=True)
+        source = ("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                  "    local_path: ~/.kipoi/models/lab\n    auto_update: true\n")
+        lab = make_env(tmp_path / "lab")
+        # The lab reads the LFS objects from the bare repository, as git-lfs does for file://.
+        (Path(lab["KIPOI_HOME"]) / "config.yaml").write_text(
+            source % ("file://%s" % repo.bare) + "source_settings:\n  lab:\n    lfs_url: file://%s\n"
+            % repo.bare)
+        specs = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset"]
+        records = [json.loads(line) for line in
+                   ok("kipoi", "source", "pull", "--json", *specs, env=lab).stdout.splitlines()]
+        ok("kipoi", "store", "push", *specs, oci_registry.ref("lfs/models"), env=lab)
+        registry = Repository(oci_registry.ref("lfs/models"), push=True)
+        for key in {r["key"] for r in records}:
+            assert registry.delete_manifest(registry.manifest_digest(key))
+        gone = FaultServer()
+        gone.start()
+        try:
+            node = make_env(tmp_path / "node", KIPOI_STORE_MIRRORS=oci_registry.ref("lfs/models"))
+            (Path(node["KIPOI_HOME"]) / "config.yaml").write_text(
+                source % git_server.repo_url("lab.git") + "source_settings:\n  lab:\n    lfs_url: %s\n"
+                % gone.url)
+            got = [json.loads(line) for line in ok("kipoi", "source", "resolve", "--json",
+                                                    *[r["pinned"] for r in records],
+                                                    env=node).stdout.splitlines()]
+            assert gone.requests == []
+            # Without the registry the same node config asks that LFS server, and fails.
+            bare = dict(node, KIPOI_STORE_MIRRORS="", KIPOI_HOME=str(tmp_path / "bare"))
+            os.makedirs(bare["KIPOI_HOME"])
+            Path(bare["KIPOI_HOME"], "config.yaml").write_text(
+                Path(node["KIPOI_HOME"], "config.yaml").read_text())
+            failed = run_kipoi("kipoi", "source", "resolve", records[0]["pinned"], env=bare)
+            assert failed.returncode == 1 and gone.requests
+        finally:
+            gone.stop()
+    for mine, theirs in zip(got, records, strict=True):
+        assert mine["key"] == theirs["key"]
+        assert snapshot(node_store(node), mine) == snapshot(node_store(lab), theirs)
+    weights = Path(got[0]["directory"], "model.weights").read_bytes()
+    assert weights == b"UPF1 weights v2\n" and hashlib.sha256(weights).hexdigest() in repo.lfs_objects
+    assert set(repo.lfs_objects) >= {hashlib.sha256(weights).hexdigest()}
+    ok("kipoi", "store", "verify", env=node)
