@@ -468,5 +468,4 @@ def test_a_git_lfs_source_whose_lfs_server_is_gone_gets_its_objects_from_a_regis
         assert snapshot(node_store(node), mine) == snapshot(node_store(lab), theirs)
     weights = Path(got[0]["directory"], "model.weights").read_bytes()
     assert weights == b"UPF1 weights v2\n" and hashlib.sha256(weights).hexdigest() in repo.lfs_objects
-    assert set(repo.lfs_objects) >= {hashlib.sha256(weights).hexdigest()}
     ok("kipoi", "store", "verify", env=node)
