@@ -469,3 +469,19 @@ def test_a_git_lfs_source_whose_lfs_server_is_gone_gets_its_objects_from_a_regis
     weights = Path(got[0]["directory"], "model.weights").read_bytes()
     assert weights == b"UPF1 weights v2\n" and hashlib.sha256(weights).hexdigest() in repo.lfs_objects
     ok("kipoi", "store", "verify", env=node)
+
+
+def test_blobs_pulled_from_one_repository_are_mounted_when_pushed_to_another(lab, tmp_path):
+    """A node resolves a model from the lab's repository, then publishes it in a repository of its
+    own on the same registry: every file's blob is mounted from where it was pulled, none sent."""
+    env = make_env(tmp_path / "home")
+    spec = "%s:v0.2/rbp_eclip/UPF1" % lab.registry.ref(REPO)
+    got = json.loads(ok("kipoi", "source", "resolve", "--json", spec, env=env).stdout)
+    digest = got["pinned"].split("@")[1].split("/")[0]
+    layers = json.loads(Repository(lab.registry.ref(REPO)).get_manifest(digest)[0])["layers"]
+    pushed = ok("kipoi", "store", "push", spec, lab.registry.ref("node/own"), env=env)
+    import re
+
+    uploaded, mounted = (int(x) for x in re.search(r"(\d+) blob\(s\) uploaded .*, (\d+) mounted",
+                                                   pushed.stderr).groups())
+    assert (uploaded, mounted) == (1, len(layers))  # sent: the config blob, naming its new source
