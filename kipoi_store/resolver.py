@@ -134,7 +134,7 @@ class Resolver:
             from kipoi_store.sources.oci import RegistrySource
 
             return RegistrySource(source, self.store, offline=self.offline, warn=self.warn,
-                                  records=self.records)
+                                  records=self.records, refresh=self.refresh)
         raise UsageError("source '%s' has type '%s', which cannot resolve models"
                          % (source.name, source.type))
 

@@ -158,9 +158,15 @@ def run(*args, env):
 
 def uploads(stderr):
     """(blobs uploaded, bytes, already there) from push's summary line."""
+    return summary(stderr)[:3]
+
+
+def summary(stderr):
+    """(blobs uploaded, bytes, already there, mounted) from push's summary line."""
     import re
 
-    m = re.search(r"(\d+) blob\(s\) uploaded \((\d+) bytes\), (\d+) already there", stderr)
+    m = re.search(r"(\d+) blob\(s\) uploaded \((\d+) bytes\), (\d+) already there, (\d+) mounted",
+                  stderr)
     return tuple(int(x) for x in m.groups())
 
 
@@ -225,15 +231,15 @@ def test_a_second_commit_uploads_only_what_changed(lab, oci_registry):
         specs[commit] = ["lab:%s@%s" % (n, commit) for n in names]
     r1 = ok("kipoi", "store", "push", "--stdin", oci_registry.ref("lab/history"), env=lab.env,
             input="\n".join(specs[first]) + "\n")
-    sent1, _, _ = uploads(r1.stderr)
+    sent1, _, _, mounted1 = summary(r1.stderr)  # mounted: the objects other tests pushed elsewhere
     r2 = ok("kipoi", "store", "push", "--stdin", oci_registry.ref("lab/history"), env=lab.env,
             input="\n".join(specs[second]) + "\n")
-    sent2, _, _ = uploads(r2.stderr)
+    sent2, _, _, mounted2 = summary(r2.stderr)
     records = {c: [json.loads(line) for line in ok("kipoi", "source", "resolve", "--json", *specs[c],
                                                    env=lab.env).stdout.splitlines()] for c in specs}
     old, new = objects_of(lab.store, records[first], ("",)), objects_of(lab.store, records[second], ("",))
-    assert sent1 == len(old) + len(specs[first])
-    assert sent2 == len(new - old) + len(specs[second])
+    assert sent1 + mounted1 == len(old) + len(specs[first])
+    assert sent2 + mounted2 == len(new - old) + len(specs[second])
     assert 0 < len(new - old) < len(new)
 
 
@@ -260,3 +266,99 @@ def test_push_refuses_a_repository_with_a_tag_and_a_missing_model(lab, oci_regis
     assert r.returncode == 1 and "NoSuchModel" in r.stderr and "nothing pushed" in r.stderr
     r = run("kipoi", "store", "push", SPECS[1], env=lab.env)
     assert r.returncode == 2 and "oci://REGISTRY/REPOSITORY" in r.stderr
+
+
+class Watched:
+    """A real Repository whose manifest PUTs are watched: the first two must be in flight
+    together (each waits for the other), and when each began and ended is recorded."""
+
+    def __init__(self, repository):
+        import threading
+
+        self.repository = repository
+        self.together = threading.Barrier(2)
+        self.events = []
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self.repository, name)
+
+    def put_manifest(self, ref, data, media_type):
+        with self.lock:
+            self.events.append(("begin", ref))
+            first_two = sum(e == "begin" for e, _ in self.events) <= 2
+        if first_two:
+            self.together.wait(timeout=60)  # BrokenBarrierError when the PUTs go one by one
+        got = self.repository.put_manifest(ref, data, media_type)
+        with self.lock:
+            self.events.append(("end", ref))
+        return got
+
+
+def test_manifests_go_up_together_and_the_index_after_them(lab, oci_registry):
+    from kipoi_store.dist.oci.client import Repository
+    from kipoi_store.dist.oci.push import Push
+    from kipoi_store.store.core.store import Store
+
+    watched = Watched(Repository(oci_registry.ref("lab/together"), push=True))
+    push = Push(Store(lab.store), watched)
+    for record in lab.records:
+        push.add_model(record["key"], record["model"], commit=record["key"])
+    pushed = push.run()
+    keys = {r["key"] for r in lab.records}
+    models = [("sha256:" + p.digest) for p in pushed]
+    ends = [i for i, (e, ref) in enumerate(watched.events) if e == "end" and ref in models]
+    index = [i for i, (e, ref) in enumerate(watched.events) if e == "begin" and ref in keys]
+    assert len(ends) == len(models) and index and min(index) > max(ends)
+
+
+@pytest.mark.parametrize("auth", ["anonymous", "token"])
+def test_a_push_to_another_repository_of_the_registry_mounts_every_blob(lab, auth, request, skopeo,
+                                                                         tmp_path):
+    """The same models pushed to repository A, then to B of the same registry: every blob of B is
+    mounted from A (the user's record of where blobs were pushed), none uploaded; skopeo reads B's
+    artifacts whole. With token auth the mount asks for pull on A along with push on B."""
+    from fixtures_oci import OCI_PASSWORD, OCI_USER
+
+    registry = request.getfixturevalue("oci_registry" if auth == "anonymous" else "oci_registry_token")
+    env = dict(lab.env)
+    creds = []
+    if auth == "token":
+        env.update(KIPOI_REGISTRY_USERNAME=OCI_USER, KIPOI_REGISTRY_PASSWORD=OCI_PASSWORD,
+                   KIPOI_REGISTRY_HOST=registry.host)
+        creds = ["--src-creds", "%s:%s" % (OCI_USER, OCI_PASSWORD)]
+    a = ok("kipoi", "store", "push", *SPECS, registry.ref("mount/a"), env=env)
+    sent_a, _, _, mounted_a = summary(a.stderr)
+    b = ok("kipoi", "store", "push", *SPECS, registry.ref("mount/b"), env=env)
+    assert summary(b.stderr) == (0, 0, 0, sent_a + mounted_a)
+    assert b.stdout.replace("mount/b", "mount/a") == a.stdout
+    if auth == "token":
+        assert any("repository:mount/a:pull" in scopes and "repository:mount/b:pull,push" in scopes
+                   for _, scopes in registry.token.issued)
+    digest = b.stdout.splitlines()[-1].split("@")[1].split("/")[0]
+    layout = tmp_path / "layout"
+    skopeo("copy", "--src-tls-verify=false", *creds,
+           "docker://%s/mount/b@%s" % (registry.host, digest), "oci:%s" % layout)
+    raw = json.loads((layout / "blobs" / "sha256" / digest.split(":")[1]).read_text())
+    for layer in raw["layers"]:
+        hexdigest = layer["digest"].split(":")[1]
+        copied = (layout / "blobs" / "sha256" / hexdigest).read_bytes()
+        assert copied == (lab.store / "objects" / "sha256" / hexdigest[:2] / hexdigest).read_bytes()
+
+
+def test_blob_sightings_name_the_newest_repositories_and_stay_private(tmp_path, monkeypatch):
+    from kipoi_store.store.user import blobsightings
+    from kipoi_store.store.user.blobsightings import BlobSightings
+
+    one, two = "1" * 64, "2" * 64
+    seen = BlobSightings(tmp_path / "seen")
+    seen.add("reg.example", "lab/a", [one, two])
+    seen.add("reg.example", "lab/b", [one])
+    seen.add("other.example", "lab/c", [two])
+    seen.add("reg.example", "lab/../x", [two])         # not a repository name: not kept
+    assert seen.where("reg.example", [one, two, "3" * 64]) == {one: ["lab/b", "lab/a"], two: ["lab/a"]}
+    monkeypatch.setattr(blobsightings, "MAX_BYTES", 1)  # every add compacts: nothing is lost
+    seen.add("reg.example", "lab/a", [one])
+    assert seen.where("reg.example", [one, two]) == {one: ["lab/a", "lab/b"], two: ["lab/a"]}
+    (tmp_path / "seen").chmod(0o777)                   # a directory others could write: ignored
+    assert seen.where("reg.example", [one]) == {}

@@ -340,3 +340,148 @@ def test_the_mirror_reads_objects_by_sha256_and_drops_a_registry_serving_wrong_b
     assert len(warnings) == 1 and "wrong" in warnings[0] and "not asked again" in warnings[0]
     assert not store.has_object(damaged)
     assert os.listdir(store.tmp_dir) == []
+
+
+def test_the_mirror_gets_each_blob_without_asking_first(oci_faults, oci_env, tmp_path):
+    """An object through a registry mirror is one GET: no HEAD before it. A blob the registry does
+    not have is a quiet miss, and one of another size than expected never enters the store."""
+    from kipoi_store.dist.mirrors import Mirrors
+    from kipoi_store.store.core.store import Store
+
+    data = os.urandom(50000)
+    digest = oci_faults.add_blob(data)[len("sha256:"):]
+    store, warnings = Store(tmp_path / "store"), []
+    mirrors = Mirrors(["oci://%s/lab/x" % oci_faults.host], store, warn=warnings.append)
+    assert mirrors.fetch_object(digest, len(data)) is True
+    assert store.object_path(digest).read_bytes() == data
+    assert mirrors.fetch_object("0" * 64) is False and warnings == []
+    asked = [(r.method, r.path.rsplit("/", 1)[-1]) for r in oci_faults.requests if "/blobs/" in r.path]
+    assert asked == [("GET", "sha256:" + digest), ("GET", "sha256:" + "0" * 64)]
+    other = oci_faults.add_blob(os.urandom(1000))[len("sha256:"):]
+    assert mirrors.fetch_object(other, 999) is False
+    assert not store.has_object(other) and os.listdir(store.tmp_dir) == []
+
+
+def tag_model(lab, name, tag, key, weights):
+    """Point `tag` of repository `name` at model M of snapshot `key`, whose weights are `weights`."""
+    import io
+
+    repo = Repository(lab.registry.ref(name), push=True)
+    files = []
+    for path, data in {"M/model.yaml": b"defined_as: model.Model\n", "M/w.h5": weights}.items():
+        digest = hashlib.sha256(data).hexdigest()
+        repo.push_blob("sha256:" + digest, len(data), lambda data=data: io.BytesIO(data))
+        files.append(artifact.ModelFile(path, digest, len(data)))
+    data, config = artifact.model_manifest(artifact.ModelArtifact("M", key, files, commit=key))
+    repo.push_blob("sha256:" + hashlib.sha256(config).hexdigest(), len(config),
+                   lambda: io.BytesIO(config))
+    repo.put_manifest(tag, data, artifact.MANIFEST_TYPE)
+
+
+def test_a_registry_source_asks_its_tag_again_only_as_refresh_says(lab, tmp_path):
+    """Like a git source's ref: the tag's answer is reused while younger than `refresh`;
+    --refresh and `kipoi source fetch` ask again; refresh 0s asks every time; offline, the
+    last answer."""
+    import re
+
+    env = make_env(tmp_path / "home")
+    ref = lab.registry.ref("moving/models")
+    ok("kipoi", "source", "add", "mov", ref, env=env)
+    config = Path(env["KIPOI_HOME"]) / "config.yaml"
+
+    def refresh(setting):
+        text = re.sub(r"\n *refresh: .*(?=\n)", "", config.read_text())
+        text = re.sub(r"\n( *)(remote_url: %s)\n" % re.escape(ref),
+                      lambda m: "\n%s%s\n%srefresh: %s\n" % (m.group(1), m.group(2), m.group(1), setting),
+                      text)
+        config.write_text(text)
+        assert ok("kipoi", "source", "show", "mov", env=env).stdout.count("refresh") == 1
+
+    def weights(*flags):
+        got = json.loads(ok("kipoi", "source", "resolve", "--json", *flags, "mov:M", env=env).stdout)
+        return Path(got["directory"], "w.h5").read_bytes()
+
+    refresh("1h")
+    tag_model(lab, "moving/models", "latest", "4" * 40, b"first")
+    assert weights() == b"first"
+    tag_model(lab, "moving/models", "latest", "5" * 40, b"second")
+    assert weights() == b"first"                 # asked less than an hour ago
+    assert weights("--refresh") == b"second"
+    tag_model(lab, "moving/models", "latest", "6" * 40, b"third")
+    fetched = ok("kipoi", "source", "fetch", "mov", env=env).stdout
+    assert fetched.startswith("mov\tsha256:")
+    assert weights() == b"third"
+    refresh("0s")
+    tag_model(lab, "moving/models", "latest", "7" * 40, b"fourth")
+    assert weights() == b"fourth"
+    assert weights("--offline") == b"fourth"
+
+
+def test_a_git_lfs_source_whose_lfs_server_is_gone_gets_its_objects_from_a_registry_mirror(
+        oci_registry, tmp_path):
+    """The lab pulls its git-lfs source (LFS objects read through file://) and pushes the models.
+    The registry is then left with their blobs only (each snapshot's index deleted), so a node
+    resolving the pinned specs gets the trees from git (over http) and every LFS object from the
+    registry by its sha256: the LFS server it is configured with (recording every request) is
+    never asked."""
+    from gitserver import build_kipoi_repo
+    from lfsserver import FaultServer
+
+    with GitHTTPServer(tmp_path / "served") as git_server:
+        repo = build_kipoi_repo(git_server.root / "lab.git", lfs=True)
+        source = ("model_sources:\n  lab:\n    type: git-lfs\n    remote_url: %s\n"
+                  "    local_path: ~/.kipoi/models/lab\n    auto_update: true\n")
+        lab = make_env(tmp_path / "lab")
+        # The lab reads the LFS objects from the bare repository, as git-lfs does for file://.
+        (Path(lab["KIPOI_HOME"]) / "config.yaml").write_text(
+            source % ("file://%s" % repo.bare) + "source_settings:\n  lab:\n    lfs_url: file://%s\n"
+            % repo.bare)
+        specs = ["lab:rbp_eclip/UPF1@v0.2", "lab:Basset"]
+        records = [json.loads(line) for line in
+                   ok("kipoi", "source", "pull", "--json", *specs, env=lab).stdout.splitlines()]
+        ok("kipoi", "store", "push", *specs, oci_registry.ref("lfs/models"), env=lab)
+        registry = Repository(oci_registry.ref("lfs/models"), push=True)
+        for key in {r["key"] for r in records}:
+            assert registry.delete_manifest(registry.manifest_digest(key))
+        gone = FaultServer()
+        gone.start()
+        try:
+            node = make_env(tmp_path / "node", KIPOI_STORE_MIRRORS=oci_registry.ref("lfs/models"))
+            (Path(node["KIPOI_HOME"]) / "config.yaml").write_text(
+                source % git_server.repo_url("lab.git") + "source_settings:\n  lab:\n    lfs_url: %s\n"
+                % gone.url)
+            got = [json.loads(line) for line in ok("kipoi", "source", "resolve", "--json",
+                                                    *[r["pinned"] for r in records],
+                                                    env=node).stdout.splitlines()]
+            assert gone.requests == []
+            # Without the registry the same node config asks that LFS server, and fails.
+            bare = dict(node, KIPOI_STORE_MIRRORS="", KIPOI_HOME=str(tmp_path / "bare"))
+            os.makedirs(bare["KIPOI_HOME"])
+            Path(bare["KIPOI_HOME"], "config.yaml").write_text(
+                Path(node["KIPOI_HOME"], "config.yaml").read_text())
+            failed = run_kipoi("kipoi", "source", "resolve", records[0]["pinned"], env=bare)
+            assert failed.returncode == 1 and gone.requests
+        finally:
+            gone.stop()
+    for mine, theirs in zip(got, records, strict=True):
+        assert mine["key"] == theirs["key"]
+        assert snapshot(node_store(node), mine) == snapshot(node_store(lab), theirs)
+    weights = Path(got[0]["directory"], "model.weights").read_bytes()
+    assert weights == b"UPF1 weights v2\n" and hashlib.sha256(weights).hexdigest() in repo.lfs_objects
+    ok("kipoi", "store", "verify", env=node)
+
+
+def test_blobs_pulled_from_one_repository_are_mounted_when_pushed_to_another(lab, tmp_path):
+    """A node resolves a model from the lab's repository, then publishes it in a repository of its
+    own on the same registry: every file's blob is mounted from where it was pulled, none sent."""
+    env = make_env(tmp_path / "home")
+    spec = "%s:v0.2/rbp_eclip/UPF1" % lab.registry.ref(REPO)
+    got = json.loads(ok("kipoi", "source", "resolve", "--json", spec, env=env).stdout)
+    digest = got["pinned"].split("@")[1].split("/")[0]
+    layers = json.loads(Repository(lab.registry.ref(REPO)).get_manifest(digest)[0])["layers"]
+    pushed = ok("kipoi", "store", "push", spec, lab.registry.ref("node/own"), env=env)
+    import re
+
+    uploaded, mounted = (int(x) for x in re.search(r"(\d+) blob\(s\) uploaded .*, (\d+) mounted",
+                                                   pushed.stderr).groups())
+    assert (uploaded, mounted) == (1, len(layers))  # sent: the config blob, naming its new source

@@ -20,9 +20,14 @@ store mirror is trusted like the source itself, as every mirror is, and serves t
 Objects are shared all the same.
 
 A digest never changes what it names: what a digest resolved to is recorded per user, so the
-pinned spec resolves offline from then on. A tag is asked of the registry each time; when the
-registry cannot be reached (or --offline), the snapshot the tag last named is used, with a warning.
+pinned spec resolves offline from then on. A tag is asked like a git source's ref: what it named
+(the digest of its index) is recorded with the time, and asked again only once older than the
+source's `refresh` (`auto_update: false`: never), or when `--refresh` or `kipoi source fetch` say
+so; a spec's tag (no source, no setting) is asked each time. When the registry cannot be reached
+(or --offline), the snapshot the tag last named is used, with a warning.
 """
+
+import time
 
 from kipoi_store import spec as specmod
 from kipoi_store.errors import NetworkError, NotFoundError, OfflineError
@@ -43,10 +48,13 @@ def store_key(url, key):
 class Registry:
     """One repository of one registry, as models are resolved from it."""
 
-    def __init__(self, url, store, offline=False, warn=None, records=None):
+    def __init__(self, url, store, offline=False, warn=None, records=None, max_age=0.0,
+                 refresh=False):
         self.url = url.rstrip("/")
         self.store = store
         self.offline = offline
+        self.max_age = max_age  # seconds a tag's answer stays fresh (None: until refresh)
+        self.refresh = refresh  # ask every tag again, however fresh
         self.warn = warn or (lambda message: None)
         self.records = records if records is not None else user_records()
         self._repository = None
@@ -89,6 +97,14 @@ class Registry:
                 return self._resolution(source, model, key, ref, done[1], done[0], None,
                                         pinned_of(ref, None))
         seen = self.records.get(record_key, ("key", "snapshot", "digest", "commit"))
+        tagged = not ref.startswith("sha256:")
+        asked = self._tag_answer(ref) if tagged else None
+        if seen is not None and asked is not None and seen.get("index") == asked:
+            # The tag still names what it named when this model was resolved: no registry.
+            done = self._published(seen["key"], model)
+            if done is not None:
+                return self._resolution(source, model, seen["key"], ref, done[1], done[0],
+                                        seen["commit"], pinned_of(seen["snapshot"], seen["digest"]))
         if seen is not None and ref.startswith("sha256:"):
             done = self._published(seen["key"], model)
             if done is not None:
@@ -97,7 +113,9 @@ class Registry:
         from kipoi_store.dist.oci import pull
 
         try:
-            found = pull.find_model(self.repository, ref, model, seen=self._seen)
+            # A fresh answer for the tag: what it named, by digest (another model of it, new here).
+            found = pull.find_model(self.repository, "sha256:" + asked if asked else ref, model,
+                                    seen=self._seen)
         except (NetworkError, OfflineError) as exc:
             done = self._published(seen["key"], model) if seen is not None else None
             if done is None:
@@ -112,11 +130,32 @@ class Registry:
         if done is None:
             pull.pull_model(self.repository, art, self.store)
             done = self._published(art.key, model)
-        seen = {"key": art.key, "snapshot": snapshot, "digest": found.digest, "commit": art.commit}
+        named = found.index or found.digest
+        if tagged and asked is None:
+            self.records.put(("oci-tag", self.url, ref), {"digest": named, "at": time.time()})
+        seen = {"key": art.key, "snapshot": snapshot, "digest": found.digest, "commit": art.commit,
+                "index": named}
         self.records.put(record_key, seen)
         self.records.put(("oci", self.url, "sha256:" + found.digest, model), seen)
         return self._resolution(source, model, art.key, ref, done[1], done[0], art.commit,
                                 pinned_of(snapshot, found.digest))
+
+    def _tag_answer(self, tag):
+        """The digest (hex) tag `tag` named when last asked, if that answer is still fresh."""
+        if self.refresh or self.offline:
+            return None  # offline: the fallback below says which snapshot it uses
+        asked = self.records.get(("oci-tag", self.url, tag), ("digest", "at"))
+        if asked is None or (self.max_age is not None and time.time() - asked["at"] >= self.max_age):
+            return None
+        return asked["digest"]
+
+    def ask_tag(self, tag):
+        """Ask the registry what `tag` names now (`kipoi source fetch`): its digest (hex), recorded."""
+        from kipoi_store.dist.oci import pull
+
+        _, _, digest = pull.get(self.repository, tag)
+        self.records.put(("oci-tag", self.url, tag), {"digest": digest, "at": time.time()})
+        return digest
 
     def models(self, tag):
         from kipoi_store.dist.oci import pull
@@ -128,10 +167,11 @@ class Registry:
 class RegistrySource:
     """A source of type `oci`: `remote_url` oci://REGISTRY/REPOSITORY, `ref` its default tag."""
 
-    def __init__(self, config, store, offline=False, warn=None, records=None):
+    def __init__(self, config, store, offline=False, warn=None, records=None, refresh=False):
         self.name = config.name
         self.default_tag = config.ref or DEFAULT_TAG
-        self.registry = Registry(config.remote_url, store, offline=offline, warn=warn, records=records)
+        self.registry = Registry(config.remote_url, store, offline=offline, warn=warn, records=records,
+                                 max_age=config.refresh, refresh=refresh)
 
     def resolve(self, model, ref=None):
         tag = ref or self.default_tag

@@ -9,13 +9,15 @@ from kipoi_store import paths
 from kipoi_store.errors import EXIT_FAILED, EXIT_OK, KipoiError, OfflineError, UsageError
 from kipoi_store.store.core.store import Store
 
-SUMMARY = "Refresh the refs of git sources from their remotes"
+SUMMARY = "Refresh the refs of git sources (and the tags of registry sources) from their remotes"
 GIT_TYPES = ("git", "git-lfs")
+FETCHED = GIT_TYPES + ("oci",)
 
 
 def parser():
     p = boundary.ArgumentParser(prog="kipoi source fetch", summary=SUMMARY, description=(
-        SUMMARY + ". Prints NAME<TAB>COMMIT for each source. Without NAME: every git source."))
+        SUMMARY + ". Prints NAME<TAB>COMMIT for each source (a registry source: NAME<TAB>sha256:DIGEST, "
+        "what its tag names). Without NAME: every git and registry source."))
     p.add_argument("names", nargs="*", metavar="NAME", help="configured git or git-lfs sources")
     p.add_argument("--json", action="store_true",
                    help='one JSON object per source: {"source", "commit"}, or {"source", "error", '
@@ -33,11 +35,11 @@ def main(argv):
     if args.names:
         sources = [config.source(name) for name in args.names]
         for s in sources:
-            if s.type not in GIT_TYPES:
-                raise UsageError("source '%s' has type %s: only git and git-lfs sources have refs to fetch"
+            if s.type not in FETCHED:
+                raise UsageError("source '%s' has type %s: only git, git-lfs and oci sources have refs to fetch"
                                  % (s.name, s.type))
     else:
-        sources = [s for s in config.sources.values() if s.type in GIT_TYPES]
+        sources = [s for s in config.sources.values() if s.type in FETCHED]
     from kipoi_store.git.cli import scrub
     from kipoi_store.net import limits
     from kipoi_store.sources.git import GitSource
@@ -48,10 +50,13 @@ def main(argv):
     for source in sources:
         held = []  # the fallback to a cached commit is reported as this source's error instead
         try:
-            git = GitSource(source, store, refresh=True, warn=held.append,
-                            rewrites=config.url_rewrites)
-            commit = git.commit_for(None)
-            failed = git.failed
+            if source.type == "oci":
+                commit, failed = _ask_tag(source, store), None
+            else:
+                git = GitSource(source, store, refresh=True, warn=held.append,
+                                rewrites=config.url_rewrites)
+                commit = git.commit_for(None)
+                failed = git.failed
         except KipoiError as exc:
             commit, failed, code = None, str(exc), exc.exit_code
         else:
@@ -60,7 +65,8 @@ def main(argv):
                 boundary.warn(message)
         if failed is None:
             if args.json:
-                json_line({"source": source.name, "commit": commit})
+                json_line({"source": source.name,
+                           "digest" if source.type == "oci" else "commit": commit})
             else:
                 sys.stdout.write("%s\t%s\n" % (source.name, commit))
             continue
@@ -77,3 +83,11 @@ def main(argv):
                 row["commit"] = commit
             json_line(row)
     return worst
+
+
+def _ask_tag(source, store):
+    """A registry source: ask what its tag names now (remembered for resolves); sha256:DIGEST."""
+    from kipoi_store.sources.oci import RegistrySource
+
+    registry = RegistrySource(source, store, refresh=True)
+    return "sha256:" + registry.registry.ask_tag(registry.default_tag)

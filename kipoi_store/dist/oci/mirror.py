@@ -16,6 +16,7 @@ import os
 
 from kipoi_store.dist import layout as fmt
 from kipoi_store.dist.oci import artifact
+from kipoi_store.dist.oci.pull import seen_in
 from kipoi_store.errors import IntegrityError, KipoiError, NotFoundError
 from kipoi_store.store.core import hashing
 from kipoi_store.store.core.staging import unlink_quiet
@@ -66,17 +67,17 @@ class OciMirror:
             data = self.read_small(relpath)
             return None if data is None else (iter([data]), lambda: None)
         digest = kind[1]
-        size = self._ask(self.repository.blob_size, "sha256:" + digest)
-        if size is None:
-            return None
-        # The client verifies the blob against its digest as it lands in tmp/; mirrors.py hashes
-        # it again on its way into objects/ (one more local copy, for one read point for mirrors).
+        # Straight to the GET (no HEAD first: a mirror asked for an LFS object mostly has it, and
+        # a 404 is the same quiet miss). The client verifies the blob against its digest and the
+        # size the registry sends as it lands in tmp/; mirrors.py checks the size it expects and
+        # hashes it again on its way into objects/ (one read point for every kind of mirror).
         tmp = self.store.new_tmp_path("oci-mirror")
         try:
-            self._ask(self.repository.fetch_blob, "sha256:" + digest, size, str(tmp))
+            self._ask(self.repository.fetch_blob, "sha256:" + digest, None, str(tmp))
             if not os.path.exists(tmp):
                 return None
             f = open(tmp, "rb")
+            seen_in(self.repository, [digest])
         except BaseException:
             unlink_quiet(tmp)
             raise

@@ -114,4 +114,13 @@ def pull_model(repository, art, store, workers=WORKERS, cancelled=None):
     manifests = art.store_manifests()
     for name in sorted(manifests, key=lambda n: (n == art.name, n)):
         store.publish(art.key, name, manifests[name], info=art.record if name == art.name else None)
+    seen_in(repository, sizes)
     return store.snapshot_root(art.key)
+
+
+def seen_in(repository, digests):
+    """Remember that blobs `digests` are in `repository` (a push to another repository of that
+    registry mounts them from there: push.py)."""
+    from kipoi_store.store.user.blobsightings import user_blob_sightings
+
+    user_blob_sightings().add(repository.registry, repository.name, list(digests))

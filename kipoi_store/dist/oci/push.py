@@ -8,8 +8,10 @@ the snapshot index and the tags that name it.
 
 Every object is sent as it is in the store (the layer digest is the object's sha256) and re-hashed
 on the way by the client, so a damaged store never spreads. A blob the registry has is not sent
-again (HEAD). Blobs go several at a time (WORKERS). Manifests are deterministic (artifact.py), so
-pushing a snapshot twice changes nothing; the index of a snapshot key is merged with what the
+again (HEAD); one we pushed to or pulled from another repository of the same registry is mounted
+from there (store/user/blobsightings.py), else uploaded. Blobs go several at a time (WORKERS),
+then the manifests likewise. Manifests are deterministic (artifact.py), so pushing a snapshot
+twice changes nothing; the index of a snapshot key is merged with what the
 registry holds under that tag (another push may have added models of the same snapshot), and read
 back after writing: a concurrent push that overwrote it with fewer models is merged again. Nothing
 here prints.
@@ -17,6 +19,7 @@ here prints.
 
 import os
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -43,16 +46,19 @@ class Counts:
 
 
 class Push:
-    def __init__(self, store, repository, workers=WORKERS):
+    def __init__(self, store, repository, workers=WORKERS, sightings=None):
         self.store = store
         self.repository = repository
         self.workers = workers
+        self.sightings = sightings  # store/user/blobsightings.py's (the user's, when None)
+        self.mounts = {}     # digest -> another repository of the registry that holds it
         self.models = []     # (ModelArtifact, ref)
         self.paths = {}      # digest -> object file in the store holding it
         self.md5 = {}        # md5 -> (sha256, size) of remote files
         self.sizes = {}      # digest -> size of the objects run() sends
         self.small = {}      # digest -> bytes of the config blobs run() sends
         self.counts = Counts()
+        self._lock = threading.Lock()
 
     def add_model(self, key, name, directory=None, group=None, commit=None, source=None,
                   source_url=None, ref=None, remote=None, parts=("#files", "#examples")):
@@ -124,17 +130,23 @@ class Push:
             blobs[hashing.sha256_bytes(config)] = config
         self.sizes = {f.digest: f.size for art, _ in self.models for f in art.files}
         self.small = blobs
+        self.mounts = self._known_elsewhere(list(self.sizes) + list(blobs))
         meter = Progress(sum(self.sizes.values()), len(self.sizes), progress, label="push", unit="files")
         try:
             self._send_blobs(meter)
         finally:
             meter.close()
-        pushed = []
-        for art, ref, data, needs in manifests:
-            digest = self._put(data, None, needs)
-            pushed.append(Pushed(art.name, art.key, digest, ref))
-        for md5, data, needs in md5s:
-            self._put(data, artifact.md5_tag(md5), needs)
+        self._sightings().add(self.repository.registry, self.repository.name,
+                              list(self.sizes) + list(blobs))
+        # The model and md5 manifests several at a time (each names only blobs, all sent by
+        # now); an index only once every manifest it lists is there.
+        jobs = [(data, None, needs) for _, _, data, needs in manifests]
+        jobs += [(data, artifact.md5_tag(md5), needs) for md5, data, needs in md5s]
+        with ThreadPoolExecutor(max(1, min(self.workers, len(jobs) or 1)),
+                                thread_name_prefix="push-manifest") as pool:
+            digests = list(pool.map(lambda job: self._put(*job), jobs))
+        pushed = [Pushed(art.name, art.key, digest, ref)
+                  for (art, ref, _, _), digest in zip(manifests, digests)]
         by_key = {}  # key -> (commit, {name: (digest, size)}, [Pushed])
         for (art, _, data, _), p in zip(manifests, pushed):
             commit, models, members = by_key.setdefault(art.key, (art.commit, {}, []))
@@ -146,13 +158,39 @@ class Push:
                 self._move(tag, key)
         return pushed
 
+    def _sightings(self):
+        if self.sightings is None:
+            from kipoi_store.store.user.blobsightings import user_blob_sightings
+
+            self.sightings = user_blob_sightings()
+        return self.sightings
+
+    def _known_elsewhere(self, digests):
+        """{digest: repository} for blobs we pushed to or pulled from another repository of this
+        registry: the registry can mount them from there (docker does the same)."""
+        where = self._sightings().where(self.repository.registry, digests)
+        name = self.repository.name
+        return {d: next(r for r in repos if r != name) for d, repos in where.items()
+                if any(r != name for r in repos)}
+
     def _send(self, digest):
         """push_blob of one blob of this push: "exists", "mounted" or "uploaded"."""
+        mount = self.mounts.get(digest)
+        if mount is not None:
+            try:
+                return self._push_blob(digest, mount)
+            except NetworkError:
+                # A repository we may not read (a token without pull on it is a 401): upload.
+                self.mounts.pop(digest, None)
+        return self._push_blob(digest, None)
+
+    def _push_blob(self, digest, mount):
         if digest in self.small:
             data = self.small[digest]
-            return self.repository.push_blob("sha256:" + digest, len(data), lambda: _BytesReader(data))
+            return self.repository.push_blob("sha256:" + digest, len(data), lambda: _BytesReader(data),
+                                             mount_from=mount)
         return self.repository.push_blob("sha256:" + digest, self.sizes[digest],
-                                         lambda: open(self.paths[digest], "rb"))
+                                         lambda: open(self.paths[digest], "rb"), mount_from=mount)
 
     def _send_blobs(self, meter):
         sizes, small = self.sizes, self.small
@@ -171,6 +209,10 @@ class Push:
                 self._count(digest, outcome)
 
     def _count(self, digest, outcome):
+        with self._lock:  # a manifest put again re-sends its blobs from a manifest thread
+            self._count_locked(digest, outcome)
+
+    def _count_locked(self, digest, outcome):
         setattr(self.counts, outcome, getattr(self.counts, outcome) + 1)
         if outcome == "uploaded":
             self.counts.bytes += self.sizes.get(digest, len(self.small.get(digest, b"")))
