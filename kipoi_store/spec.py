@@ -54,14 +54,16 @@ OCI_SCHEME = "oci://"
 DEFAULT_HOST = "https://github.com"
 
 # ASCII-only classes throughout (no IGNORECASE: with it, [a-z] also matches the Kelvin sign).
-_SCHEME_RE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)")
-_HOST_RE = re.compile(r"(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?")
-_COMMIT_RE = re.compile(r"[0-9a-fA-F]{4,64}")
-_OWNER_RE = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.-]*")
+# Kept as text: `re` compiles each (and caches it) on first use, so the common SOURCE:PATH spec,
+# which needs none of them, costs no compilation.
+_SCHEME = r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)"
+_HOST = r"(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])(?::([0-9]{1,5}))?"
+_COMMIT = r"[0-9a-fA-F]{4,64}"
+_OWNER = r"[A-Za-z0-9_.][A-Za-z0-9_.-]*"
 _REF_FORBIDDEN = frozenset("~^:?*[\\")
-_OCI_REPO_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*")
-_OCI_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
-_OCI_DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
+_OCI_REPO = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+_OCI_TAG = r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
+_OCI_DIGEST = r"sha256:[0-9a-f]{64}"
 _MAX_SHOWN = 200
 
 
@@ -92,7 +94,7 @@ def parse(text, default_source="kipoi"):
     if text.strip(" ") != text:
         raise _bad(text, "the spec has leading or trailing spaces")
 
-    url = _SCHEME_RE.match(text)
+    url = re.match(_SCHEME, text) if "://" in text else None
     if url and url.group(1).lower() == "oci":
         return _parse_oci(text, text[len(OCI_SCHEME):])
     if url:
@@ -159,7 +161,7 @@ def format(spec):  # shadows the builtin on purpose: callers write spec.format(x
 
 def pinned(spec, commit):
     """`spec` pinned to `commit`: SOURCE:PATH@COMMIT, or a permalink at COMMIT (host and /blob/ kept)."""
-    if not isinstance(commit, str) or not _COMMIT_RE.fullmatch(commit):
+    if not isinstance(commit, str) or not re.fullmatch(_COMMIT, commit):
         raise ValueError("not a commit id (4 to 64 hex digits): %r" % (commit,))
     return format(spec.replace(ref=commit.lower()))
 
@@ -172,7 +174,7 @@ def is_registry(spec):
 def _parse_oci(text, rest):
     registry, slash, rest = rest.partition("/")
     host = registry.lower() if registry.isascii() else None
-    port = _HOST_RE.fullmatch(host) if host else None
+    port = re.fullmatch(_HOST, host) if host else None
     if port is None or (port.group(1) is not None and not 0 < int(port.group(1)) < 65536):
         raise _bad(text, "the registry %r is not a valid host[:port]" % registry)
     cut = min([i for i in (rest.find(":"), rest.find("@")) if i >= 0], default=-1)
@@ -180,13 +182,13 @@ def _parse_oci(text, rest):
         raise _bad(text, "a registry spec must look like oci://REGISTRY/REPOSITORY:TAG/PATH "
                          "or oci://REGISTRY/REPOSITORY@sha256:HEX/PATH")
     repo, rest = rest[:cut], rest[cut:]
-    if not _OCI_REPO_RE.fullmatch(repo) or len(repo) > 255:
+    if not re.fullmatch(_OCI_REPO, repo) or len(repo) > 255:
         raise _bad(text, "%r is not a registry repository name (lowercase letters, digits, "
                          "separators, '/')" % repo)
     ref, _, path = rest[1:].partition("/")
-    if rest[0] == "@" and not _OCI_DIGEST_RE.fullmatch(ref):
+    if rest[0] == "@" and not re.fullmatch(_OCI_DIGEST, ref):
         raise _bad(text, "the digest %r is not sha256: and 64 lowercase hex digits" % ref)
-    if rest[0] == ":" and not _OCI_TAG_RE.fullmatch(ref):
+    if rest[0] == ":" and not re.fullmatch(_OCI_TAG, ref):
         raise _bad(text, "the tag %r is not a registry tag ([A-Za-z0-9_][A-Za-z0-9._-]*, at most "
                          "128)" % ref)
     path = normalise_path(path, text)
@@ -256,7 +258,7 @@ def _parse_url(text, match):
     if "@" in netloc:
         raise _bad(text, "a permalink URL cannot carry a user name or password")
     host = netloc.lower() if netloc.isascii() else None
-    port = _HOST_RE.fullmatch(host) if host else None
+    port = re.fullmatch(_HOST, host) if host else None
     if port is None or (port.group(1) is not None and not 0 < int(port.group(1)) < 65536):
         raise _bad(text, "the URL's host %r is not a valid host[:port]" % netloc)
     base = "%s://%s" % (scheme, host)
@@ -271,9 +273,9 @@ def _parse_permalink(text, rest, host, decode):
         raise _bad(text, "a permalink must look like USER/REPO/tree/COMMIT/PATH (or /blob/)")
     user, repo, kind, commit, path = parts
     for name in (user, repo):
-        if not _OWNER_RE.fullmatch(name) or name in (".", ".."):
+        if not re.fullmatch(_OWNER, name) or name in (".", ".."):
             raise _bad(text, "%r is not a valid GitHub user or repository name" % name)
-    if not _COMMIT_RE.fullmatch(commit):
+    if not re.fullmatch(_COMMIT, commit):
         raise _bad(text, "a permalink's commit must be 4 to 64 hex digits, not %r" % commit)
     if decode:
         from urllib.parse import unquote

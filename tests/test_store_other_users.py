@@ -103,8 +103,8 @@ def test_files_planted_by_another_user_never_run_or_crash(base, alice, bob, kipo
     marker = base / "pwned"
     evil = pickle.dumps(Payload(str(marker)))
     # Where earlier versions kept pickles and records, in the store anyone of a group may write...
-    for rel in ("cache/config.pickle", "cache/records/00/0000.rec", "cache/stat/cache.db",
-                "cache/git-blobs/cache.db", "cache/md5/cache.db"):
+    for rel in ("cache/config.pickle", "cache/config.marshal", "cache/records/00/0000.rec",
+                "cache/stat/cache.db", "cache/git-blobs/cache.db", "cache/md5/cache.db"):
         (store / rel).parent.mkdir(parents=True, exist_ok=True)
         (store / rel).write_bytes(evil)
     # ...and files a store does hold, damaged: a manifest whose info leads outside, a clone state
@@ -122,8 +122,9 @@ def test_files_planted_by_another_user_never_run_or_crash(base, alice, bob, kipo
     # ...and bob's own cache dir, made writable by others: its pickle is not trusted either.
     cache = Path(env["KIPOI_HOME"]) / "cache"
     cache.mkdir(parents=True)
-    (cache / "config.pickle").write_bytes(evil)
-    alice.own(cache / "config.pickle")
+    for name in ("config.pickle", "config.marshal"):  # the latter is today's cache
+        (cache / name).write_bytes(evil)
+        alice.own(cache / name)
     bob.own(cache)
     os.chmod(cache, 0o777)
     for args in (["source", "resolve", *SPECS], ["store", "verify"], ["store", "info"],

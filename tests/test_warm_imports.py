@@ -21,7 +21,10 @@ DEMO_MODELS = Path(__file__).resolve().parent.parent / "kipoi_store" / "demo" / 
 # milliseconds for nothing here.
 NOT_WARM = {"dataclasses", "typing", "subprocess", "requests", "yaml", "diskcache",
             "shutil", "secrets", "tempfile", "inspect", "kipoi_store.models.catalog",
-            "kipoi_store.models.closure", "kipoi_store.git.tree"}
+            "kipoi_store.models.closure", "kipoi_store.git.tree",
+            # the parsed config is cached as marshal data: no pickle, no parser or validation
+            "pickle", "struct", "kipoi_store.config.load", "kipoi_store.config.values",
+            "kipoi_store.config.cluster", "math"}
 
 DRIVER = """
 import json, sys

@@ -144,7 +144,8 @@ def default_sources_text():
 
 # -- durations --------------------------------------------------------------------------------
 
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*\Z")
+# Compiled (and cached by `re`) on first use: a warm command that reads no duration compiles nothing.
+_DURATION = r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)\s*\Z"
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -155,7 +156,7 @@ def parse_duration(text):
     if isinstance(text, (int, float)):
         seconds = float(text)
     else:
-        match = _DURATION_RE.match(str(text))
+        match = re.match(_DURATION, str(text))
         if not match:
             raise UsageError("bad duration '%s': expected seconds or e.g. 30s, 15m, 1h, 2d" % text)
         seconds = float(match.group(1)) * _UNITS[match.group(2)]

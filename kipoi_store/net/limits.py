@@ -8,8 +8,6 @@ The defaults give up on a dead server in tens of seconds; a slow but working tra
 off, since the read timeout is between bytes, not for the whole transfer.
 """
 
-import math
-
 from kipoi_store.config.schema import env_seconds
 
 DEFAULT_CONNECT = 10.0
@@ -36,5 +34,7 @@ def timeouts():
 def git_config():
     """`-c` settings that bound git's own http transfers: it gives up when fewer than 1 byte a
     second arrived for the read timeout (git has no connect timeout; net/hosts.py probes first)."""
+    import math  # here only: the resolver configures the limits on every start, warm or not
+
     seconds = max(1, math.ceil(timeouts()[1]))
     return ["http.lowSpeedLimit=1", "http.lowSpeedTime=%d" % seconds]

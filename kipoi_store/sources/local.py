@@ -1,7 +1,6 @@
 """A `local` source: a folder on disk, materialised into the store under a digest of its content."""
 
 import errno
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -16,6 +15,8 @@ RECORD = ("key", "directory", "group", "stats")
 
 def content_key(entries):
     """The snapshot key of a set of entries: the same content gives the same key, wherever it lives."""
+    import hashlib  # here only: a warm resolve reads the key from its record
+
     h = hashlib.sha256()
     for path in sorted(entries):
         e = entries[path]
