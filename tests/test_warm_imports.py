@@ -24,7 +24,9 @@ NOT_WARM = {"dataclasses", "typing", "subprocess", "requests", "yaml", "diskcach
             "kipoi_store.models.closure", "kipoi_store.git.tree",
             # the parsed config is cached as marshal data: no pickle, no parser or validation
             "pickle", "struct", "kipoi_store.config.load", "kipoi_store.config.values",
-            "kipoi_store.config.cluster", "math"}
+            "kipoi_store.config.cluster", "math",
+            # no file is hashed: hashlib (OpenSSL) waits for the first digest of content
+            "hashlib", "_hashlib"}
 
 DRIVER = """
 import json, sys

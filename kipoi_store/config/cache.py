@@ -56,8 +56,8 @@ def to_plain(config):
     for name in PATH_FIELDS:
         fields[name] = _str(fields[name])
     fields["site_stores"] = [str(p) for p in config.site_stores]
-    fields["sources"] = [dict(zip(SourceConfig.__slots__, s._values(), strict=True), local_path=_str(s.local_path))
-                         for s in config.sources.values()]
+    fields["sources"] = [dict(zip(SourceConfig.__slots__, s._values(), strict=True),
+                              local_path=_str(s.local_path)) for s in config.sources.values()]
     return fields
 
 

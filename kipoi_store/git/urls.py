@@ -5,13 +5,13 @@ scp-like vs ssh:// forms do not make another repository), `clone_dir` maps that 
 clone in the store, and `check_ref` keeps anything option-like away from git's command line.
 """
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
 from kipoi_store.errors import UsageError
 from kipoi_store.git.cli import scrub
+from kipoi_store.store.user.namedigest import name_digest
 
 FULL_COMMIT = re.compile(r"^([0-9a-f]{40}|[0-9a-f]{64})$")
 SHORT_COMMIT = re.compile(r"^[0-9a-fA-F]{4,63}$")
@@ -72,7 +72,7 @@ def normalise_url(url):
 
 
 def clone_dir(store_root, url):
-    digest = hashlib.sha256(normalise_url(url).encode("utf-8", "surrogateescape")).hexdigest()
+    digest = name_digest(normalise_url(url))
     return Path(store_root) / "git" / (digest[:16] + ".git")
 
 

@@ -8,12 +8,12 @@ files as they are and never asks an LFS server, and those snapshots have their o
 (pointer_key), as the same paths hold other bytes; at a commit with one it gives the real bytes.
 """
 
-import hashlib
 import re
 
 from kipoi_store import paths
 from kipoi_store.errors import (IntegrityError, KipoiError, NetworkError, OfflineError, UnsafePathError,
                                 UsageError)
+from kipoi_store.store.core import hashing
 from kipoi_store.store.core.entries import FileEntry, LinkEntry, check_relpath
 from kipoi_store.store.user.records import user_records
 from kipoi_store.net.rewrites import candidate_urls
@@ -66,7 +66,7 @@ def likely_blobs(tree, model):
 def pointer_key(commit):
     """The snapshot key of `commit` with its LFS pointer files kept (a 64-hex key, as a sha256
     repository's commit: nothing else the store would mistake it for)."""
-    return hashlib.sha256(b"kipoi-store lfs pointers kept\0" + commit.encode()).hexdigest()
+    return hashing.sha256_bytes(b"kipoi-store lfs pointers kept\0" + commit.encode())
 
 
 def model_info(manifest):

@@ -5,7 +5,6 @@
     copy_hashing(src_file, dst_file)       -> Hasher of exactly the bytes written
 """
 
-import hashlib
 import re
 
 CHUNK_SIZE = 1 << 20
@@ -19,6 +18,8 @@ def is_sha256(text):
 
 
 def _new(algorithm):
+    # hashlib loads OpenSSL (~2.5 ms): imported here, since a warm resolve hashes no file.
+    import hashlib
     if algorithm == "md5":
         # md5 only checks downloads against what model.yaml declares; it never names anything.
         return hashlib.md5(usedforsecurity=False)
@@ -64,7 +65,9 @@ def md5_file(path):
 
 
 def sha256_bytes(data):
-    return hashlib.sha256(data).hexdigest()
+    h = _new("sha256")
+    h.update(data)
+    return h.hexdigest()
 
 
 def copy_hashing(src, dst, algorithms=("sha256",)):

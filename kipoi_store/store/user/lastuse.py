@@ -9,10 +9,10 @@ as touching the manifest did. `kipoi store ls` shows these times and `kipoi stor
 keeps what was used recently; only this user's uses are seen.
 """
 
-import hashlib
 import os
 
 from kipoi_store import paths
+from kipoi_store.store.user.namedigest import name_digest
 
 _SUBDIR = "last-use"
 
@@ -20,7 +20,7 @@ _SUBDIR = "last-use"
 class LastUse:
     def __init__(self, store_root, home=None):
         real = os.path.realpath(os.fspath(store_root))
-        digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        digest = name_digest(real)[:16]
         self.directory = os.path.join(os.fspath(home or paths.kipoi_home()), _SUBDIR, digest)
         self.store_root = real
 

@@ -9,11 +9,11 @@ path that is most of the budget. Everything here is rebuildable; a missing, stal
 record only means the cold path runs again.
 """
 
-import hashlib
 import marshal
 import os
 
 from kipoi_store import paths
+from kipoi_store.store.user.namedigest import name_digest
 
 SUFFIX = ".rec"
 
@@ -30,7 +30,7 @@ class Records:
 
     def _path(self, key):
         text = "\0".join(key)
-        digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+        digest = name_digest(text)
         return "%s/%s/%s%s" % (self.directory, digest[:2], digest[2:34], SUFFIX), text
 
     def get(self, key, fields=None):
