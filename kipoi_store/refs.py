@@ -8,7 +8,8 @@ def current_keys(config, store):
     """Keys of the snapshots each configured source currently resolves to, learnt without network.
 
     git sources: the cached commit of their configured ref; local sources: the content keys their
-    models had when last resolved; registry sources: the snapshot their tag named when last asked. Permalinks pin commits forever, so gc's --keep-days decides those.
+    models had when last resolved; registry sources: the snapshot their tag named when last asked.
+    Permalinks pin commits forever, so gc's --keep-days decides those.
     """
     keys = set()
     local_roots = {str(s.local_path) for s in config.sources.values()

@@ -300,22 +300,26 @@ def one_point(scenario, workdir, fault, rerun=True):
     _fresh(world)
     try:
         run = scenario.prepare(world)
-        outcome = run_command(run, fault)
-        problems = check_outcome(outcome)
-        if scenario.verify_after_fault:
-            problems += ["after the fault: " + p for p in (scenario.after_fault or check_store)(run.store)]
-        again = None
-        if rerun:
-            again = run_command(run, argv=run.rerun)
-            if again.returncode != 0:
-                problems.append("clean rerun failed (exit %d): %s" % (again.returncode,
-                                                                       _tail(again.stderr)))
-            problems += ["after the rerun: " + p for p in check_store(run.store)]
-        if scenario.check is not None:
-            problems += scenario.check(run, outcome, again)
-        return problems
+        return _judge(scenario, run, run_command(run, fault), "the fault", rerun)
     finally:
         _remove(world)
+
+
+def _judge(scenario, run, outcome, what, rerun):
+    """Every invariant after `outcome` (a run that met `what`): its own output, the store right
+    after, and, with `rerun`, a clean rerun and the store after it; the list of problems."""
+    problems = check_outcome(outcome)
+    if scenario.verify_after_fault:
+        problems += ["after %s: %s" % (what, p) for p in (scenario.after_fault or check_store)(run.store)]
+    again = None
+    if rerun:
+        again = run_command(run, argv=run.rerun)
+        if again.returncode != 0:
+            problems.append("clean rerun failed (exit %d): %s" % (again.returncode, _tail(again.stderr)))
+        problems += ["after the rerun: " + p for p in check_store(run.store)]
+    if scenario.check is not None:
+        problems += scenario.check(run, outcome, again)
+    return problems
 
 
 def sweep(scenario, workdir, syscalls=SYSCALLS, faults=ERRNOS, limit=None, seed=0, rerun=True,
@@ -364,18 +368,7 @@ def kill_after(scenario, workdir, delay, sig=_signal.SIGKILL, rerun=True):
             pass
         out, err = proc.communicate(run.input, timeout=120)
         outcome = Outcome(proc.returncode, out, err, "%s after %.3fs" % (sig.name, delay))
-        problems = check_outcome(outcome)
-        if scenario.verify_after_fault:
-            problems += ["after the kill: " + p for p in (scenario.after_fault or check_store)(run.store)]
-        again = None
-        if rerun:
-            again = run_command(run, argv=run.rerun)
-            if again.returncode != 0:
-                problems.append("clean rerun failed: " + _tail(again.stderr))
-            problems += ["after the rerun: " + p for p in check_store(run.store)]
-        if scenario.check is not None:
-            problems += scenario.check(run, outcome, again)
-        return problems
+        return _judge(scenario, run, outcome, "the kill", rerun)
     finally:
         _remove(world)
 

@@ -4,7 +4,6 @@ and what a model needs (its closure)."""
 import json
 import os
 import posixpath
-import re
 import tempfile
 
 import pytest

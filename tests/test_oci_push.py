@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from fileserver import FileServer
-from gitserver import GitHTTPServer, add_commit
-from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, make_env, ok
+from gitserver import GitHTTPServer
+from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, ok
 
 from kipoi_store.dist.oci import artifact
 from kipoi_store.errors import IntegrityError
@@ -176,7 +176,8 @@ def objects_of(store, records, parts=("", "#files", "#examples")):
     for record in records:
         for suffix in parts:
             name = record["model"] + suffix
-            path = Path(store) / "manifests" / record["key"] / (name.replace("%", "%25").replace("/", "%2F") + ".json")
+            quoted = name.replace("%", "%25").replace("/", "%2F")
+            path = Path(store) / "manifests" / record["key"] / (quoted + ".json")
             if path.exists():
                 found |= {v for v in json.loads(path.read_text())["files"].values() if not v.startswith("->")}
     return found

@@ -136,7 +136,7 @@ def test_twenty_specs_against_a_silent_host_ask_it_once(kipoi_env, ssh_server, r
     assert [r["spec"] for r in rows] == specs and all(r["exit"] == 1 for r in rows)
     errors = done.stderr.splitlines()
     assert len(errors) == len(specs)
-    assert all(line.startswith("kipoi: error: %s: " % spec) for line, spec in zip(errors, specs))
+    assert all(line.startswith("kipoi: error: %s: " % spec) for line, spec in zip(errors, specs, strict=True))
     assert all("banner exchange" in r["error"] for r in rows)
     assert done.leftovers == []
     print("\n20 specs, silent ssh host: %.2f s (connect timeout %d s, read timeout %d s)"

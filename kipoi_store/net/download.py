@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from kipoi_store.errors import IntegrityError, NetworkError, NotFoundError
 from kipoi_store.net import hosts
-from kipoi_store.net.http import (Options, Retry, attempts, closed_unanswered, content_range_start, header_int,
-                                  network_errors, no_answer, retry_after, why)
+from kipoi_store.net.http import (Options, Retry, attempts, closed_unanswered, content_range_start,
+                                  header_int, network_errors, no_answer, retry_after, why)
 from kipoi_store.net.urls import short_url
 
 # What a broken connection can lose: a read that fails returns none of its bytes.

@@ -36,8 +36,8 @@ def main(argv):
         sources = [config.source(name) for name in args.names]
         for s in sources:
             if s.type not in FETCHED:
-                raise UsageError("source '%s' has type %s: only git, git-lfs and oci sources have refs to fetch"
-                                 % (s.name, s.type))
+                raise UsageError("source '%s' has type %s: only git, git-lfs and oci sources have refs "
+                                 "to fetch" % (s.name, s.type))
     else:
         sources = [s for s in config.sources.values() if s.type in FETCHED]
     from kipoi_store.git.cli import scrub

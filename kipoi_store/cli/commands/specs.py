@@ -19,6 +19,15 @@ def add_spec_options(p, json=True):
     p.add_argument("--refresh", action="store_true", help="refresh refs from the remote now")
 
 
+def add_content_options(p, verb):
+    """--files and --examples of the commands that carry models elsewhere (export, push)."""
+    p.add_argument("--files", action="store_true",
+                   help="also %s the remote files (weights) each model names, fetching them first" % verb)
+    p.add_argument("--examples", action="store_true",
+                   help="also %s each model's example files and test expectations, fetching them "
+                        "first (implies --files)" % verb)
+
+
 def read_specs(stream, nul):
     data = stream.read()
     if nul:

@@ -4,7 +4,7 @@ import os
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands.specs import Run, add_spec_options, read_specs
+from kipoi_store.cli.commands.specs import Run, add_content_options, add_spec_options, read_specs
 from kipoi_store.errors import EXIT_OK, KipoiError, UsageError
 
 SUMMARY = "Export models from the store as a tar bundle or into a mirror directory"
@@ -20,11 +20,7 @@ def parser():
         "fails, nothing is written. Exit status: 0 done, 1 a spec failed or the store is "
         "damaged, 2 bad input."))
     add_spec_options(p, json=False)
-    p.add_argument("--files", action="store_true",
-                   help="also export the remote files (weights) each model names, fetching them first")
-    p.add_argument("--examples", action="store_true",
-                   help="also export each model's example files and test expectations, fetching them "
-                        "first (implies --files)")
+    add_content_options(p, "export")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("-o", "--output", metavar="FILE", help="write one tar bundle ('-': stdout)")
     where.add_argument("--mirror", metavar="DIR", help="add to the mirror directory DIR")

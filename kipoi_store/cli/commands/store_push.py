@@ -4,7 +4,7 @@ import os
 import sys
 
 from kipoi_store.cli import boundary
-from kipoi_store.cli.commands.specs import Run, add_spec_options, failure, read_specs
+from kipoi_store.cli.commands.specs import Run, add_content_options, add_spec_options, failure, read_specs
 from kipoi_store.errors import EXIT_OK, KipoiError, UsageError
 
 SUMMARY = "Push models to an OCI registry (oci://REGISTRY/REPOSITORY)"
@@ -22,10 +22,7 @@ def parser():
         "exactly it again (oci://REGISTRY/REPOSITORY@sha256:<manifest>/PATH). If any spec fails, "
         "nothing is pushed. Exit status: 0 done, 1 a spec or the push failed, 2 bad input."))
     add_spec_options(p, json=False)
-    p.add_argument("--files", action="store_true",
-                   help="also push the remote files (weights) each model names, fetching them first")
-    p.add_argument("--examples", action="store_true",
-                   help="also push each model's example files, fetching them first (implies --files)")
+    add_content_options(p, "push")
     p.add_argument("-j", "--jobs", type=int, default=4, metavar="N",
                    help="blobs sent at the same time (default 4)")
     return p
