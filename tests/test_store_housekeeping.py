@@ -148,6 +148,19 @@ def test_ls_shows_size_unique_bytes_and_last_use(lab):
     assert sorted(json.loads(line)["models"][0] for line in snap.stdout.splitlines()) == ["a", "b", "big"]
 
 
+def test_ls_names_a_manifest_it_cannot_read_instead_of_skipping_it(lab):
+    a, b = resolve(lab, "lab:a", "lab:b")
+    damaged, = [p for p in (store_root(lab) / "manifests").rglob("b.json")]
+    os.chmod(damaged, 0o644)
+    damaged.write_text("{not json")
+    r = kipoi(lab, "store", "ls", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [json.loads(line)["model"] for line in r.stdout.splitlines()] == ["a"]
+    warning, = r.stderr.splitlines()
+    assert warning.startswith("kipoi: warning: cannot read manifest %s: not JSON" % damaged)
+    assert "count as the other models' own" in warning
+
+
 def test_rm_removes_a_model_and_keeps_what_another_shares(lab):
     a, b = resolve(lab, "lab:a", "lab:b")
     dry = kipoi(lab, "store", "rm", "--dry-run", "lab:a")

@@ -46,7 +46,7 @@ def iso(stamp):
 def main(argv):
     args = parser().parse_args(argv)
     store, _ = existing_store()
-    models, snapshots = scan_usage(store)
+    models, snapshots = scan_usage(store, warn=boundary.warn)
     size = str if args.bytes else human
     if args.snapshots:
         rows = _order(snapshots, args.sort, lambda r: r.key.encode())

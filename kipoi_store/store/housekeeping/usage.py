@@ -10,8 +10,9 @@ import os
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from kipoi_store.store.core.scan import file_inodes, read_manifest
+from kipoi_store.store.core.scan import file_inodes
 from kipoi_store.store.core.store import Store
+from kipoi_store.store.housekeeping.pending import read_doc
 
 # models/files.py publishes a model's remote files under this manifest name suffix.
 FILES_SUFFIX = "#files"
@@ -42,16 +43,20 @@ class SnapshotUsage:
     last_used: Optional[float]
 
 
-def scan_usage(store: Store):
-    """([ModelUsage], [SnapshotUsage]), in no particular order."""
+def scan_usage(store: Store, warn=None):
+    """([ModelUsage], [SnapshotUsage]), in no particular order. A manifest that cannot be read is
+    left out and told to `warn`: the bytes it shares would otherwise count as others' own."""
     used = store.last_use.times()
     inodes = {}  # (key, model) -> {(dev, ino): size}
     files, last, manifests = {}, {}, {}
     for key in store.keys():
         root = store.snapshot_root(key)
         for path in store.manifest_files(key):
-            doc = read_manifest(path)
-            if doc is None or not isinstance(doc.get("name"), str):
+            doc, why, _damaged = read_doc(path)
+            if why is not None and warn is not None:
+                warn("cannot read manifest %s: %s; its model is not listed, and bytes it shares count "
+                     "as the other models' own" % (path, why))
+            if doc is None:
                 continue
             ident = (key, model_of(doc["name"]))
             manifests.setdefault(ident, []).append(doc["name"])
