@@ -136,12 +136,14 @@ class TokenServer(Served):
     users: name -> password (and `refresh-<name>` is that user's OAuth2 refresh token, which
     docker keeps as an identity token); an authenticated user gets every action it asks for, except that
     `pull_only` users never get push. Anonymous requests get `pull` on repositories under `public/`.
+    Nobody gets anything on a repository under a namespace in `denied` (settable while it runs).
     """
 
     def __init__(self, directory, users=None, pull_only=()):
         self.dir = Path(directory)
         self.users = dict(users or {})
         self.pull_only = set(pull_only)
+        self.denied = set()
         self.issued = []  # (user or None, [scope strings asked])
         self.lock = threading.Lock()
         self.httpd = None
@@ -183,7 +185,9 @@ class TokenServer(Served):
             if kind != "repository":
                 continue
             wanted = [a for a in actions.split(",") if a]
-            if user is None:
+            if name.split("/")[0] in self.denied:
+                allowed = []
+            elif user is None:
                 allowed = [a for a in wanted if a == "pull" and name.startswith("public/")]
             elif user in self.pull_only:
                 allowed = [a for a in wanted if a == "pull"]

@@ -347,6 +347,27 @@ def test_a_push_to_another_repository_of_the_registry_mounts_every_blob(lab, aut
         assert copied == (lab.store / "objects" / "sha256" / hexdigest[:2] / hexdigest).read_bytes()
 
 
+def test_a_mount_the_registry_refuses_becomes_an_upload(lab, oci_registry_token):
+    """Blobs seen in a repository the user may no longer read: the registry refuses the mount
+    (401, even with a fresh token), and push uploads them instead."""
+    from fixtures_oci import OCI_PASSWORD, OCI_USER
+
+    registry = oci_registry_token
+    env = dict(lab.env, KIPOI_REGISTRY_USERNAME=OCI_USER, KIPOI_REGISTRY_PASSWORD=OCI_PASSWORD,
+               KIPOI_REGISTRY_HOST=registry.host)
+    first = ok("kipoi", "store", "push", *SPECS, registry.ref("revoked/models"), env=env)
+    sent, _, _, mounted = summary(first.stderr)
+    registry.token.denied.add("revoked")
+    try:
+        second = ok("kipoi", "store", "push", *SPECS, registry.ref("kept/models"), env=env)
+    finally:
+        registry.token.denied.discard("revoked")
+    uploaded, _, there, mounted_again = summary(second.stderr)
+    assert mounted_again == 0 and there == 0
+    assert uploaded == sent + mounted
+    assert any("repository:revoked/models:pull" in scopes for _, scopes in registry.token.issued)
+
+
 def test_blob_sightings_name_the_newest_repositories_and_stay_private(tmp_path, monkeypatch):
     from kipoi_store.store.user import blobsightings
     from kipoi_store.store.user.blobsightings import BlobSightings
