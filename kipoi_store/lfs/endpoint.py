@@ -12,6 +12,7 @@ from typing import Optional, Tuple
 from urllib.parse import unquote, urlsplit
 
 from kipoi_store.errors import ConfigError
+from kipoi_store.git import ssh as git_ssh
 from kipoi_store.net.urls import redact
 
 
@@ -112,21 +113,13 @@ def _local_objects_dir(url):
     return path / "lfs" / "objects"
 
 
-_SCP = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>\[[^\]]+\]|[^:/\[\]]+):(?P<path>.*)$")
-
-
 def _ssh_target(url):
-    if url.lower().startswith(("ssh://", "git+ssh://", "ssh+git://")):
-        parts = urlsplit(url)
-        if not parts.hostname:
-            return None
-        # As git-lfs sends it: ssh://host/abs/path.git is `/abs/path.git` (git-lfs 3.3 measured).
-        path = unquote(parts.path)
-        return SshTarget(parts.hostname, path, parts.username, parts.port)
-    m = _SCP.match(url)
-    if m and "://" not in url:
-        return SshTarget(m.group("host").strip("[]"), m.group("path"), m.group("user"))
-    return None
+    found = git_ssh.remote(url)  # the same reading of scp-like and ssh:// remotes as git's transfers
+    if found is None:
+        return None
+    host, path = found
+    # As git-lfs sends it: ssh://host/abs/path.git is `/abs/path.git` (git-lfs 3.3 measured).
+    return SshTarget(host.host, path, host.user, host.port)
 
 
 def _https_fallback(ssh):
