@@ -13,6 +13,10 @@ process-group id cannot be reused while the zombie holds it).
 `idle` is a watchdog on progress: when for that many seconds the group wrote nothing on stdout or
 stderr and used no CPU, it is ended and `stalled` says after how long. `first` is the allowance
 before the first output (a connection being set up), `deadline` a bound on the whole run.
+
+`meanwhile(work)` has the main thread do `work()` while the next watched run (a transfer: the
+network, mostly) works, instead of in a second thread: two threads importing overlapping modules
+can hand one a half-made module (CI saw `NameError: name 'sys' is not defined` that way).
 """
 
 import os
@@ -23,6 +27,7 @@ import time
 _live = {}  # pgid -> Popen of every group started and not ended yet
 _lock = threading.Lock()
 _hooked = []
+_meanwhile = []  # one-shot work for the main thread during the next watched run (see `meanwhile`)
 _STDERR_KEEP = 256 << 10  # the tail of stderr that is kept (progress lines can be many)
 _CPU_STEP = 0.05  # seconds of CPU that count as progress between two looks
 
@@ -170,6 +175,24 @@ def _group_cpu(pgid):
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def meanwhile(work):
+    """Do `work()` (which must not raise) in the main thread once the next run with a watchdog
+    (`idle`) has started its process; once, however often it is asked for. Returns None."""
+    if work not in _meanwhile:
+        _meanwhile.append(work)
+
+
+def forget(work):
+    """Drop `work` if it has not been done yet (nothing may wait on it any more)."""
+    if work in _meanwhile:
+        _meanwhile.remove(work)
+
+
+def _do_meanwhile():
+    while _meanwhile and threading.current_thread() is threading.main_thread():
+        _meanwhile.pop(0)()
+
+
 def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=None):
     """Run `argv` to its end (or until the watchdog or `deadline` ends it); return a Finished.
 
@@ -187,6 +210,8 @@ def run(argv, input=None, env=None, cwd=None, idle=None, first=None, deadline=No
     out, err = [], bytearray()
     stalled, expired, done, heard = None, False, False, False
     try:
+        if idle is not None:
+            _do_meanwhile()  # before the clock starts: its time is not the child's silence
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
         sel.register(proc.stderr, selectors.EVENT_READ)

@@ -1,40 +1,31 @@
-"""Importing requests (~150 ms) in a thread while git waits on the network: LFS will need it.
+"""Importing requests (~150 ms) while git waits on the network: LFS will need it.
 
-`finish()` must follow before the call that started it returns: two threads importing the same
-modules may hand one a half-initialised module (the import lock breaks the deadlock that way), and
-an import still running at exit fails in a half torn-down interpreter: so no work outlives a resolve.
+The import is done by the main thread itself, in procs.run's wait on the next transfer
+(procs.meanwhile), not in a second thread: two threads importing overlapping modules (requests and
+the resolve path share email, socket, tempfile, ...) may hand one a half-made module, which CI saw
+as `NameError: name 'sys' is not defined`.
 """
 
-_thread = None
 
-
-def import_requests():
-    """Start importing requests, unless it is imported or being imported."""
-    import sys
-    import threading
-
-    global _thread
-    if "requests" not in sys.modules and _thread is None:
-        _thread = threading.Thread(target=_quiet_import, args=("requests",), name="import requests")
-        _thread.start()
-
-
-def _quiet_import(name):
+def _import_requests():
     try:
-        __import__(name)
-    except BaseException:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
+        import requests  # noqa: F401
+    except Exception:  # noqa: BLE001 -- whoever needs it imports it again and sees the error
         pass
 
 
-def join():
-    """Wait for an import under way, if any (it stays marked as started until finish())."""
-    if _thread is not None:
-        _thread.join()
+def import_requests():
+    """Have requests imported during the next network wait, unless it is imported already."""
+    import sys
+
+    from kipoi_store import procs
+
+    if "requests" not in sys.modules:
+        procs.meanwhile(_import_requests)
 
 
 def finish():
-    """Wait for the import started above, and forget it."""
-    global _thread
-    thread, _thread = _thread, None
-    if thread is not None:
-        thread.join()
+    """Nothing is waiting for the import any more: drop it if no wait came to do it."""
+    from kipoi_store import procs
+
+    procs.forget(_import_requests)

@@ -257,8 +257,6 @@ class GitSource:
     def mirrors(self):
         if self._mirrors is None:
             return None
-        # Two threads importing overlapping modules can see each other's half-made modules.
-        background.join()
         return self._mirrors()
 
     def from_mirrors(self, model, commit):
@@ -347,7 +345,7 @@ class GitSource:
         return self.store.add_stream(chunks, expected_size=size, what=what), None, True
 
     def _fetch_lfs(self, tree, pointers):
-        background.finish()  # before this thread imports requests itself
+        background.finish()  # no wait is left to do it in: the imports below do it now
         from kipoi_store.lfs.endpoint import discover_endpoint
         from kipoi_store.lfs.fetch import fetch_objects
 

@@ -17,5 +17,11 @@ except ImportError:
 
 
 def name_digest(text):
-    """The sha256 hex digest of `text` (UTF-8; lone surrogates from undecodable file names kept)."""
-    return _sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+    """The sha256 hex digest of `text` (UTF-8; lone surrogates from undecodable file names kept as
+    the bytes they stand for; any other lone surrogate, which no file name gives but a config's
+    escaped string may, as its own three bytes)."""
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "surrogatepass")
+    return _sha256(data).hexdigest()
