@@ -67,3 +67,12 @@ def ok(*args, env, input=None):
     r = run_kipoi(*args, env=env, input=input)
     assert r.returncode == 0, "%s: %s" % (" ".join(args), r.stderr)
     return r
+
+
+def store_files(store):
+    """Every path under a store's objects/, snapshots/ and manifests/."""
+    found = []
+    for part in ("objects", "snapshots", "manifests"):
+        for dirpath, dirnames, filenames in os.walk(Path(store) / part):
+            found += [os.path.join(dirpath, n) for n in dirnames + filenames]
+    return sorted(found)

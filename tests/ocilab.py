@@ -63,10 +63,9 @@ def tree_listing(root):
     return out
 
 
-def store_files(store):
-    """Every path under a store's objects/, snapshots/ and manifests/."""
-    found = []
-    for part in ("objects", "snapshots", "manifests"):
-        for dirpath, dirnames, filenames in os.walk(Path(store) / part):
-            found += [os.path.join(dirpath, n) for n in dirnames + filenames]
-    return sorted(found)
+def retitle(i, path):
+    """A change to a manifest document: layer `i` claims `path` (both path annotations)."""
+    def change(doc):
+        doc["layers"][i]["annotations"].update({"org.opencontainers.image.title": path,
+                                                "org.cncf.model.filepath": path})
+    return change

@@ -15,7 +15,7 @@ import pytest
 
 from fileserver import FileServer
 from gitserver import GitHTTPServer
-from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, ok
+from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, ok, retitle
 
 from kipoi_store.dist.oci import artifact
 from kipoi_store.errors import IntegrityError
@@ -74,17 +74,10 @@ def hostile(change):
     return json.dumps(doc).encode()
 
 
-def set_path(i, path):
-    def change(doc):
-        doc["layers"][i]["annotations"].update({"org.opencontainers.image.title": path,
-                                                "org.cncf.model.filepath": path})
-    return change
-
-
 @pytest.mark.parametrize("change, why", [
-    (set_path(0, "../../etc/passwd"), "'..'"),
-    (set_path(0, "/etc/passwd"), "absolute"),
-    (set_path(1, "rbp_eclip/UPF1/model.yaml"), "appears twice"),
+    (retitle(0, "../../etc/passwd"), "'..'"),
+    (retitle(0, "/etc/passwd"), "absolute"),
+    (retitle(1, "rbp_eclip/UPF1/model.yaml"), "appears twice"),
     (lambda d: d["layers"][0].pop("annotations"), "no path"),
     (lambda d: d["layers"][0].update(size=-1), "not a byte count"),
     (lambda d: d["layers"][0].update(digest="sha256:abc"), "not sha256"),

@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import run_kipoi
+from conftest import run_kipoi, store_files
 from fileserver import FileServer
 from gitserver import GitHTTPServer
-from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, make_env, ok, store_files, tree_listing
+from ocilab import EXPECTED, REMOTE_WEIGHTS, SPECS, build_lab, make_env, ok, retitle, tree_listing
 
 from kipoi_store.dist.oci import artifact
 from kipoi_store.dist.oci.client import Repository
@@ -265,13 +265,6 @@ def hostile_repo(lab, name, change):
     change(doc)
     repo.put_manifest("v1", json.dumps(doc).encode(), artifact.MANIFEST_TYPE)
     return repo, blobs
-
-
-def retitle(i, path):
-    def change(doc):
-        doc["layers"][i]["annotations"].update({"org.opencontainers.image.title": path,
-                                                "org.cncf.model.filepath": path})
-    return change
 
 
 @pytest.mark.parametrize("name, change, why", [

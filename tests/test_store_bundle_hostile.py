@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_kipoi
+from conftest import run_kipoi, store_files
 
 
 def ok(*args, env):
@@ -67,14 +67,6 @@ def with_inserted(bundle, new):
     return items[:1] + [new] + items[1:]
 
 
-def store_state(store):
-    found = []
-    for part in ("objects", "snapshots", "manifests"):
-        for dirpath, dirnames, filenames in os.walk(Path(store) / part):
-            found += [os.path.join(dirpath, n) for n in dirnames + filenames]
-    return sorted(found)
-
-
 def first_object(items):
     return next(i for i, (m, _) in enumerate(items) if m.name.startswith("objects/"))
 
@@ -124,7 +116,7 @@ def test_a_hostile_bundle_is_refused_and_the_store_is_unchanged(good, tmp_path, 
         assert "used by model Lab/CNN at local-" in r.stderr
     assert "Traceback" not in r.stderr
     store = Path(env["KIPOI_STORE"])
-    assert store_state(store) == []
+    assert store_files(store) == []
     assert not any((store / "tmp").iterdir()) if (store / "tmp").exists() else True
     assert not Path("/tmp/evil").exists() and not (tmp_path / "evil").exists()
 
@@ -141,17 +133,17 @@ def test_a_truncated_bundle_is_refused_and_the_store_is_unchanged(good, tmp_path
     cut.write_bytes(data[:end])
     r = run_kipoi("kipoi", "store", "import", str(cut), env=env)
     assert r.returncode == 1 and "truncated" in r.stderr and "nothing was imported" in r.stderr
-    assert store_state(env["KIPOI_STORE"]) == []
+    assert store_files(env["KIPOI_STORE"]) == []
 
 
 def test_the_good_bundle_imports_and_a_second_import_changes_nothing(good):
     bundle, env, pinned = good
     first = ok("kipoi", "store", "import", str(bundle), env=env)
     assert first.stdout.startswith("model Lab/CNN at local-")
-    state = store_state(env["KIPOI_STORE"])
+    state = store_files(env["KIPOI_STORE"])
     second = ok("kipoi", "store", "import", str(bundle), env=env)
     assert second.stdout == "" and "0 model(s)" in second.stderr
-    assert store_state(env["KIPOI_STORE"]) == state
+    assert store_files(env["KIPOI_STORE"]) == state
     ok("kipoi", "store", "verify", env=env)
 
 
